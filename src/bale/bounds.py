@@ -1,0 +1,119 @@
+"""Per-column error bounds: parsing, defaults and the check that every value honours them.
+
+A bound is written ``rel=1e-3`` (pointwise: ``|x' - x| <= 1e-3 * |x|``), ``abs=0.01``
+(``|x' - x| <= 0.01``) or ``exact`` (bit-exact). A per-column override is written
+``COLUMN:BOUND`` (``mass:rel=1e-4``). Integer and bool columns are always exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from bale.errors import BaleConfigError, BaleInputError
+
+__all__ = ["Bound", "parse_bound", "parse_bound_options", "resolve_bounds", "check_bound", "violations"]
+
+Mode = Literal["rel", "abs", "exact"]
+
+
+@dataclass(frozen=True)
+class Bound:
+    mode: Mode
+    value: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("rel", "abs", "exact"):
+            raise BaleConfigError(f"unknown bound mode {self.mode!r}: use rel=X, abs=X or exact")
+        if self.mode != "exact" and not (math.isfinite(self.value) and self.value > 0):
+            raise BaleConfigError(f"{self.mode} bound must be a positive finite number, got {self.value!r}")
+        if self.mode == "rel" and self.value >= 1:
+            raise BaleConfigError(f"rel bound must be below 1, got {self.value!r}")
+
+    def __str__(self) -> str:
+        return "exact" if self.mode == "exact" else f"{self.mode}={self.value:g}"
+
+    def to_json(self) -> str:
+        return "exact" if self.mode == "exact" else f"{self.mode}={self.value!r}"
+
+
+def parse_bound(text: str) -> Bound:
+    """Parse ``rel=X``, ``abs=X`` or ``exact``."""
+    spec = text.strip().lower().replace(" ", "")
+    if spec in ("exact", "lossless"):
+        return Bound("exact")
+    mode, sep, number = spec.partition("=")
+    if not sep or mode not in ("rel", "abs"):
+        raise BaleConfigError(f"bad error bound {text!r}: expected rel=X, abs=X or exact")
+    try:
+        value = float(number)
+    except ValueError:
+        raise BaleConfigError(f"bad error bound {text!r}: {number!r} is not a number") from None
+    return Bound(mode, value)  # type: ignore[arg-type]
+
+
+def parse_bound_options(options: Iterable[str]) -> tuple[Bound | None, dict[str, Bound]]:
+    """Split CLI ``--error`` values into a default bound and per-column overrides."""
+    default: Bound | None = None
+    per_column: dict[str, Bound] = {}
+    for option in options:
+        name, sep, spec = option.rpartition(":")
+        if sep:
+            if not name:
+                raise BaleConfigError(f"bad error bound {option!r}: empty column name")
+            per_column[name] = parse_bound(spec)
+        else:
+            default = parse_bound(option)
+    return default, per_column
+
+
+def resolve_bounds(
+    dtypes: Mapping[str, np.dtype], default: Bound, per_column: Mapping[str, Bound] | None = None
+) -> dict[str, Bound]:
+    """The bound of every column: overrides, then the default for floats, exact for the rest."""
+    per_column = dict(per_column or {})
+    unknown = sorted(set(per_column) - set(dtypes))
+    if unknown:
+        raise BaleInputError(f"error bound given for unknown column(s) {unknown}; columns are {list(dtypes)}")
+    bounds: dict[str, Bound] = {}
+    for name, dtype in dtypes.items():
+        if np.dtype(dtype).kind != "f":
+            bound = per_column.get(name, Bound("exact"))
+            if bound.mode != "exact":
+                raise BaleInputError(f"column {name!r} is {np.dtype(dtype)}: integer and bool columns are exact")
+        else:
+            bound = per_column.get(name, default)
+        bounds[name] = bound
+    return bounds
+
+
+def violations(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> np.ndarray:
+    """Boolean mask of values that break ``bound`` (NaN must stay NaN, ±0 and ±inf exact)."""
+    if original.shape != decoded.shape:
+        raise ValueError("shapes differ")
+    if bound.mode == "exact" or original.dtype.kind != "f":
+        a = np.ascontiguousarray(original)
+        b = np.ascontiguousarray(decoded).astype(a.dtype)
+        width = a.dtype.itemsize
+        return a.view(f"u{width}") != b.view(f"u{width}") if a.dtype.kind in "fiu" else a != b
+    x = original.astype(np.float64)
+    y = decoded.astype(np.float64)
+    special = ~np.isfinite(x) | (x == 0)
+    same_bits = original.view(f"u{original.dtype.itemsize}") == decoded.astype(original.dtype).view(
+        f"u{original.dtype.itemsize}"
+    )
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(y - x)
+        limit = bound.value * np.abs(x) if bound.mode == "rel" else np.full_like(x, bound.value)
+        bad = ~(err <= limit)
+    bad[special] = ~same_bits[special]
+    return bad
+
+
+def check_bound(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> int:
+    """Number of values that violate ``bound``."""
+    return int(violations(original, decoded, bound).sum())

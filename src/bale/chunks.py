@@ -1,0 +1,122 @@
+"""Code one chunk of rows with a compression model: the heart of compress and decompress.
+
+Columns are coded in the model's order. Exact columns go first and losslessly; then the
+latents (if the model has a network); then each lossy column around its prediction, which
+may use every column decoded before it. The encoder keeps the values exactly as the decoder
+will produce them, so both sides predict from the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from bale.codec.exact import decode_exact, encode_exact
+from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
+from bale.codec.uint_stream import decode_uints, encode_uints, unzigzag, zigzag
+from bale.codec.varint import ByteReader, block
+from bale.errors import BaleFormatError
+from bale.models.plan import ColumnPlan, CompressionModel
+from bale.models.relations import Relation, relation_prediction
+
+__all__ = ["encode_chunk", "decode_chunk", "LATENT_SECTION"]
+
+LATENT_SECTION = "@latent"
+
+
+class _Context:
+    """Decoded columns so far, and the network features built from them."""
+
+    def __init__(self, model: CompressionModel, n: int) -> None:
+        self.model = model
+        self.n = n
+        self.decoded: dict[str, np.ndarray] = {}
+        net = model.network
+        self.features = np.zeros((n, len(net.context)), np.float32) if net is not None else None  # type: ignore[attr-defined]
+        self.latent = np.zeros((n, 0), np.int64)
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        self.decoded[name] = values
+        net = self.model.network
+        if net is not None and self.features is not None and name in net.context:  # type: ignore[attr-defined]
+            i = net.context.index(name)  # type: ignore[attr-defined]
+            self.features[:, i] = net.feature(i, values)  # type: ignore[attr-defined]
+
+    def prediction(self, plan: ColumnPlan) -> Prediction:
+        spec = plan.predictor
+        kind = spec["kind"]
+        if kind == "grid":
+            return Prediction()
+        if kind == "delta":
+            return Prediction(delta=True)
+        if kind == "relation":
+            relation = Relation(spec["formula"], tuple(spec["inputs"]))
+            missing = [i for i in relation.inputs if i not in self.decoded]
+            if missing:
+                raise BaleFormatError(f"column {plan.name!r} depends on {missing}, not decoded before it")
+            return relation_prediction(relation, self.decoded, plan.bound)
+        if kind == "learned":
+            net = self.model.network
+            head = int(spec["head"])
+            if net is None or not 0 <= head < len(net.targets) or net.targets[head] != plan.name:
+                raise BaleFormatError(f"column {plan.name!r} refers to a missing network head")
+            assert self.features is not None
+            return Prediction(value=net.predict(head, self.features, self.latent))
+        raise BaleFormatError(f"column {plan.name!r}: predictor {kind!r} cannot code a lossy column")
+
+
+def _uses_latent(model: CompressionModel) -> bool:
+    return model.network is not None and model.network.latent_dim > 0
+
+
+def encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) -> dict[str, bytes]:
+    """Encode one chunk; returns one byte string per section (latents, then columns in order)."""
+    n = len(next(iter(columns.values()))) if columns else 0
+    ctx = _Context(model, n)
+    sections: dict[str, bytes] = {}
+    for plan in model.columns:
+        if plan.predictor["kind"] == "exact":
+            values = np.ascontiguousarray(columns[plan.name])
+            sections[plan.name] = encode_exact(values)
+            ctx.add(plan.name, values)
+    if _uses_latent(model):
+        net = model.network
+        assert net is not None
+        ctx.latent = net.encode(net.features(columns, n))
+        sections[LATENT_SECTION] = b"".join(block(encode_uints(zigzag(ctx.latent[:, d])))
+                                            for d in range(net.latent_dim))
+    for plan in model.columns:
+        if plan.predictor["kind"] == "exact":
+            continue
+        payload, decoded = encode_lossy(np.ascontiguousarray(columns[plan.name]), plan.bound, ctx.prediction(plan))
+        sections[plan.name] = payload
+        ctx.add(plan.name, decoded)
+    return sections
+
+
+def decode_chunk(sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel) -> dict[str, np.ndarray]:
+    """Inverse of :func:`encode_chunk`; returns the columns in coding order."""
+    ctx = _Context(model, n)
+    for plan in model.columns:
+        if plan.predictor["kind"] == "exact":
+            ctx.add(plan.name, decode_exact(_section(sections, plan.name), n, np.dtype(plan.dtype)))
+    if _uses_latent(model):
+        net = model.network
+        assert net is not None
+        reader = ByteReader(_section(sections, LATENT_SECTION))
+        ctx.latent = np.stack([unzigzag(decode_uints(reader.block(), expected=n)) for _ in range(net.latent_dim)],
+                              axis=1).astype(np.int64)
+    for plan in model.columns:
+        if plan.predictor["kind"] == "exact":
+            continue
+        values = decode_lossy(_section(sections, plan.name), n, np.dtype(plan.dtype), plan.bound, ctx.prediction(plan))
+        ctx.add(plan.name, values)
+    return ctx.decoded
+
+
+def _section(sections: Mapping[str, bytes | memoryview], name: str) -> bytes | memoryview:
+    try:
+        return sections[name]
+    except KeyError:
+        raise BaleFormatError(f"chunk has no section for {name!r}") from None

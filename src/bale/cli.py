@@ -1,0 +1,222 @@
+"""The ``bale`` command line: train, compress, decompress, info, init, schema.
+
+Errors that bale raises on purpose print as one line and exit with status 2; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bale import __version__
+from bale.errors import BaleError
+
+log = logging.getLogger("bale")
+
+_FORMAT_EXT = {"parquet": ".parquet", "npz": ".npz", "npy": ".npy", "hdf5": ".h5", "csv": ".csv", "root": ".root"}
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BaleError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"bale: error: {exc}", err=True)
+            sys.exit(2)
+        except (OSError, MemoryError) as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"bale: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bale")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what bale decides (predictors, training).")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
+    """bale: error-bounded learned compression of scientific tables."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bale").setLevel(level)
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    return {k.replace("__", "."): v for k, v in values.items() if v is not None}
+
+
+def _config(path: str | None, **values: Any) -> Any:
+    from bale.config import load_config
+
+    return load_config(path, _overrides(**values))
+
+
+def _progress(no_progress: bool) -> bool:
+    return not no_progress and sys.stderr.isatty()
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise click.UsageError(f"{path} exists; pass --force to overwrite it")
+
+
+_common_data = [
+    click.option("--error", "-e", "errors", multiple=True, metavar="BOUND",
+                 help="Error bound: rel=X, abs=X or exact; COLUMN:BOUND for one column. Repeatable."),
+    click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
+    click.option("--columns", help="Comma-separated columns to keep (default: all)."),
+    click.option("--tree", help="ROOT tree to read (default: the only one)."),
+    click.option("--seed", type=int, help="Random seed (overrides train.seed)."),
+    click.option("--epochs", type=int, help="Maximum training epochs (overrides train.epochs)."),
+    click.option("--max-rows", type=int, help="Rows sampled for training (overrides train.max_rows)."),
+    click.option("--latent-dim", type=int, help="Latent values per row (overrides model.latent_dim)."),
+    click.option("--no-progress", is_flag=True, help="No progress bars."),
+]
+
+
+def _data_options(fn: Any) -> Any:
+    for option in reversed(_common_data):
+        fn = option(fn)
+    return fn
+
+
+def _split(columns: str | None) -> list[str] | None:
+    return [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+
+
+@main.command()
+@click.argument("data", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output .bale file (default: DATA.bale).")
+@click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False), help="Use a trained model file.")
+@click.option("--chunk-rows", type=int, help="Rows per chunk (overrides compress.chunk_rows).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@_data_options
+def compress(data: str, output: str | None, model_path: str | None, chunk_rows: int | None, as_json: bool,
+             force: bool, errors: tuple[str, ...], config_path: str | None, columns: str | None,
+             tree: str | None, seed: int | None, epochs: int | None, max_rows: int | None,
+             latent_dim: int | None, no_progress: bool) -> None:
+    """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file."""
+    from bale.api import compress as run
+
+    out = Path(output) if output else Path(data).with_suffix(".bale")
+    _refuse_overwrite(out, force)
+    cfg = _config(config_path, compress__chunk_rows=chunk_rows, train__seed=seed, train__epochs=epochs,
+                  train__max_rows=max_rows, model__latent_dim=latent_dim)
+    report = run(data, out, model=model_path, errors=errors or None, config=cfg, columns=_split(columns),
+                 tree=tree, progress=_progress(no_progress))
+    _print_info(report, as_json)
+
+
+@main.command()
+@click.argument("file", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Output file; its extension picks the format (default: FILE's stem in the input's format).")
+@click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False),
+              help="The model the file was compressed with, if not embedded.")
+@click.option("--format", "fmt", type=click.Choice(sorted(_FORMAT_EXT)), help="Output format (overrides extension).")
+@click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def decompress(file: str, output: str | None, model_path: str | None, fmt: str | None, force: bool,
+               no_progress: bool) -> None:
+    """Decompress a .bale FILE back to a table file."""
+    from bale.api import decompress as run
+    from bale.container import BaleReader
+
+    if output is None:
+        with BaleReader(file) as reader:
+            source_format = (reader.header.get("source") or {}).get("format", "parquet")
+        output = str(Path(file).with_suffix(_FORMAT_EXT.get(fmt or source_format, ".parquet")))
+    _refuse_overwrite(Path(output), force)
+    table = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
+    log.info("wrote %s: %d rows, %d columns", output, table.num_rows, len(table.columns))
+    click.echo(f"{output}: {table.num_rows} rows, {len(table.columns)} columns")
+
+
+@main.command()
+@click.argument("file", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(file: str, as_json: bool) -> None:
+    """Show a .bale file's byte breakdown and honest compression ratio."""
+    from bale.api import info as run
+
+    _print_info(run(file), as_json)
+
+
+@main.command()
+@click.argument("data", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Model file to write (safetensors, e.g. model.safetensors).")
+@click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@_data_options
+def train(data: str, output: str, force: bool, errors: tuple[str, ...], config_path: str | None,
+          columns: str | None, tree: str | None, seed: int | None, epochs: int | None, max_rows: int | None,
+          latent_dim: int | None, no_progress: bool) -> None:
+    """Train a model on DATA, to compress many files with `bale compress --model`."""
+    from bale.api import save_model
+    from bale.api import train as run
+
+    _refuse_overwrite(Path(output), force)
+    cfg = _config(config_path, train__seed=seed, train__epochs=epochs, train__max_rows=max_rows,
+                  model__latent_dim=latent_dim)
+    model = run(data, errors=errors or None, config=cfg, columns=_split(columns), tree=tree,
+                progress=_progress(no_progress))
+    digest = save_model(model, output)
+    kinds = {c.name: c.predictor["kind"] for c in model.columns}
+    click.echo(f"{output}: sha256 {digest[:16]}…, predictors {kinds}")
+
+
+@main.command()
+@click.argument("path", default="bale.toml", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
+def init(path: str, force: bool) -> None:
+    """Write a commented configuration template (default: bale.toml)."""
+    from bale.config import TEMPLATE
+
+    _refuse_overwrite(Path(path), force)
+    Path(path).write_text(TEMPLATE, encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON schema of the configuration file."""
+    from bale.config import BaleConfig
+
+    click.echo(json.dumps(BaleConfig.model_json_schema(), indent=2))
+
+
+def _print_info(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    raw, total = report["raw_bytes"], report["file_bytes"]
+    lines = [f"{report['file']}: {report['rows']} rows, {report['columns']} columns, {report['chunks']} chunk(s)",
+             f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)"]
+    if "ratio_without_model" in report:
+        lines.append(f"  ratio without the embedded model: {report['ratio_without_model']:.3f}")
+    else:
+        lines.append(f"  model is external (sha256 {report['model']['sha256'][:16]}…): not counted above")
+    lines.append("  bytes:")
+    for name, size in report["bytes"].items():
+        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
+    lines.append("  columns:")
+    for name, col in report["per_column"].items():
+        lines.append(f"    {name:<20} {col['bound']:<12} {col['predictor']:<9} {col['bytes']:>10,} B "
+                     f"{col['bits_per_value']:7.3f} bits/value")
+    click.echo("\n".join(lines))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

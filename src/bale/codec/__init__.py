@@ -1,0 +1,7 @@
+"""Quantization, entropy coding and the per-column codecs.
+
+- :mod:`bale.codec.varint` and :mod:`bale.codec.bitpack`: byte-level helpers.
+- :mod:`bale.codec.uint_stream`: unsigned integers to bytes (hybrid tokens, ANS).
+- :mod:`bale.codec.exact`: lossless coding of exact columns.
+- :mod:`bale.codec.lossy`: error-bounded coding of float columns around a prediction.
+"""

@@ -1,0 +1,140 @@
+"""Entropy coding of unsigned 64-bit integers: hybrid tokens, an ANS coder and raw low bits.
+
+Each value ``v`` becomes a *token* and a few raw *extra bits*, as in JPEG XL's
+hybrid integer scheme: values below 16 are their own token; larger values are
+coded by their bit length and the two bits below the leading one, and the
+remaining low bits are stored verbatim. The token alphabet has at most 256
+entries, so a per-stream histogram is cheap to store, while the (nearly
+uniform) low bits cost what they are worth.
+
+Tokens are coded with constriction's ANS coder under a categorical model built
+from the stored integer histogram; integer counts make the model, hence the
+bytes, identical on every machine.
+
+Layout: ``varint n_symbols | varint alphabet | counts... | ANS words | extra bits``.
+"""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+
+from bale.codec.bitpack import pack_bits, unpack_bits
+from bale.codec.varint import ByteReader, block, encode_varint
+from bale.errors import BaleFormatError
+
+__all__ = ["encode_uints", "decode_uints", "zigzag", "unzigzag"]
+
+_DIRECT = 16  # values below this are their own token
+_SPLIT_BITS = 4  # log2(_DIRECT)
+_MSB_IN_TOKEN = 2
+_MAX_TOKENS = 256
+
+
+def zigzag(values: np.ndarray) -> np.ndarray:
+    """Map int64 to uint64 so that small magnitudes become small numbers (wrapping, bijective)."""
+    v = values.astype(np.int64, copy=False)
+    return ((v << np.int64(1)) ^ (v >> np.int64(63))).view(np.uint64)
+
+
+def unzigzag(values: np.ndarray) -> np.ndarray:
+    u = values.astype(np.uint64, copy=False)
+    return ((u >> np.uint64(1)).view(np.int64)) ^ (-(u & np.uint64(1)).view(np.int64))
+
+
+def _tokenize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    v = values.astype(np.uint64, copy=False)
+    tokens = np.empty(len(v), dtype=np.int32)
+    widths = np.zeros(len(v), dtype=np.int64)
+    small = v < _DIRECT
+    tokens[small] = v[small].astype(np.int32)
+    big = ~small
+    if big.any():
+        vb = v[big]
+        # bit length via float64 log2 is unsafe for >2^53: use frexp on the top part instead
+        nbits = _bit_length(vb) - 1
+        shift = (nbits - _MSB_IN_TOKEN).astype(np.uint64)
+        msb = ((vb >> shift) & np.uint64((1 << _MSB_IN_TOKEN) - 1)).astype(np.int64)
+        tokens[big] = (_DIRECT + (nbits - _SPLIT_BITS) * (1 << _MSB_IN_TOKEN) + msb).astype(np.int32)
+        widths[big] = nbits - _MSB_IN_TOKEN
+    extras = v & ((np.uint64(1) << widths.astype(np.uint64)) - np.uint64(1))
+    return tokens, extras, widths
+
+
+def _bit_length(v: np.ndarray) -> np.ndarray:
+    """Number of significant bits of each (nonzero) uint64, exactly."""
+    out = np.zeros(len(v), dtype=np.int64)
+    work = v.copy()
+    for step in (32, 16, 8, 4, 2, 1):
+        hi = work >= (np.uint64(1) << np.uint64(step))
+        out[hi] += step
+        work[hi] >>= np.uint64(step)
+    return out + (work > 0)
+
+
+def _token_widths(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each token: the extra-bit count and the value it stands for, without the extra bits."""
+    t = tokens.astype(np.int64)
+    widths = np.zeros(len(t), dtype=np.int64)
+    base = t.astype(np.uint64)
+    big = t >= _DIRECT
+    if big.any():
+        rel = t[big] - _DIRECT
+        nbits = rel // (1 << _MSB_IN_TOKEN) + _SPLIT_BITS
+        msb = rel % (1 << _MSB_IN_TOKEN)
+        widths[big] = nbits - _MSB_IN_TOKEN
+        lead = (np.uint64(1) << np.uint64(_MSB_IN_TOKEN)) | msb.astype(np.uint64)
+        base[big] = lead << widths[big].astype(np.uint64)
+    return widths, base
+
+
+def encode_uints(values: np.ndarray) -> bytes:
+    """Entropy-code a 1-D array of non-negative integers (any unsigned or non-negative dtype)."""
+    n = len(values)
+    if n == 0:
+        return encode_varint(0)
+    tokens, extras, widths = _tokenize(np.asarray(values).astype(np.uint64, copy=False))
+    counts = np.bincount(tokens, minlength=1)
+    out = bytearray(encode_varint(n))
+    out += encode_varint(len(counts))
+    for c in counts.tolist():
+        out += encode_varint(c)
+    if np.count_nonzero(counts) > 1:
+        coder = constriction.stream.stack.AnsCoder()
+        coder.encode_reverse(tokens, _model(counts))
+        out += block(coder.get_compressed().tobytes())
+    else:
+        out += block(b"")
+    out += block(pack_bits(extras, widths))
+    return bytes(out)
+
+
+def decode_uints(data: bytes | memoryview | ByteReader, expected: int | None = None) -> np.ndarray:
+    """Inverse of :func:`encode_uints`; ``expected`` checks the stored count."""
+    reader = data if isinstance(data, ByteReader) else ByteReader(data)
+    n = reader.varint()
+    if expected is not None and n != expected:
+        raise BaleFormatError(f"stream holds {n} values, expected {expected}")
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    alphabet = reader.varint()
+    if not 1 <= alphabet <= _MAX_TOKENS:
+        raise BaleFormatError(f"token alphabet of {alphabet} entries is out of range")
+    counts = np.array([reader.varint() for _ in range(alphabet)], dtype=np.int64)
+    if counts.sum() != n:
+        raise BaleFormatError("token histogram does not add up to the value count")
+    words = reader.block()
+    if np.count_nonzero(counts) > 1:
+        if len(words) % 4:
+            raise BaleFormatError("ANS payload is not a whole number of words")
+        coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype=np.uint32).copy())
+        tokens = np.asarray(coder.decode(_model(counts), n), dtype=np.int64)
+    else:
+        tokens = np.full(n, int(np.argmax(counts)), dtype=np.int64)
+    widths, base = _token_widths(tokens)
+    extras = unpack_bits(reader.block(), widths)
+    return base | extras
+
+
+def _model(counts: np.ndarray) -> constriction.stream.model.Categorical:
+    return constriction.stream.model.Categorical(counts.astype(np.float64), perfect=False)

@@ -1,0 +1,140 @@
+"""The configuration: a TOML file validated by pydantic, overridable from the CLI.
+
+``bale init`` writes :data:`TEMPLATE`; ``bale schema`` prints the JSON schema. Configs
+are data, never code: nothing in them is executed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bale.bounds import parse_bound
+from bale.errors import BaleConfigError, BaleInputError
+
+__all__ = ["BaleConfig", "CompressConfig", "ModelConfig", "TrainConfig", "load_config", "TEMPLATE"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_bound(value: str) -> str:
+    parse_bound(value)
+    return value
+
+
+class CompressConfig(_Section):
+    error: str = Field("rel=1e-3", description="Default bound of float columns: rel=X, abs=X or exact.")
+    errors: dict[str, str] = Field(default_factory=dict, description="Per-column bounds, overriding `error`.")
+    chunk_rows: int = Field(262_144, ge=1, description="Rows per independently coded chunk.")
+
+    _v_error = field_validator("error")(classmethod(lambda cls, v: _check_bound(v)))
+
+    @field_validator("errors")
+    @classmethod
+    def _v_errors(cls, value: dict[str, str]) -> dict[str, str]:
+        for spec in value.values():
+            _check_bound(spec)
+        return value
+
+
+class ModelConfig(_Section):
+    family: Literal["conditional"] = Field("conditional", description="Predictor family (see docs/models.md).")
+    latent_dim: int = Field(0, ge=0, le=64, description="Latent values stored per row (0: purely conditional).")
+    hidden: int = Field(32, ge=4, le=1024, description="Width of the hidden layers of each head.")
+    relations: bool = Field(True, description="Search closed-form relations between columns (px = pt*cos(phi)).")
+    learned: bool = Field(True, description="Train the network; false keeps relations and classical coding.")
+
+
+class TrainConfig(_Section):
+    seed: int = Field(0, description="Seed of every random number generator.")
+    max_rows: int = Field(100_000, ge=16, description="Rows sampled from the data for training.")
+    epochs: int = Field(40, ge=1, description="Upper limit of training epochs.")
+    batch_size: int = Field(512, ge=8)
+    learning_rate: float = Field(3e-3, gt=0)
+    validation_fraction: float = Field(0.15, gt=0, lt=0.9)
+    patience: int = Field(5, ge=1, description="Epochs without validation gain before stopping early.")
+    latent_penalty: float = Field(0.02, ge=0, description="Weight of the latent rate term (L1 on latents).")
+    threads: int = Field(2, ge=1, description="Torch CPU threads; fixed so results are reproducible.")
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Training device.")
+
+
+class BaleConfig(_Section):
+    compress: CompressConfig = Field(default_factory=CompressConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> BaleConfig:
+    """Read and validate a TOML config (or the defaults), then apply ``section.key`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise BaleInputError(f"no such config file: {p}")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BaleConfigError(f"{p}: not valid TOML: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        data.setdefault(section, {})[key] = value
+    try:
+        return BaleConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BaleConfigError(f"config {where}: {first['msg']}") from None
+
+
+TEMPLATE = '''\
+# bale configuration. Every key is optional; the values shown are the defaults.
+# CLI flags override these. `bale schema` prints the JSON schema of this file.
+
+[compress]
+# Default error bound of float columns: "rel=1e-3" (|x'-x| <= 1e-3*|x|),
+# "abs=0.01" (|x'-x| <= 0.01) or "exact". Integer and bool columns are always exact.
+error = "rel=1e-3"
+# Rows per chunk. Chunks are coded independently: memory stays bounded.
+chunk_rows = 262144
+
+[compress.errors]
+# Per-column bounds, for example:
+# mass = "rel=1e-4"
+# event = "exact"
+
+[model]
+# Predictor family; see docs/models.md.
+family = "conditional"
+# Latent values stored per row. 0 = predict each column from the columns decoded
+# before it in the same row only (measured best on the Pythia jets, see docs).
+latent_dim = 0
+# Hidden width of each column's prediction head.
+hidden = 32
+# Search closed-form relations between columns (px = pt*cos(phi), ...).
+relations = true
+# Train the network at all (false: relations and classical coding only).
+learned = true
+
+[train]
+seed = 0
+# Rows sampled from the input for training.
+max_rows = 100000
+epochs = 40
+batch_size = 512
+learning_rate = 0.003
+validation_fraction = 0.15
+# Stop after this many epochs without validation gain; the best epoch is kept.
+patience = 5
+# Weight of the rate term on the latents (bits cost bytes).
+latent_penalty = 0.02
+# Torch threads. Fixed, so that the same seed gives the same model and bytes.
+threads = 2
+device = "cpu"
+'''

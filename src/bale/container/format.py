@@ -1,0 +1,228 @@
+"""Reading and writing ``.bale`` files.
+
+Layout (all integers little-endian)::
+
+    MAGIC (8 bytes) | u16 version | u16 flags | u32 header length | u32 header CRC-32
+    header: UTF-8 JSON (schema, bounds, model reference, source metadata)
+    model: safetensors bytes, when embedded (length, CRC-32 and SHA-256 in the header)
+    chunk 0 | chunk 1 | ...      each chunk: its sections' bytes, back to back
+    footer: UTF-8 JSON index (per chunk: rows, offset, and [name, length, CRC-32] per section)
+    u64 footer offset | u32 footer length | u32 footer CRC-32 | END_MAGIC (8 bytes)
+
+Chunks are written as they come and indexed at the end, so compression streams with
+memory bounded by one chunk; every size read from the file is checked against the
+file's length before anything is allocated, and every block has a checksum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from bale.errors import BaleFormatError, BaleInputError
+
+__all__ = ["MAGIC", "END_MAGIC", "FORMAT_VERSION", "BaleWriter", "BaleReader", "ChunkInfo"]
+
+MAGIC = b"\x89BALE\r\n\x1a"
+END_MAGIC = b"BALE-END"
+FORMAT_VERSION = 1
+_PREAMBLE = struct.Struct("<8sHHII")
+_TRAILER = struct.Struct("<QII8s")
+_MAX_JSON = 64 * 2**20
+
+
+def _crc(data: bytes | memoryview) -> int:
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+@dataclass
+class ChunkInfo:
+    rows: int
+    offset: int
+    sections: list[tuple[str, int, int]]  # name, length, crc32
+
+    @property
+    def length(self) -> int:
+        return sum(length for _, length, _ in self.sections)
+
+
+class BaleWriter:
+    """Writes a ``.bale`` file atomically: to a temporary file, renamed into place on :meth:`close`."""
+
+    def __init__(self, path: str | Path, header: Mapping[str, Any], model: bytes | None) -> None:
+        self.path = Path(path)
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        if not directory.is_dir():
+            raise BaleInputError(f"output directory does not exist: {directory}")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=directory)
+        self._tmp = Path(tmp)
+        self._file: IO[bytes] = os.fdopen(fd, "wb")
+        header = dict(header)
+        if model is not None:
+            header["model"] = {**header.get("model", {}), "embedded": True, "length": len(model),
+                               "crc32": _crc(model)}
+        head = _json_bytes(header)
+        self._file.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, len(head), _crc(head)))
+        self._file.write(head)
+        if model is not None:
+            self._file.write(model)
+        self.header_bytes = _PREAMBLE.size + len(head)
+        self.chunks: list[ChunkInfo] = []
+        self.num_rows = 0
+
+    def write_chunk(self, rows: int, sections: Mapping[str, bytes]) -> None:
+        offset = self._file.tell()
+        index = []
+        for name, payload in sections.items():
+            self._file.write(payload)
+            index.append((name, len(payload), _crc(payload)))
+        self.chunks.append(ChunkInfo(rows, offset, index))
+        self.num_rows += rows
+
+    def close(self, footer_extra: Mapping[str, Any] | None = None) -> int:
+        """Write the index, fsync and rename into place; returns the file size."""
+        footer = {"num_rows": self.num_rows, **(footer_extra or {}),
+                  "chunks": [{"rows": c.rows, "offset": c.offset, "sections": c.sections} for c in self.chunks]}
+        data = _json_bytes(footer)
+        offset = self._file.tell()
+        self._file.write(data)
+        self._file.write(_TRAILER.pack(offset, len(data), _crc(data), END_MAGIC))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        size = self._file.tell()
+        self._file.close()
+        os.replace(self._tmp, self.path)
+        return size
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> BaleWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class BaleReader:
+    """Random access to a ``.bale`` file's header, model and chunks, with every size and checksum checked."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise BaleInputError(f"no such file: {self.path}")
+        self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        try:
+            self._open()
+        except BaleFormatError:
+            self._file.close()
+            raise
+
+    def _open(self) -> None:
+        self.size = os.fstat(self._file.fileno()).st_size
+        if self.size < _PREAMBLE.size + _TRAILER.size:
+            raise BaleFormatError(f"{self.path}: too short to be a .bale file")
+        magic, version, _flags, head_len, head_crc = _PREAMBLE.unpack(self._read(0, _PREAMBLE.size))
+        if magic != MAGIC:
+            raise BaleFormatError(f"{self.path}: not a .bale file (bad magic bytes)")
+        if version > FORMAT_VERSION:
+            raise BaleFormatError(f"{self.path}: format version {version} is newer than this bale reads "
+                                  f"({FORMAT_VERSION}); upgrade bale")
+        self.version = version
+        self.header = self._json(_PREAMBLE.size, head_len, head_crc, "header")
+        self.header_bytes = _PREAMBLE.size + head_len
+        model = self.header.get("model", {})
+        self.model_bytes = int(model.get("length", 0)) if model.get("embedded") else 0
+        offset, length, crc, end = _TRAILER.unpack(self._read(self.size - _TRAILER.size, _TRAILER.size))
+        if end != END_MAGIC:
+            raise BaleFormatError(f"{self.path}: truncated or unfinished .bale file (no end marker)")
+        self.footer_bytes = length + _TRAILER.size
+        self.footer = self._json(offset, length, crc, "footer")
+        try:
+            self.chunks = [ChunkInfo(int(c["rows"]), int(c["offset"]),
+                                     [(str(n), int(ln), int(cr)) for n, ln, cr in c["sections"]])
+                           for c in self.footer["chunks"]]
+            self.num_rows = int(self.footer["num_rows"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaleFormatError(f"{self.path}: bad chunk index: {exc}") from None
+        data_start = self.header_bytes + self.model_bytes
+        for i, c in enumerate(self.chunks):
+            if c.rows < 0 or c.offset < data_start or c.offset + c.length > offset or c.length < 0:
+                raise BaleFormatError(f"{self.path}: chunk {i} lies outside the data area")
+        if sum(c.rows for c in self.chunks) != self.num_rows:
+            raise BaleFormatError(f"{self.path}: chunk rows do not add up to the row count")
+
+    def _read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise BaleFormatError(f"{self.path}: block at {offset}+{length} runs past the end of the file")
+        self._file.seek(offset)
+        data = self._file.read(length)
+        if len(data) != length:
+            raise BaleFormatError(f"{self.path}: short read")
+        return data
+
+    def _json(self, offset: int, length: int, crc: int, what: str) -> dict[str, Any]:
+        if length > _MAX_JSON:
+            raise BaleFormatError(f"{self.path}: {what} of {length} bytes is implausibly large")
+        data = self._read(offset, length)
+        if _crc(data) != crc:
+            raise BaleFormatError(f"{self.path}: {what} checksum mismatch (file corrupt)")
+        try:
+            obj = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BaleFormatError(f"{self.path}: {what} is not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise BaleFormatError(f"{self.path}: {what} is not a JSON object")
+        return obj
+
+    def model(self) -> bytes | None:
+        meta = self.header.get("model", {})
+        if not meta.get("embedded"):
+            return None
+        data = self._read(self.header_bytes, self.model_bytes)
+        if _crc(data) != meta.get("crc32"):
+            raise BaleFormatError(f"{self.path}: embedded model checksum mismatch (file corrupt)")
+        return data
+
+    def chunk(self, index: int) -> dict[str, memoryview]:
+        """The sections of chunk ``index``, each checked against its CRC-32."""
+        info = self.chunks[index]
+        data = memoryview(self._read(info.offset, info.length))
+        first = sum(c.rows for c in self.chunks[:index])
+        out: dict[str, memoryview] = {}
+        pos = 0
+        for name, length, crc in info.sections:
+            part = data[pos : pos + length]
+            if _crc(part) != crc:
+                raise BaleFormatError(f"{self.path}: chunk {index} (rows {first}-{first + info.rows - 1}), "
+                                      f"section {name!r}: checksum mismatch (file corrupt)")
+            out[name] = part
+            pos += length
+        return out
+
+    def iter_chunks(self) -> Iterator[tuple[ChunkInfo, dict[str, memoryview]]]:
+        for i, info in enumerate(self.chunks):
+            yield info, self.chunk(i)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> BaleReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

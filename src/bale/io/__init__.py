@@ -1,0 +1,99 @@
+"""Reading and writing tables: Parquet, NumPy ``.npz``/``.npy``, HDF5, CSV and ROOT.
+
+The format follows the file extension. A :class:`~bale.table.Table` read from a file
+carries in ``source`` what its writer needs to give back the same structure; writing
+to another format writes the columns flatly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from bale.errors import BaleError, BaleInputError
+from bale.io import csv, hdf5, numpy_format, parquet, root
+from bale.io._common import atomic_target
+from bale.table import Table
+
+__all__ = ["FORMATS", "detect_format", "read_table", "write_table"]
+
+log = logging.getLogger(__name__)
+
+#: Format name -> file extensions, the first being the usual one.
+FORMATS: dict[str, tuple[str, ...]] = {
+    "parquet": (".parquet", ".pq"),
+    "npz": (".npz",),
+    "npy": (".npy",),
+    "hdf5": (".h5", ".hdf5"),
+    "csv": (".csv",),
+    "root": (".root",),
+}
+
+_READERS: dict[str, Callable[[Path, list[str] | None], Table]] = {
+    "parquet": parquet.read,
+    "npz": numpy_format.read_npz,
+    "npy": numpy_format.read_npy,
+    "hdf5": hdf5.read,
+    "csv": csv.read,
+}
+_WRITERS: dict[str, Callable[[Table, Path], None]] = {
+    "parquet": parquet.write,
+    "npz": numpy_format.write_npz,
+    "npy": numpy_format.write_npy,
+    "hdf5": hdf5.write,
+    "csv": csv.write,
+    "root": root.write,
+}
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """The format name for ``path``'s extension."""
+    suffix = Path(path).suffix.lower()
+    for name, exts in FORMATS.items():
+        if suffix in exts:
+            return name
+    supported = ", ".join(ext for exts in FORMATS.values() for ext in exts)
+    raise BaleInputError(f"unknown file extension {suffix or '(none)'!r} for {path}; supported: {supported}")
+
+
+def read_table(
+    path: str | os.PathLike[str], *, columns: list[str] | None = None, tree: str | None = None
+) -> Table:
+    """Read the numeric columns of ``path`` (all, or ``columns`` in that order)."""
+    path = Path(path)
+    if not path.exists():
+        raise BaleInputError(f"no such file: {path}")
+    if not path.is_file():
+        raise BaleInputError(f"not a file: {path}")
+    fmt = detect_format(path)
+    if tree is not None and fmt != "root":
+        raise BaleInputError(f"tree= applies to ROOT files only, not {fmt}")
+    if columns is not None and isinstance(columns, str):
+        columns = [columns]
+    try:
+        if fmt == "root":
+            table = root.read(path, columns, tree)
+        else:
+            table = _READERS[fmt](path, columns)
+    except BaleError:
+        raise
+    except Exception as exc:  # the libraries' own errors for unreadable or corrupt files
+        raise BaleInputError(f"cannot read {path} as {fmt}: {exc}") from exc
+    log.info("read %s: %d columns x %d rows (%s)", path, len(table.columns), len(table), fmt)
+    return table
+
+
+def write_table(table: Table, path: str | os.PathLike[str], *, format: str | None = None) -> None:
+    """Write ``table`` to ``path`` atomically, in ``format`` or the one its extension names."""
+    path = Path(path)
+    if format is None:
+        fmt = detect_format(path)
+    elif format in FORMATS:
+        fmt = format
+    else:
+        raise BaleInputError(f"unknown format {format!r}; supported: {', '.join(FORMATS)}")
+    with atomic_target(path) as tmp:
+        _WRITERS[fmt](table, tmp)
+    log.info("wrote %s: %d columns x %d rows (%s)", path, len(table.columns), len(table), fmt)

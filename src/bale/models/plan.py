@@ -1,0 +1,123 @@
+"""The compression model: everything besides the data that decoding needs.
+
+It fixes the coding order of the columns, each column's bound and predictor, and the
+network's weights. It is serialized as a safetensors file (weights as float16 tensors,
+the rest as JSON in the safetensors metadata): no pickle, nothing executes on load.
+The same bytes are embedded in a ``.bale`` file or kept apart as a model file; their
+SHA-256 identifies the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import safetensors.numpy
+
+from bale.bounds import Bound, parse_bound
+from bale.errors import BaleFormatError
+from bale.models.registry import Network, network_from_config
+from bale.models.relations import FORMULAS
+
+__all__ = ["ColumnPlan", "CompressionModel", "MODEL_FORMAT_VERSION", "PREDICTOR_KINDS"]
+
+MODEL_FORMAT_VERSION = 1
+PREDICTOR_KINDS = ("exact", "grid", "delta", "relation", "learned")
+_METADATA_KEY = "bale_model"
+
+
+@dataclass
+class ColumnPlan:
+    """How one column is coded."""
+
+    name: str
+    dtype: str
+    bound: Bound
+    predictor: dict[str, Any]  # {"kind": one of PREDICTOR_KINDS, ...}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "bound": self.bound.to_json(), "predictor": self.predictor}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ColumnPlan:
+        try:
+            plan = cls(str(data["name"]), str(np.dtype(data["dtype"])), parse_bound(data["bound"]),
+                       dict(data["predictor"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaleFormatError(f"bad column plan: {exc}") from None
+        kind = plan.predictor.get("kind")
+        if kind not in PREDICTOR_KINDS:
+            raise BaleFormatError(f"column {plan.name!r}: unknown predictor {kind!r}")
+        if kind == "relation" and plan.predictor.get("formula") not in FORMULAS:
+            raise BaleFormatError(f"column {plan.name!r}: unknown relation {plan.predictor.get('formula')!r}")
+        return plan
+
+
+@dataclass
+class CompressionModel:
+    columns: list[ColumnPlan]  # in coding order
+    network: Network | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # training history, estimates; not needed to decode
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnPlan:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_bytes(self) -> bytes:
+        meta = {
+            "version": MODEL_FORMAT_VERSION,
+            "columns": [c.to_json() for c in self.columns],
+            "network": self.network.get_config() if self.network is not None else None,
+            "info": self.info,
+        }
+        tensors: dict[str, np.ndarray] = {}
+        if self.network is not None:
+            tensors = {k: np.ascontiguousarray(v, dtype=np.float16) for k, v in self.network.weights.items()}
+        if not tensors:
+            tensors = {"_empty": np.zeros(0, dtype=np.float16)}
+        return bytes(safetensors.numpy.save(dict(sorted(tensors.items())),
+                                            metadata={_METADATA_KEY: json.dumps(meta, sort_keys=True)}))
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CompressionModel:
+        try:
+            meta_raw = _safetensors_metadata(data).get(_METADATA_KEY)
+            if meta_raw is None:
+                raise BaleFormatError("not a bale model: safetensors file without bale metadata")
+            meta = json.loads(meta_raw)
+            tensors = safetensors.numpy.load(bytes(data))
+        except BaleFormatError:
+            raise
+        except Exception as exc:  # safetensors raises its own error types on bad input
+            raise BaleFormatError(f"not a valid bale model: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("version") != MODEL_FORMAT_VERSION:
+            raise BaleFormatError(f"unsupported model format version {meta.get('version')!r}")
+        columns = [ColumnPlan.from_json(c) for c in meta.get("columns", [])]
+        network = None
+        if meta.get("network") is not None:
+            weights = {k: v.astype(np.float32) for k, v in tensors.items() if k != "_empty"}
+            network = network_from_config(meta["network"], weights)
+        return cls(columns=columns, network=network, info=dict(meta.get("info") or {}))
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    if len(data) < 8:
+        raise BaleFormatError("model too short")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise BaleFormatError("model header longer than the model")
+    header = json.loads(bytes(data[8 : 8 + n]))
+    return dict(header.get("__metadata__") or {})

@@ -1,0 +1,36 @@
+"""Network families by name. Adding a family is one module plus one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from bale.errors import BaleFormatError
+from bale.models.conditional import ConditionalNetwork
+
+__all__ = ["Network", "NETWORKS", "network_from_config"]
+
+
+class Network(Protocol):
+    targets: list[str]
+    latent_dim: int
+
+    def get_config(self) -> dict[str, Any]: ...
+
+    def features(self, decoded: Mapping[str, np.ndarray], n: int) -> np.ndarray: ...
+
+    def encode(self, features: np.ndarray) -> np.ndarray: ...
+
+    def predict(self, target: int, features: np.ndarray, latent: np.ndarray) -> np.ndarray: ...
+
+
+NETWORKS: dict[str, Any] = {"conditional": ConditionalNetwork}
+
+
+def network_from_config(config: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> Network:
+    family = config.get("family")
+    if family not in NETWORKS:
+        raise BaleFormatError(f"unknown network family {family!r}; known: {sorted(NETWORKS)}")
+    return NETWORKS[family].from_config(config, weights)  # type: ignore[no-any-return]

@@ -1,0 +1,57 @@
+"""The torch twin of :class:`bale.models.conditional.ConditionalNetwork`, used for training only."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["TorchConditional"]
+
+
+class TorchConditional(nn.Module):
+    """Encoder to a latent, plus one masked MLP head per target (batched as one einsum)."""
+
+    def __init__(self, n_context: int, available: list[list[int]], latent_dim: int, hidden: int) -> None:
+        super().__init__()
+        j, k, c, h = len(available), latent_dim, n_context, hidden
+        self.latent_dim = k
+        if k:
+            self.enc1 = nn.Linear(c, h)
+            self.enc2 = nn.Linear(h, k)
+        mask = torch.zeros(j, 1, k + c)
+        mask[:, :, :k] = 1.0
+        for t, cols in enumerate(available):
+            mask[t, 0, [k + i for i in cols]] = 1.0
+        self.register_buffer("mask", mask)
+        scale1 = 1.0 / np.sqrt(k + c)
+        scale2 = 1.0 / np.sqrt(h)
+        self.w1 = nn.Parameter(torch.empty(j, h, k + c).uniform_(-scale1, scale1))
+        self.b1 = nn.Parameter(torch.zeros(j, h))
+        self.w2 = nn.Parameter(torch.empty(j, h, h).uniform_(-scale2, scale2))
+        self.b2 = nn.Parameter(torch.zeros(j, h))
+        self.w3 = nn.Parameter(torch.empty(j, h).uniform_(-scale2, scale2))
+        self.b3 = nn.Parameter(torch.zeros(j))
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        return self.enc2(torch.relu(self.enc1(features)))
+
+    def heads(self, features: torch.Tensor, latent: torch.Tensor | None) -> torch.Tensor:
+        inputs = features if latent is None else torch.cat([latent, features], dim=1)
+        hidden = torch.relu(torch.einsum("nc,jhc->njh", inputs, self.w1 * self.mask) + self.b1)
+        hidden = torch.relu(torch.einsum("njh,jgh->njg", hidden, self.w2) + self.b2)
+        return torch.einsum("njh,jh->nj", hidden, self.w3) + self.b3
+
+    def export(self) -> dict[str, np.ndarray]:
+        """Weights as float16-rounded float32 arrays, keyed as the NumPy network expects."""
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return t.detach().cpu().to(torch.float16).to(torch.float32).numpy().copy()
+
+        out = {
+            "head.w1": arr(self.w1 * self.mask), "head.b1": arr(self.b1), "head.w2": arr(self.w2),
+            "head.b2": arr(self.b2), "head.w3": arr(self.w3), "head.b3": arr(self.b3),
+        }
+        if self.latent_dim:
+            out.update({"enc.w1": arr(self.enc1.weight), "enc.b1": arr(self.enc1.bias),
+                        "enc.w2": arr(self.enc2.weight), "enc.b2": arr(self.enc2.bias)})
+        return out
