@@ -173,6 +173,8 @@ def compress(data: Any, output: PathLike, *, model: CompressionModel | PathLike 
     _check_schema(table, model)
     train_seconds = time.perf_counter() - started
     coder = _with_bounds(model, bounds)
+    if embedded:  # the training record is not needed to decode: keep it out of the file
+        model = CompressionModel(model.columns, model.network)
     model_bytes = model.to_bytes()
     header = {
         "format": "bale", "created_by": f"bale {__version__}",

@@ -63,29 +63,32 @@ def _tokenize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _bit_length(v: np.ndarray) -> np.ndarray:
     """Number of significant bits of each (nonzero) uint64, exactly."""
-    out = np.zeros(len(v), dtype=np.int64)
-    work = v.copy()
-    for step in (32, 16, 8, 4, 2, 1):
-        hi = work >= (np.uint64(1) << np.uint64(step))
-        out[hi] += step
-        work[hi] >>= np.uint64(step)
-    return out + (work > 0)
-
-
-def _token_widths(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each token: the extra-bit count and the value it stands for, without the extra bits."""
-    t = tokens.astype(np.int64)
-    widths = np.zeros(len(t), dtype=np.int64)
-    base = t.astype(np.uint64)
-    big = t >= _DIRECT
+    out = np.frexp(v.astype(np.float64))[1].astype(np.int64)
+    big = v >= np.uint64(1 << 52)  # float64 may round these up: count them exactly
     if big.any():
-        rel = t[big] - _DIRECT
-        nbits = rel // (1 << _MSB_IN_TOKEN) + _SPLIT_BITS
-        msb = rel % (1 << _MSB_IN_TOKEN)
-        widths[big] = nbits - _MSB_IN_TOKEN
-        lead = (np.uint64(1) << np.uint64(_MSB_IN_TOKEN)) | msb.astype(np.uint64)
-        base[big] = lead << widths[big].astype(np.uint64)
+        work = v[big]
+        exact = np.zeros(len(work), dtype=np.int64)
+        for step in (32, 16, 8, 4, 2, 1):
+            hi = work >= (np.uint64(1) << np.uint64(step))
+            exact[hi] += step
+            work[hi] >>= np.uint64(step)
+        out[big] = exact + (work > 0)
+    return out
+
+
+def _token_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per token: its extra-bit count, and the value it stands for with the extra bits zero."""
+    widths = np.zeros(_MAX_TOKENS, dtype=np.int64)
+    base = np.arange(_MAX_TOKENS, dtype=np.uint64)
+    for t in range(_DIRECT, _MAX_TOKENS):
+        nbits, msb = divmod(t - _DIRECT, 1 << _MSB_IN_TOKEN)
+        nbits += _SPLIT_BITS
+        widths[t] = nbits - _MSB_IN_TOKEN
+        base[t] = (((1 << _MSB_IN_TOKEN) | msb) << int(widths[t])) % (1 << 64)
     return widths, base
+
+
+_TOKEN_WIDTHS, _TOKEN_BASE = _token_tables()
 
 
 def encode_uints(values: np.ndarray) -> bytes:
@@ -128,10 +131,10 @@ def decode_uints(data: bytes | memoryview | ByteReader, expected: int | None = N
         if len(words) % 4:
             raise BaleFormatError("ANS payload is not a whole number of words")
         coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype=np.uint32).copy())
-        tokens = np.asarray(coder.decode(_model(counts), n), dtype=np.int64)
+        tokens = np.asarray(coder.decode(_model(counts), n))
     else:
-        tokens = np.full(n, int(np.argmax(counts)), dtype=np.int64)
-    widths, base = _token_widths(tokens)
+        tokens = np.full(n, int(np.argmax(counts)), dtype=np.int32)
+    widths, base = _TOKEN_WIDTHS[tokens], _TOKEN_BASE[tokens]
     extras = unpack_bits(reader.block(), widths)
     return base | extras
 

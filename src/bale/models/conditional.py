@@ -84,6 +84,7 @@ class ConditionalNetwork:
         return shapes
 
     def validate(self) -> None:
+        """Check shapes, and that no head has weight on a column it may not see."""
         n = len(self.context)
         if not (len(self.transforms) == len(self.norm_mean) == len(self.norm_std) == n):
             raise BaleFormatError("network normalization does not match its context columns")
@@ -95,6 +96,12 @@ class ConditionalNetwork:
             got = self.weights.get(name)
             if got is None or got.shape != shape:
                 raise BaleFormatError(f"network weight {name} missing or of wrong shape")
+        k = self.latent_dim
+        for j, cols in enumerate(self.available):
+            hidden_cols = np.ones(n, dtype=bool)
+            hidden_cols[cols] = False
+            if np.any(self.weights["head.w1"][j][:, k:][:, hidden_cols]):
+                raise BaleFormatError(f"network head {j} uses columns decoded after it")
 
     # -- evaluation --
     def feature(self, index: int, values: np.ndarray) -> np.ndarray:
@@ -123,11 +130,11 @@ class ConditionalNetwork:
     def predict(self, target: int, features: np.ndarray, latent: np.ndarray) -> np.ndarray:
         """Prediction of target ``target`` in its domain (float64), from features decoded so far."""
         w = self.weights
-        cols = self.available[target]
         k = self.latent_dim
         w1 = w["head.w1"][target]
-        inputs = features[:, cols]
-        pre = inputs @ w1[:, [k + i for i in cols]].T + w["head.b1"][target]
+        # columns a head may not see have zero weights (masked in training), so the whole
+        # feature matrix can be used as is, without copying the available columns out
+        pre = features @ w1[:, k:].T + w["head.b1"][target]
         if k:
             pre += latent.astype(np.float32) @ w1[:, :k].T
         hidden = np.maximum(pre, 0.0)

@@ -72,12 +72,13 @@ class CompressionModel:
                 return c
         raise KeyError(name)
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, *, with_info: bool = True) -> bytes:
+        """Serialize; ``with_info=False`` leaves out the training record (for embedding in a file)."""
         meta = {
             "version": MODEL_FORMAT_VERSION,
             "columns": [c.to_json() for c in self.columns],
             "network": self.network.get_config() if self.network is not None else None,
-            "info": self.info,
+            "info": self.info if with_info else {},
         }
         tensors: dict[str, np.ndarray] = {}
         if self.network is not None:

@@ -31,6 +31,7 @@ __all__ = ["fit_model", "sample_rows"]
 log = logging.getLogger(__name__)
 _BLOCK = 1024  # rows are sampled in contiguous blocks, so that delta coding is costed fairly
 _RELATION_ROWS = 16_384
+MIN_LEARNED_GAIN = 0.1  # bits/value a head must save to be worth its decoding time
 
 
 def sample_rows(n: int, max_rows: int, seed: int) -> np.ndarray:
@@ -95,14 +96,14 @@ def fit_model(table: Table, bounds: Mapping[str, Bound], config: BaleConfig, *, 
     info: dict[str, object] = {"sample_rows": len(rows)}
     targets = [p for p in lossy if p.predictor["kind"] != "relation"]
     if config.model.learned and targets and len(rows) >= 64:
-        network, train_info = _fit_network(sample, decoded, order, targets, config, progress)
+        network, train_info = _fit_network(sample, decoded, order, targets, config, progress, table.num_rows)
         info["training"] = train_info
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
     return CompressionModel(columns=order, network=network, info=info)
 
 
 def _fit_network(sample: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndarray], order: list[ColumnPlan],
-                 targets: list[ColumnPlan], config: BaleConfig, progress: bool,
+                 targets: list[ColumnPlan], config: BaleConfig, progress: bool, total_rows: int,
                  ) -> tuple[ConditionalNetwork | None, dict[str, object]]:
     from bale.train.trainer import describe, train_network  # torch is needed only to train
 
@@ -149,16 +150,22 @@ def _fit_network(sample: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndar
         kind = plan.predictor["kind"]
         other = estimated_cost(x, plan.bound, Prediction(delta=kind == "delta"))
         learned_cost[plan.name] = round(learned, 3)
-        if learned < other:
+        if learned < other - MIN_LEARNED_GAIN:
             chosen.append(j)
             gain += other - learned
     info.update({"learned_bits": learned_cost, "latent_bits": round(latent_bits, 3), "gain_bits": round(gain, 3)})
-    if not chosen or gain <= latent_bits:
-        log.info("network dropped: saves %.2f bits/row, latents cost %.2f", gain, latent_bits)
+    if chosen:
+        _keep_heads(net, chosen)
+    # the network must pay for its own bytes (float16 weights) on the data it will code
+    net_bytes = sum(w.size for w in net.weights.values()) * 2 + 1024
+    saved = (gain - latent_bits) * total_rows / 8
+    info["network_bytes"] = net_bytes
+    if not chosen or saved <= net_bytes:
+        log.info("network dropped: saves %.2f bits/row, latents cost %.2f, %d B of weights for %d rows",
+                 gain, latent_bits, net_bytes, total_rows)
         return None, info
-    for j in chosen:
-        targets[j].predictor = {"kind": "learned", "head": len([c for c in chosen if c < j])}
-    _keep_heads(net, chosen)
+    for position, j in enumerate(chosen):
+        targets[j].predictor = {"kind": "learned", "head": position}
     log.info("network kept for %s: saves %.2f bits/row, latents cost %.2f", net.targets, gain, latent_bits)
     return net, info
 
