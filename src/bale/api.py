@@ -87,7 +87,7 @@ def train(data: Any, *, error: str | None = None, errors: Iterable[str] | Mappin
           config: BaleConfig | PathLike | None = None, columns: Iterable[str] | None = None,
           tree: str | None = None, progress: bool = False) -> CompressionModel:
     """Fit a compression model to ``data``: predictors per column and the network."""
-    from bale.train import fit_model  # torch is imported only when training
+    from bale.training import fit_model  # torch is imported only when training
 
     cfg = _config(config)
     table = as_table(data, columns=columns, tree=tree)

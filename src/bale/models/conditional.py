@@ -7,7 +7,7 @@ of the column in its bound's domain (``log|x|`` or ``x``), standardized. The cod
 the residual of that prediction quantized to the bound.
 
 Decoding needs no torch: the forward pass is a few float32 matrix products, done here.
-Training lives in :mod:`bale.train`; it builds the same network in torch and hands the
+Training lives in :mod:`bale.training`; it builds the same network in torch and hands the
 weights over as float16-rounded arrays, which are what the file stores.
 """
 

@@ -105,7 +105,7 @@ def fit_model(table: Table, bounds: Mapping[str, Bound], config: BaleConfig, *, 
 def _fit_network(sample: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndarray], order: list[ColumnPlan],
                  targets: list[ColumnPlan], config: BaleConfig, progress: bool, total_rows: int,
                  ) -> tuple[ConditionalNetwork | None, dict[str, object]]:
-    from bale.train.trainer import describe, train_network  # torch is needed only to train
+    from bale.training.trainer import describe, train_network  # torch is needed only to train
 
     net = _network_inputs(sample, order)
     n = len(next(iter(sample.values())))

@@ -1,5 +1,5 @@
 """Training: fit a compression model (predictor choice per column, relations, network) to data."""
 
-from bale.train.fit import fit_model
+from bale.training.fit import fit_model
 
 __all__ = ["fit_model"]

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bale.config import TrainConfig
-from bale.train.network import TorchConditional
+from bale.training.network import TorchConditional
 
 __all__ = ["TrainResult", "train_network", "seed_everything"]
 

@@ -1,0 +1,292 @@
+"""Core benchmark of bale: round trips of the shared tables, where the bytes go, and throughput.
+
+Every value of every column is checked after decompression (floats at rel=1e-3, integers exact); ratios
+count every byte of the .bale file, the embedded model included. Classical baselines come from
+``benchmarks/classical.py`` (every byte counted there too).
+
+    python benchmarks/core.py [--data-dir DIR] [--tables NAME ...] [--rows N] [--quick]
+                              [--skip-throughput] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import classical  # noqa: E402
+
+import bale  # noqa: E402
+from bale.bounds import Bound, check_bound  # noqa: E402
+from bale.config import BaleConfig  # noqa: E402
+
+REL = 1e-3
+ERROR = f"rel={REL:g}"
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# name -> (file, ROOT tree)
+TABLES = {
+    "pythia_ttbar_jets": ("pythia_ttbar_jets.parquet", None),
+    "pythia_qcd_jets": ("pythia_qcd_jets.parquet", None),
+    "pythia_ttbar_particles": ("pythia_ttbar_particles.parquet", None),
+    "uproot-Zmumu": ("uproot-Zmumu.root", "events"),
+    "CFD_animation": ("CFD_animation.npz", None),
+    "CFD_still": ("CFD_still.npz", None),
+}
+SKIPPED = {
+    "nanoAOD_2015_CMS_Open_Data_ttbar.root": "jagged collections (later issue)",
+    "uproot-HZZ.root": "jagged collections (later issue)",
+    "uproot-physlite-rntuple_v1-0-0-0.root": "RNTuple, jagged (not readable by bale yet)",
+}
+NAMED = ["zstd-19", "blosc2-shuffle-zstd", "blosc2-bitshuffle-zstd", "bitround-zstd-19",
+         "bitround-blosc2-shuffle-zstd", "bitround-blosc2-bitshuffle-zstd"]
+SZ3 = "sz3-log-nopred"
+THROUGHPUT_TABLE = "pythia_ttbar_jets"
+
+
+def load_reference(path: Path, tree: str | None) -> dict[str, np.ndarray]:
+    """The numeric columns of ``path``, read without bale (so bale's readers are checked too)."""
+    if path.suffix == ".parquet":
+        return classical.read_parquet_numeric(str(path))
+    if path.suffix == ".root":
+        import uproot
+
+        t = uproot.open(path)[tree]
+        names = [b.name for b in t.branches if isinstance(b.interpretation, uproot.AsDtype)]
+        return {k: v.astype(v.dtype.newbyteorder("=")) for k, v in t.arrays(names, library="np").items()}
+    with np.load(path, allow_pickle=False) as z:  # .npz: member, or member_<i> for trailing dims flattened
+        arrays = {k: z[k] for k in z.files if z[k].dtype.kind in "biuf" and z[k].size}
+    n = max(a.shape[0] for a in arrays.values())
+    out = {}
+    for k, a in arrays.items():
+        if a.ndim == 1:
+            out[k] = a
+        else:
+            flat = a.reshape(n, -1)
+            out.update({f"{k}_{i}": np.ascontiguousarray(flat[:, i]) for i in range(flat.shape[1])})
+    return out
+
+
+def bound_of(a: np.ndarray) -> Bound:
+    return Bound("rel", REL) if a.dtype.kind == "f" else Bound("exact")
+
+
+def count_violations(ref: dict[str, np.ndarray], decoded: dict[str, np.ndarray]) -> tuple[int, list[str]]:
+    total, problems = 0, []
+    for name, a in ref.items():
+        b = decoded.get(name)
+        if b is None or b.shape != a.shape:
+            total += a.size
+            problems.append(f"{name}: missing or wrong shape")
+            continue
+        if b.dtype != a.dtype:
+            problems.append(f"{name}: dtype {a.dtype} -> {b.dtype}")
+        bad = check_bound(a, b, bound_of(a))
+        if bad:
+            problems.append(f"{name}: {bad} violations")
+        total += bad
+    extra = sorted(set(decoded) - set(ref))
+    if extra:
+        problems.append(f"unexpected columns {extra[:5]}")
+    return total, problems
+
+
+def best_named(res: dict[str, dict]) -> tuple[str | None, int | None]:
+    ok = [(r["bytes"], k) for k, r in res.items() if k in NAMED and r.get("ok") and r.get("bytes")]
+    return (min(ok)[1], min(ok)[0]) if ok else (None, None)
+
+
+def roundtrip(name: str, data_dir: Path, tmp: Path) -> dict:
+    file, tree = TABLES[name]
+    path = data_dir / file
+    ref = load_reference(path, tree)
+    out = tmp / f"{name}.bale"
+    t0 = time.perf_counter()
+    report = bale.compress(path, out, error=ERROR, columns=list(ref), tree=tree, config=BaleConfig())
+    wall_c = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    decoded = bale.decompress(out)
+    wall_d = time.perf_counter() - t0
+    viol, problems = count_violations(ref, decoded.columns)
+    info = bale.info(out)
+    raw = sum(v.nbytes for v in ref.values())
+    cl = classical.classical_sizes(ref, rel=REL)
+    best, best_bytes = best_named(cl)
+    sz3 = cl.get(SZ3, {})
+    return {
+        "table": name, "file": file, "rows": info["rows"], "columns": len(ref), "raw_bytes": raw,
+        "bale_raw_bytes": info["raw_bytes"], "file_bytes": info["file_bytes"], "violations": viol,
+        "problems": problems, "ratio": info["ratio"], "ratio_without_model": info.get("ratio_without_model"),
+        "train_s": report["seconds"]["train"], "code_s": report["seconds"]["compress"],
+        "compress_wall_s": round(wall_c, 3), "decompress_s": round(wall_d, 3),
+        "best_classical": best, "best_classical_ratio": raw / best_bytes if best_bytes else None,
+        "bale_over_best": info["ratio"] / (raw / best_bytes) if best_bytes else None,
+        "sz3_ratio": raw / sz3["bytes"] if sz3.get("ok") and sz3.get("bytes") else None,
+        "classical": {k: {kk: r.get(kk) for kk in ("bytes", "ok", "compress_s", "decompress_s", "error")}
+                      for k, r in cl.items()},
+        "info": info,
+    }
+
+
+def fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def print_roundtrips(rows: list[dict]) -> None:
+    print(f"\n== 1. Round trips at {ERROR} (floats) / exact (integers), default config, model embedded ==")
+    print(f"{'table':<24}{'rows':>9}{'cols':>6}{'raw MB':>9}{'viol':>6}{'ratio':>8}{'no model':>9}"
+          f"{'best classical (method)':>38}{'bale/best':>10}{'SZ3 (ref)':>10}{'train s':>9}{'code s':>8}"
+          f"{'decomp s':>9}")
+    for r in rows:
+        best = f"{fmt(r['best_classical_ratio'])} ({r['best_classical']})"
+        print(f"{r['table']:<24}{r['rows']:>9,}{r['columns']:>6}{r['raw_bytes'] / 1e6:>9.2f}{r['violations']:>6}"
+              f"{fmt(r['ratio']):>8}{fmt(r['ratio_without_model']):>9}{best:>38}{fmt(r['bale_over_best']):>10}"
+              f"{fmt(r['sz3_ratio']):>10}{r['train_s']:>9.1f}{r['code_s']:>8.2f}{r['decompress_s']:>9.2f}")
+        for p in r["problems"][:10]:
+            print(f"    !! {p}")
+        failed = [k for k, c in r["classical"].items() if not c["ok"]]
+        if failed:
+            print(f"    note: classical methods failed or missed the bound: {', '.join(failed)}")
+    print("ratio = raw bytes / .bale file bytes (header, model, index: every byte); 'no model' leaves out the "
+          "embedded model.\nbest classical = best of " + ", ".join(NAMED) + "; SZ3 (ref) = " + SZ3 + ".")
+    for f, why in SKIPPED.items():
+        print(f"skipped {f}: {why}")
+
+
+def print_bytes(r: dict) -> None:
+    info = r["info"]
+    print(f"\n== 2. Where the bytes go: {r['table']} ({info['rows']:,} rows, {info['file_bytes']:,} bytes) ==")
+    print(f"{'column':<16}{'bound':>11}{'predictor':>11}{'bytes':>11}{'bits/value':>11}")
+    for name, c in info["per_column"].items():
+        print(f"{name:<16}{c['bound']:>11}{c['predictor']:>11}{c['bytes']:>11,}{c['bits_per_value']:>11.3f}")
+    print(f"{'group':<27}{'bytes':>11}{'share':>8}")
+    for group, size in info["bytes"].items():
+        print(f"{group:<27}{size:>11,}{100 * size / info['file_bytes']:>7.1f}%")
+
+
+# -- throughput: each step in a fresh process --------------------------------------------------------------
+
+
+def peak_rss_kb() -> dict[str, int]:
+    """ru_maxrss and VmHWM (KB, Linux). ru_maxrss of an exec'd child starts at the parent's high-water mark
+    (Linux records the parent's mm hiwater on exec after vfork), so VmHWM is the child's own peak."""
+    hwm = 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return {"ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "vmhwm_kb": hwm}
+
+
+def child(step: str, work: str) -> None:
+    w = Path(work)
+    if step == "compress":
+        with np.load(w / "input.npz") as z:
+            table = {k: z[k] for k in z.files}
+        base = peak_rss_kb()
+        t0 = time.perf_counter()
+        report = bale.compress(table, w / "out.bale", model=w / "model.bin")
+        seconds = time.perf_counter() - t0
+        result = {"seconds": seconds, "ratio": report["ratio"], "file_bytes": report["file_bytes"]}
+    else:
+        base = peak_rss_kb()
+        t0 = time.perf_counter()
+        decoded = bale.decompress(w / "out.bale", model=w / "model.bin")
+        seconds = time.perf_counter() - t0
+        result = {"seconds": seconds}
+    result.update(peak=peak_rss_kb(), base=base)
+    if step == "decompress":  # after the peak was read
+        with np.load(w / "input.npz") as z:
+            result["violations"] = count_violations({k: z[k] for k in z.files}, decoded.columns)[0]
+    print(json.dumps(result))
+
+
+def run_child(step: str, work: Path) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", step, str(work)], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{step} step failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def throughput(data_dir: Path, rows: int, tmp: Path) -> dict:
+    src = classical.read_parquet_numeric(str(data_dir / TABLES[THROUGHPUT_TABLE][0]))
+    n = len(next(iter(src.values())))
+    table = {k: np.tile(v, -(-rows // n))[:rows] for k, v in src.items()}
+    raw_mb = sum(v.nbytes for v in table.values()) / 1e6
+    t0 = time.perf_counter()
+    model = bale.train(table, error=ERROR, config=BaleConfig())
+    train_s = time.perf_counter() - t0
+    bale.save_model(model, tmp / "model.bin")
+    np.savez(tmp / "input.npz", **table)
+    comp = run_child("compress", tmp)
+    dec = run_child("decompress", tmp)
+    return {"table": THROUGHPUT_TABLE, "rows": rows, "raw_mb": raw_mb, "train_s": train_s,
+            "compress_s": comp["seconds"], "decompress_s": dec["seconds"],
+            "compress_mb_s": raw_mb / comp["seconds"], "decompress_mb_s": raw_mb / dec["seconds"],
+            "ratio_external_model": comp["ratio"], "model_bytes": len(model.to_bytes()),
+            "violations": dec["violations"], "compress_rss": comp, "decompress_rss": dec}
+
+
+def print_throughput(t: dict) -> None:
+    print(f"\n== 3. Throughput: {t['table']} tiled to {t['rows']:,} rows ({t['raw_mb']:.1f} MB raw), "
+          f"external model ({t['model_bytes']:,} bytes) ==")
+    print(f"train once: {t['train_s']:.1f} s (not in the rates below)")
+    print(f"{'step':<12}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}{'before MB':>11}{'ru_maxrss MB':>14}")
+    for step in ("compress", "decompress"):
+        r = t[f"{step}_rss"]
+        print(f"{step:<12}{t[f'{step}_s']:>9.2f}{t[f'{step}_mb_s']:>9.1f}{r['peak']['vmhwm_kb'] / 1e3:>13.0f}"
+              f"{r['base']['vmhwm_kb'] / 1e3:>11.0f}{r['peak']['ru_maxrss_kb'] / 1e3:>14.0f}")
+    print(f"ratio {t['ratio_external_model']:.3f} (model not embedded), violations {t['violations']}")
+    print("each step runs in a fresh process; peak RSS = VmHWM of that process, 'before' = after imports and "
+          "loading the input;\nru_maxrss of a child started by subprocess/spawn inherits the parent's peak on "
+          f"Linux, shown for reference.\nmachine: {os.cpu_count()} cores (bale trains with 2 torch threads).")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES))
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the throughput table")
+    ap.add_argument("--quick", action="store_true", help=f"only {THROUGHPUT_TABLE}, 200k rows of throughput")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON to PATH")
+    ap.add_argument("--child", nargs=2, metavar=("STEP", "DIR"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.child:
+        child(*args.child)
+        return
+    if args.quick:
+        args.tables, args.rows = [THROUGHPUT_TABLE], 200_000
+    print(f"bale {bale.__version__}, data {args.data_dir}, {os.cpu_count()} cores")
+    results: dict = {"version": bale.__version__, "error": ERROR, "roundtrips": [], "skipped": SKIPPED}
+    with tempfile.TemporaryDirectory(prefix="bale-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        for name in args.tables:
+            t0 = time.perf_counter()
+            results["roundtrips"].append(roundtrip(name, args.data_dir, tmp))
+            print(f"  {name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+        print_roundtrips(results["roundtrips"])
+        jets = [r for r in results["roundtrips"] if r["table"] == "pythia_ttbar_jets"]
+        if jets:
+            print_bytes(jets[0])
+        if not args.skip_throughput:
+            (tmp / "tp").mkdir()
+            results["throughput"] = throughput(args.data_dir, args.rows, tmp / "tp")
+            print_throughput(results["throughput"])
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
