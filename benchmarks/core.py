@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import classical  # noqa: E402
-
-import bale  # noqa: E402
-from bale.bounds import Bound, check_bound  # noqa: E402
-from bale.config import BaleConfig  # noqa: E402
+import bale
+import classical
+from bale.bounds import Bound, check_bound
+from bale.config import BaleConfig
 
 REL = 1e-3
 ERROR = f"rel={REL:g}"

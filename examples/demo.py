@@ -33,8 +33,10 @@ def main() -> None:
         bale.decompress(packed, restored)
         original, decoded = as_table(args.table), as_table(restored)
     print(f"{args.table}: {original.num_rows} rows, {len(original.columns)} columns, {original.nbytes:,} raw bytes")
-    print(f"compressed to {report['file_bytes']:,} bytes: ratio {report['ratio']:.2f} with every byte counted "
-          f"(model included), {report['ratio_without_model']:.2f} without the model")
+    print(
+        f"compressed to {report['file_bytes']:,} bytes: ratio {report['ratio']:.2f} with every byte counted "
+        f"(model included), {report['ratio_without_model']:.2f} without the model"
+    )
     print(f"{'column':<16}{'predictor':<11}{'bound':<12}{'max error':>12}  violations")
     for name, values in original.columns.items():
         column = report["per_column"][name]
@@ -45,8 +47,10 @@ def main() -> None:
                 diff = diff / np.abs(values.astype(np.float64))
         worst = float(np.nanmax(diff)) if len(diff) else 0.0
         kind = "rel" if col_bound.mode == "rel" else "abs"
-        print(f"{name:<16}{column['predictor']:<11}{column['bound']:<12}{worst:>12.3e}  "
-              f"{check_bound(values, decoded[name], col_bound)}  ({kind})")
+        print(
+            f"{name:<16}{column['predictor']:<11}{column['bound']:<12}{worst:>12.3e}  "
+            f"{check_bound(values, decoded[name], col_bound)}  ({kind})"
+        )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,25 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from bale.api import compress, decompress, info, load_model, save_model, train  # noqa: E402
-from bale.bounds import Bound, parse_bound  # noqa: E402
-from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError  # noqa: E402
-from bale.table import Table  # noqa: E402
+from bale.api import compress, decompress, info, load_model, save_model, train
+from bale.bounds import Bound, parse_bound
+from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError
+from bale.table import Table
 
 __all__ = [
-    "__version__", "compress", "decompress", "info", "train", "load_model", "save_model", "Bound", "parse_bound",
-    "Table", "BaleError", "BaleInputError", "BaleFormatError", "BaleConfigError", "BaleModelMismatchError",
+    "BaleConfigError",
+    "BaleError",
+    "BaleFormatError",
+    "BaleInputError",
+    "BaleModelMismatchError",
+    "Bound",
+    "Table",
+    "__version__",
+    "compress",
+    "decompress",
+    "info",
+    "load_model",
+    "parse_bound",
+    "save_model",
+    "train",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -26,11 +25,12 @@ from bale.chunks import LATENT_SECTION, decode_chunk, encode_chunk
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
+from bale.fsutil import temp_beside
 from bale.io import read_table, write_table
 from bale.models import ColumnPlan, CompressionModel
 from bale.table import Table
 
-__all__ = ["train", "compress", "decompress", "info", "load_model", "save_model", "as_table"]
+__all__ = ["as_table", "compress", "decompress", "info", "load_model", "save_model", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,9 @@ def as_table(data: Any, *, columns: Iterable[str] | None = None, tree: str | Non
     return table
 
 
-def _bounds(table: Table, config: BaleConfig, error: str | None, errors: Iterable[str] | Mapping[str, str] | None
-            ) -> dict[str, Bound]:
+def _bounds(
+    table: Table, config: BaleConfig, error: str | None, errors: Iterable[str] | Mapping[str, str] | None
+) -> dict[str, Bound]:
     default = parse_bound(error or config.compress.error)
     per_column = {k: parse_bound(v) for k, v in config.compress.errors.items()}
     if isinstance(errors, Mapping):
@@ -83,9 +84,16 @@ def _config(config: BaleConfig | PathLike | None) -> BaleConfig:
     return config if isinstance(config, BaleConfig) else load_config(config)
 
 
-def train(data: Any, *, error: str | None = None, errors: Iterable[str] | Mapping[str, str] | None = None,
-          config: BaleConfig | PathLike | None = None, columns: Iterable[str] | None = None,
-          tree: str | None = None, progress: bool = False) -> CompressionModel:
+def train(
+    data: Any,
+    *,
+    error: str | None = None,
+    errors: Iterable[str] | Mapping[str, str] | None = None,
+    config: BaleConfig | PathLike | None = None,
+    columns: Iterable[str] | None = None,
+    tree: str | None = None,
+    progress: bool = False,
+) -> CompressionModel:
     """Fit a compression model to ``data``: predictors per column and the network."""
     from bale.training import fit_model  # torch is imported only when training
 
@@ -113,7 +121,9 @@ def load_model(path: PathLike) -> CompressionModel:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent if str(path.parent) else ".")
+    if not path.parent.is_dir():
+        raise BaleInputError(f"output directory does not exist: {path.parent}")
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -131,9 +141,12 @@ def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> Compre
     for plan in model.columns:
         bound = bounds[plan.name]
         if (bound.mode == "exact") != (plan.bound.mode == "exact") or (
-                bound.mode != "exact" and bound.mode != plan.bound.mode and plan.predictor["kind"] != "grid"):
-            raise BaleInputError(f"column {plan.name!r}: the model was trained for {plan.bound}, not {bound}; "
-                                 "train a model with this bound")
+            bound.mode != "exact" and bound.mode != plan.bound.mode and plan.predictor["kind"] != "grid"
+        ):
+            raise BaleInputError(
+                f"column {plan.name!r}: the model was trained for {plan.bound}, not {bound}; "
+                "train a model with this bound"
+            )
         plans.append(replace(plan, bound=bound))
     return CompressionModel(plans, model.network, model.info)
 
@@ -145,14 +158,23 @@ def _check_schema(table: Table, model: CompressionModel) -> None:
         missing = sorted(set(want) - set(have))
         extra = sorted(set(have) - set(want))
         changed = sorted(n for n in set(have) & set(want) if have[n] != want[n])
-        raise BaleInputError(f"the model was trained on another schema: missing {missing}, unexpected {extra}, "
-                             f"other dtype {changed}")
+        raise BaleInputError(
+            f"the model was trained on another schema: missing {missing}, unexpected {extra}, other dtype {changed}"
+        )
 
 
-def compress(data: Any, output: PathLike, *, model: CompressionModel | PathLike | None = None,
-             error: str | None = None, errors: Iterable[str] | Mapping[str, str] | None = None,
-             config: BaleConfig | PathLike | None = None, columns: Iterable[str] | None = None,
-             tree: str | None = None, progress: bool = False) -> dict[str, Any]:
+def compress(
+    data: Any,
+    output: PathLike,
+    *,
+    model: CompressionModel | PathLike | None = None,
+    error: str | None = None,
+    errors: Iterable[str] | Mapping[str, str] | None = None,
+    config: BaleConfig | PathLike | None = None,
+    columns: Iterable[str] | None = None,
+    tree: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Compress ``data`` into the ``.bale`` file ``output``; returns :func:`info` of the result.
 
     Without ``model`` a model is trained on the data and embedded in the file. With one,
@@ -177,11 +199,20 @@ def compress(data: Any, output: PathLike, *, model: CompressionModel | PathLike 
         model = CompressionModel(model.columns, model.network)
     model_bytes = model.to_bytes()
     header = {
-        "format": "bale", "created_by": f"bale {__version__}",
-        "schema": [{"name": n, "dtype": str(v.dtype), "bound": bounds[n].to_json(),
-                    "predictor": coder.column(n).predictor["kind"]} for n, v in table.columns.items()],
+        "format": "bale",
+        "created_by": f"bale {__version__}",
+        "schema": [
+            {
+                "name": n,
+                "dtype": str(v.dtype),
+                "bound": bounds[n].to_json(),
+                "predictor": coder.column(n).predictor["kind"],
+            }
+            for n, v in table.columns.items()
+        ],
         "model": {"embedded": embedded, "sha256": model.sha256},
-        "raw_bytes": table.nbytes, "chunk_rows": cfg.compress.chunk_rows,
+        "raw_bytes": table.nbytes,
+        "chunk_rows": cfg.compress.chunk_rows,
         "source": _jsonable(table.source),
     }
     started = time.perf_counter()
@@ -201,8 +232,10 @@ def compress(data: Any, output: PathLike, *, model: CompressionModel | PathLike 
 
 def _trivial_model(table: Table, bounds: Mapping[str, Bound]) -> CompressionModel:
     """A model for a table too small to train on: classical coding of every column."""
-    plans = [ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "exact" if bounds[n].mode == "exact" else "grid"})
-             for n, v in table.columns.items()]
+    plans = [
+        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "exact" if bounds[n].mode == "exact" else "grid"})
+        for n, v in table.columns.items()
+    ]
     plans.sort(key=lambda p: p.predictor["kind"] != "exact")
     return CompressionModel(plans)
 
@@ -218,12 +251,15 @@ def _open_model(reader: BaleReader, model: CompressionModel | PathLike | None) -
         found = CompressionModel.from_bytes(embedded)
     else:
         if model is None:
-            raise BaleModelMismatchError(f"{reader.path} was compressed with an external model "
-                                         f"(sha256 {str(meta.get('sha256'))[:16]}…): pass it with --model")
+            raise BaleModelMismatchError(
+                f"{reader.path} was compressed with an external model "
+                f"(sha256 {str(meta.get('sha256'))[:16]}…): pass it with --model"
+            )
         found = model if isinstance(model, CompressionModel) else load_model(model)
     if found.sha256 != meta.get("sha256"):
-        raise BaleModelMismatchError(f"{reader.path} was compressed with model {str(meta.get('sha256'))[:16]}…, "
-                                     f"not with {found.sha256[:16]}…")
+        raise BaleModelMismatchError(
+            f"{reader.path} was compressed with model {str(meta.get('sha256'))[:16]}…, not with {found.sha256[:16]}…"
+        )
     try:
         bounds = {c["name"]: parse_bound(c["bound"]) for c in reader.header["schema"]}
         return _with_bounds(found, bounds)
@@ -231,8 +267,14 @@ def _open_model(reader: BaleReader, model: CompressionModel | PathLike | None) -
         raise BaleFormatError(f"{reader.path}: header does not fit its model: {exc}") from None
 
 
-def decompress(path: PathLike, output: PathLike | None = None, *, model: CompressionModel | PathLike | None = None,
-               format: str | None = None, progress: bool = False) -> Table:
+def decompress(
+    path: PathLike,
+    output: PathLike | None = None,
+    *,
+    model: CompressionModel | PathLike | None = None,
+    format: str | None = None,
+    progress: bool = False,
+) -> Table:
     """Decode a ``.bale`` file; writes ``output`` when given and returns the table."""
     with BaleReader(path) as reader:
         coder = _open_model(reader, model)
@@ -271,24 +313,44 @@ def info(path: PathLike) -> dict[str, Any]:
         groups = {"exact columns": 0, "predicted residuals": 0, "fallback columns": 0}
         for name, size in per_column.items():
             kind = kinds[name]
-            group = "exact columns" if kind == "exact" else (
-                "predicted residuals" if kind in ("relation", "learned") else "fallback columns")
+            group = (
+                "exact columns"
+                if kind == "exact"
+                else ("predicted residuals" if kind in ("relation", "learned") else "fallback columns")
+            )
             groups[group] += size
         embedded = bool(header["model"].get("embedded"))
         model_bytes = reader.model_bytes
         total = reader.size
         raw = int(header.get("raw_bytes", 0))
-        breakdown = {"header": reader.header_bytes, "model": model_bytes, "latents": latent, **groups,
-                     "index": reader.footer_bytes}
+        breakdown = {
+            "header": reader.header_bytes,
+            "model": model_bytes,
+            "latents": latent,
+            **groups,
+            "index": reader.footer_bytes,
+        }
         result: dict[str, Any] = {
-            "file": str(path), "format_version": reader.version, "created_by": header.get("created_by"),
-            "rows": reader.num_rows, "columns": len(per_column), "chunks": len(reader.chunks),
-            "raw_bytes": raw, "file_bytes": total, "bytes": breakdown,
+            "file": str(path),
+            "format_version": reader.version,
+            "created_by": header.get("created_by"),
+            "rows": reader.num_rows,
+            "columns": len(per_column),
+            "chunks": len(reader.chunks),
+            "raw_bytes": raw,
+            "file_bytes": total,
+            "bytes": breakdown,
             "model": {"embedded": embedded, "sha256": header["model"].get("sha256")},
             "ratio": round(raw / total, 4) if total else None,
-            "per_column": {c["name"]: {"bound": c["bound"], "predictor": c["predictor"], "bytes": per_column[c["name"]],
-                                       "bits_per_value": round(8 * per_column[c["name"]] / max(reader.num_rows, 1), 3)}
-                           for c in header["schema"]},
+            "per_column": {
+                c["name"]: {
+                    "bound": c["bound"],
+                    "predictor": c["predictor"],
+                    "bytes": per_column[c["name"]],
+                    "bits_per_value": round(8 * per_column[c["name"]] / max(reader.num_rows, 1), 3),
+                }
+                for c in header["schema"]
+            },
         }
         if embedded:
             result["ratio_without_model"] = round(raw / (total - model_bytes), 4)

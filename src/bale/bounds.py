@@ -16,7 +16,7 @@ import numpy as np
 
 from bale.errors import BaleConfigError, BaleInputError
 
-__all__ = ["Bound", "parse_bound", "parse_bound_options", "resolve_bounds", "check_bound", "violations"]
+__all__ = ["Bound", "check_bound", "parse_bound", "parse_bound_options", "resolve_bounds", "violations"]
 
 Mode = Literal["rel", "abs", "exact"]
 

@@ -20,7 +20,7 @@ from bale.errors import BaleFormatError
 from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.relations import Relation, relation_prediction
 
-__all__ = ["encode_chunk", "decode_chunk", "LATENT_SECTION"]
+__all__ = ["LATENT_SECTION", "decode_chunk", "encode_chunk"]
 
 LATENT_SECTION = "@latent"
 
@@ -84,8 +84,9 @@ def encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) -> 
         net = model.network
         assert net is not None
         ctx.latent = net.encode(net.features(columns, n))
-        sections[LATENT_SECTION] = b"".join(block(encode_uints(zigzag(ctx.latent[:, d])))
-                                            for d in range(net.latent_dim))
+        sections[LATENT_SECTION] = b"".join(
+            block(encode_uints(zigzag(ctx.latent[:, d]))) for d in range(net.latent_dim)
+        )
     for plan in model.columns:
         if plan.predictor["kind"] == "exact":
             continue
@@ -105,8 +106,9 @@ def decode_chunk(sections: Mapping[str, bytes | memoryview], n: int, model: Comp
         net = model.network
         assert net is not None
         reader = ByteReader(_section(sections, LATENT_SECTION))
-        ctx.latent = np.stack([unzigzag(decode_uints(reader.block(), expected=n)) for _ in range(net.latent_dim)],
-                              axis=1).astype(np.int64)
+        ctx.latent = np.stack(
+            [unzigzag(decode_uints(reader.block(), expected=n)) for _ in range(net.latent_dim)], axis=1
+        ).astype(np.int64)
     for plan in model.columns:
         if plan.predictor["kind"] == "exact":
             continue

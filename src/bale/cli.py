@@ -72,8 +72,14 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 
 _common_data = [
-    click.option("--error", "-e", "errors", multiple=True, metavar="BOUND",
-                 help="Error bound: rel=X, abs=X or exact; COLUMN:BOUND for one column. Repeatable."),
+    click.option(
+        "--error",
+        "-e",
+        "errors",
+        multiple=True,
+        metavar="BOUND",
+        help="Error bound: rel=X, abs=X or exact; COLUMN:BOUND for one column. Repeatable.",
+    ),
     click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
     click.option("--columns", help="Comma-separated columns to keep (default: all)."),
     click.option("--tree", help="ROOT tree to read (default: the only one)."),
@@ -103,33 +109,70 @@ def _split(columns: str | None) -> list[str] | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
 @_data_options
-def compress(data: str, output: str | None, model_path: str | None, chunk_rows: int | None, as_json: bool,
-             force: bool, errors: tuple[str, ...], config_path: str | None, columns: str | None,
-             tree: str | None, seed: int | None, epochs: int | None, max_rows: int | None,
-             latent_dim: int | None, no_progress: bool) -> None:
+def compress(
+    data: str,
+    output: str | None,
+    model_path: str | None,
+    chunk_rows: int | None,
+    as_json: bool,
+    force: bool,
+    errors: tuple[str, ...],
+    config_path: str | None,
+    columns: str | None,
+    tree: str | None,
+    seed: int | None,
+    epochs: int | None,
+    max_rows: int | None,
+    latent_dim: int | None,
+    no_progress: bool,
+) -> None:
     """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file."""
     from bale.api import compress as run
 
     out = Path(output) if output else Path(data).with_suffix(".bale")
     _refuse_overwrite(out, force)
-    cfg = _config(config_path, compress__chunk_rows=chunk_rows, train__seed=seed, train__epochs=epochs,
-                  train__max_rows=max_rows, model__latent_dim=latent_dim)
-    report = run(data, out, model=model_path, errors=errors or None, config=cfg, columns=_split(columns),
-                 tree=tree, progress=_progress(no_progress))
+    cfg = _config(
+        config_path,
+        compress__chunk_rows=chunk_rows,
+        train__seed=seed,
+        train__epochs=epochs,
+        train__max_rows=max_rows,
+        model__latent_dim=latent_dim,
+    )
+    report = run(
+        data,
+        out,
+        model=model_path,
+        errors=errors or None,
+        config=cfg,
+        columns=_split(columns),
+        tree=tree,
+        progress=_progress(no_progress),
+    )
     _print_info(report, as_json)
 
 
 @main.command()
 @click.argument("file", type=click.Path())
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Output file; its extension picks the format (default: FILE's stem in the input's format).")
-@click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False),
-              help="The model the file was compressed with, if not embedded.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Output file; its extension picks the format (default: FILE's stem in the input's format).",
+)
+@click.option(
+    "--model",
+    "-m",
+    "model_path",
+    type=click.Path(dir_okay=False),
+    help="The model the file was compressed with, if not embedded.",
+)
 @click.option("--format", "fmt", type=click.Choice(sorted(_FORMAT_EXT)), help="Output format (overrides extension).")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def decompress(file: str, output: str | None, model_path: str | None, fmt: str | None, force: bool,
-               no_progress: bool) -> None:
+def decompress(
+    file: str, output: str | None, model_path: str | None, fmt: str | None, force: bool, no_progress: bool
+) -> None:
     """Decompress a .bale FILE back to a table file."""
     from bale.api import decompress as run
     from bale.container import BaleReader
@@ -156,22 +199,40 @@ def info(file: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("data", type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Model file to write (safetensors, e.g. model.safetensors).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Model file to write (safetensors, e.g. model.safetensors).",
+)
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
 @_data_options
-def train(data: str, output: str, force: bool, errors: tuple[str, ...], config_path: str | None,
-          columns: str | None, tree: str | None, seed: int | None, epochs: int | None, max_rows: int | None,
-          latent_dim: int | None, no_progress: bool) -> None:
+def train(
+    data: str,
+    output: str,
+    force: bool,
+    errors: tuple[str, ...],
+    config_path: str | None,
+    columns: str | None,
+    tree: str | None,
+    seed: int | None,
+    epochs: int | None,
+    max_rows: int | None,
+    latent_dim: int | None,
+    no_progress: bool,
+) -> None:
     """Train a model on DATA, to compress many files with `bale compress --model`."""
     from bale.api import save_model
     from bale.api import train as run
 
     _refuse_overwrite(Path(output), force)
-    cfg = _config(config_path, train__seed=seed, train__epochs=epochs, train__max_rows=max_rows,
-                  model__latent_dim=latent_dim)
-    model = run(data, errors=errors or None, config=cfg, columns=_split(columns), tree=tree,
-                progress=_progress(no_progress))
+    cfg = _config(
+        config_path, train__seed=seed, train__epochs=epochs, train__max_rows=max_rows, model__latent_dim=latent_dim
+    )
+    model = run(
+        data, errors=errors or None, config=cfg, columns=_split(columns), tree=tree, progress=_progress(no_progress)
+    )
     digest = save_model(model, output)
     kinds = {c.name: c.predictor["kind"] for c in model.columns}
     click.echo(f"{output}: sha256 {digest[:16]}…, predictors {kinds}")
@@ -202,8 +263,10 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2))
         return
     raw, total = report["raw_bytes"], report["file_bytes"]
-    lines = [f"{report['file']}: {report['rows']} rows, {report['columns']} columns, {report['chunks']} chunk(s)",
-             f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)"]
+    lines = [
+        f"{report['file']}: {report['rows']} rows, {report['columns']} columns, {report['chunks']} chunk(s)",
+        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
+    ]
     if "ratio_without_model" in report:
         lines.append(f"  ratio without the embedded model: {report['ratio_without_model']:.3f}")
     else:
@@ -213,8 +276,10 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
         lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
     lines.append("  columns:")
     for name, col in report["per_column"].items():
-        lines.append(f"    {name:<20} {col['bound']:<12} {col['predictor']:<9} {col['bytes']:>10,} B "
-                     f"{col['bits_per_value']:7.3f} bits/value")
+        lines.append(
+            f"    {name:<20} {col['bound']:<12} {col['predictor']:<9} {col['bytes']:>10,} B "
+            f"{col['bits_per_value']:7.3f} bits/value"
+        )
     click.echo("\n".join(lines))
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bale.bounds import parse_bound
 from bale.errors import BaleConfigError, BaleInputError
 
-__all__ = ["BaleConfig", "CompressConfig", "ModelConfig", "TrainConfig", "load_config", "TEMPLATE"]
+__all__ = ["TEMPLATE", "BaleConfig", "CompressConfig", "ModelConfig", "TrainConfig", "load_config"]
 
 
 class _Section(BaseModel):
@@ -93,7 +93,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         raise BaleConfigError(f"config {where}: {first['msg']}") from None
 
 
-TEMPLATE = '''\
+TEMPLATE = """\
 # bale configuration. Every key is optional; the values shown are the defaults.
 # CLI flags override these. `bale schema` prints the JSON schema of this file.
 
@@ -137,4 +137,4 @@ latent_penalty = 0.02
 # Torch threads. Fixed, so that the same seed gives the same model and bytes.
 threads = 2
 device = "cpu"
-'''
+"""

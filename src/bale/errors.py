@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BaleError", "BaleFormatError", "BaleInputError", "BaleModelMismatchError", "BaleConfigError"]
+__all__ = ["BaleConfigError", "BaleError", "BaleFormatError", "BaleInputError", "BaleModelMismatchError"]
 
 
 class BaleError(Exception):

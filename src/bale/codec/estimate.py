@@ -8,7 +8,7 @@ from bale.bounds import Bound
 from bale.codec.lossy import Prediction, domain_step, to_domain
 from bale.codec.uint_stream import _tokenize, zigzag
 
-__all__ = ["estimated_bits", "estimated_cost", "binary_entropy"]
+__all__ = ["binary_entropy", "estimated_bits", "estimated_cost"]
 
 
 def estimated_bits(symbols: np.ndarray) -> float:

@@ -20,7 +20,7 @@ from bale.codec.uint_stream import decode_uints, encode_uints, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
-__all__ = ["encode_exact", "decode_exact"]
+__all__ = ["decode_exact", "encode_exact"]
 
 _OFFSET, _DELTA, _ZSTD = 0, 1, 2
 _ZSTD_LEVEL = 9

@@ -28,7 +28,7 @@ from bale.codec.uint_stream import decode_uints, encode_uints, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
 
-__all__ = ["Prediction", "encode_lossy", "decode_lossy", "domain_step", "to_domain", "MARGIN"]
+__all__ = ["MARGIN", "Prediction", "decode_lossy", "domain_step", "encode_lossy", "to_domain"]
 
 REGULAR, FLIPPED, PLUS_ZERO, MINUS_ZERO, RAW = 0, 1, 2, 3, 4
 MARGIN = 0.01
@@ -58,8 +58,9 @@ def to_domain(values: np.ndarray, bound: Bound) -> np.ndarray:
     return x
 
 
-def _reconstruct(pred: np.ndarray, q: np.ndarray, step: float, signs: np.ndarray | None, bound: Bound,
-                 dtype: np.dtype) -> np.ndarray:
+def _reconstruct(
+    pred: np.ndarray, q: np.ndarray, step: float, signs: np.ndarray | None, bound: Bound, dtype: np.dtype
+) -> np.ndarray:
     """The one formula both encoder and decoder use to turn residuals into values."""
     with np.errstate(over="ignore", invalid="ignore"):
         domain = pred + q.astype(np.float64) * step
@@ -116,14 +117,11 @@ def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tu
         symbols = np.diff(symbols, prepend=np.int64(0))
     raw = cls == RAW
     decoded[~regular] = values[~regular]
-    payload = (
-        block(encode_uints(cls)) + block(encode_uints(zigzag(symbols))) + block(values[raw].tobytes())
-    )
+    payload = block(encode_uints(cls)) + block(encode_uints(zigzag(symbols))) + block(values[raw].tobytes())
     return payload, decoded
 
 
-def decode_lossy(data: bytes | memoryview, n: int, dtype: np.dtype, bound: Bound,
-                 prediction: Prediction) -> np.ndarray:
+def decode_lossy(data: bytes | memoryview, n: int, dtype: np.dtype, bound: Bound, prediction: Prediction) -> np.ndarray:
     dtype = np.dtype(dtype)
     reader = ByteReader(data)
     cls = decode_uints(reader.block(), expected=n)

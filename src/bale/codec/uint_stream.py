@@ -23,7 +23,7 @@ from bale.codec.bitpack import pack_bits, unpack_bits
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
-__all__ = ["encode_uints", "decode_uints", "zigzag", "unzigzag"]
+__all__ = ["decode_uints", "encode_uints", "unzigzag", "zigzag"]
 
 _DIRECT = 16  # values below this are their own token
 _SPLIT_BITS = 4  # log2(_DIRECT)

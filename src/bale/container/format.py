@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from bale.errors import BaleFormatError, BaleInputError
+from bale.fsutil import temp_beside
 
-__all__ = ["MAGIC", "END_MAGIC", "FORMAT_VERSION", "BaleWriter", "BaleReader", "ChunkInfo"]
+__all__ = ["END_MAGIC", "FORMAT_VERSION", "MAGIC", "BaleReader", "BaleWriter", "ChunkInfo"]
 
 MAGIC = b"\x89BALE\r\n\x1a"
 END_MAGIC = b"BALE-END"
@@ -65,13 +65,11 @@ class BaleWriter:
         directory = self.path.parent if str(self.path.parent) else Path(".")
         if not directory.is_dir():
             raise BaleInputError(f"output directory does not exist: {directory}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=directory)
-        self._tmp = Path(tmp)
+        fd, self._tmp = temp_beside(self.path)
         self._file: IO[bytes] = os.fdopen(fd, "wb")
         header = dict(header)
         if model is not None:
-            header["model"] = {**header.get("model", {}), "embedded": True, "length": len(model),
-                               "crc32": _crc(model)}
+            header["model"] = {**header.get("model", {}), "embedded": True, "length": len(model), "crc32": _crc(model)}
         head = _json_bytes(header)
         self._file.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, len(head), _crc(head)))
         self._file.write(head)
@@ -92,8 +90,11 @@ class BaleWriter:
 
     def close(self, footer_extra: Mapping[str, Any] | None = None) -> int:
         """Write the index, fsync and rename into place; returns the file size."""
-        footer = {"num_rows": self.num_rows, **(footer_extra or {}),
-                  "chunks": [{"rows": c.rows, "offset": c.offset, "sections": c.sections} for c in self.chunks]}
+        footer = {
+            "num_rows": self.num_rows,
+            **(footer_extra or {}),
+            "chunks": [{"rows": c.rows, "offset": c.offset, "sections": c.sections} for c in self.chunks],
+        }
         data = _json_bytes(footer)
         offset = self._file.tell()
         self._file.write(data)
@@ -140,8 +141,9 @@ class BaleReader:
         if magic != MAGIC:
             raise BaleFormatError(f"{self.path}: not a .bale file (bad magic bytes)")
         if version > FORMAT_VERSION:
-            raise BaleFormatError(f"{self.path}: format version {version} is newer than this bale reads "
-                                  f"({FORMAT_VERSION}); upgrade bale")
+            raise BaleFormatError(
+                f"{self.path}: format version {version} is newer than this bale reads ({FORMAT_VERSION}); upgrade bale"
+            )
         self.version = version
         self.header = self._json(_PREAMBLE.size, head_len, head_crc, "header")
         self.header_bytes = _PREAMBLE.size + head_len
@@ -153,9 +155,10 @@ class BaleReader:
         self.footer_bytes = length + _TRAILER.size
         self.footer = self._json(offset, length, crc, "footer")
         try:
-            self.chunks = [ChunkInfo(int(c["rows"]), int(c["offset"]),
-                                     [(str(n), int(ln), int(cr)) for n, ln, cr in c["sections"]])
-                           for c in self.footer["chunks"]]
+            self.chunks = [
+                ChunkInfo(int(c["rows"]), int(c["offset"]), [(str(n), int(ln), int(cr)) for n, ln, cr in c["sections"]])
+                for c in self.footer["chunks"]
+            ]
             self.num_rows = int(self.footer["num_rows"])
         except (KeyError, TypeError, ValueError) as exc:
             raise BaleFormatError(f"{self.path}: bad chunk index: {exc}") from None
@@ -208,8 +211,10 @@ class BaleReader:
         for name, length, crc in info.sections:
             part = data[pos : pos + length]
             if _crc(part) != crc:
-                raise BaleFormatError(f"{self.path}: chunk {index} (rows {first}-{first + info.rows - 1}), "
-                                      f"section {name!r}: checksum mismatch (file corrupt)")
+                raise BaleFormatError(
+                    f"{self.path}: chunk {index} (rows {first}-{first + info.rows - 1}), "
+                    f"section {name!r}: checksum mismatch (file corrupt)"
+                )
             out[name] = part
             pos += length
         return out

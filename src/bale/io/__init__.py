@@ -58,9 +58,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     raise BaleInputError(f"unknown file extension {suffix or '(none)'!r} for {path}; supported: {supported}")
 
 
-def read_table(
-    path: str | os.PathLike[str], *, columns: list[str] | None = None, tree: str | None = None
-) -> Table:
+def read_table(path: str | os.PathLike[str], *, columns: list[str] | None = None, tree: str | None = None) -> Table:
     """Read the numeric columns of ``path`` (all, or ``columns`` in that order)."""
     path = Path(path)
     if not path.exists():

@@ -48,9 +48,7 @@ def select_columns(available: Sequence[str], requested: Sequence[str] | None) ->
     known = set(available)
     for name in requested:
         if name not in known:
-            shown = ", ".join(available[:20]) + (
-                f", ... ({len(available)} in all)" if len(available) > 20 else ""
-            )
+            shown = ", ".join(available[:20]) + (f", ... ({len(available)} in all)" if len(available) > 20 else "")
             raise BaleInputError(f"unknown column {name!r}; available columns: {shown}")
     return list(dict.fromkeys(requested))
 
@@ -104,9 +102,7 @@ def decode_array(enc: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype).reshape(enc["shape"]).copy()
 
 
-def split_array(
-    name: str, arr: np.ndarray, colnames: list[str]
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def split_array(name: str, arr: np.ndarray, colnames: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Split ``arr`` (rows first) into columns ``colnames``; return its layout entry and the columns."""
     entry = {"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape[1:]), "columns": colnames}
     flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(-1, 1)
@@ -159,9 +155,7 @@ def assemble(table: Table, members: list[dict[str, Any]]) -> list[tuple[str, np.
     for c in table.names:
         if c not in used:
             if c in taken:
-                raise BaleInputError(
-                    f"column {c!r} clashes with an array of the same name in the source layout"
-                )
+                raise BaleInputError(f"column {c!r} clashes with an array of the same name in the source layout")
             out.append((c, table[c]))
     return out
 

@@ -26,9 +26,7 @@ _UNSAFE = (",", '"', "\n", "\r")
 
 def read(path: Path, columns: list[str] | None) -> Table:
     """Read a CSV file with a header line."""
-    convert = pacsv.ConvertOptions(
-        null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=False
-    )
+    convert = pacsv.ConvertOptions(null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=False)
     data = pacsv.read_csv(path, convert_options=convert)
     wanted = select_columns(data.column_names, columns)
     out: dict[str, np.ndarray] = {}

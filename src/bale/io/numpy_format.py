@@ -51,9 +51,7 @@ def read_npz(path: Path, columns: list[str] | None) -> Table:
     """Read a ``.npz`` file."""
     arrays, compressed = _load_npz(path)
     nrows = row_count([a.shape for a in arrays.values() if is_numeric(a.dtype)])
-    is_col = {
-        k: a.ndim >= 1 and a.shape[0] == nrows and int(np.prod(a.shape[1:])) > 0 for k, a in arrays.items()
-    }
+    is_col = {k: a.ndim >= 1 and a.shape[0] == nrows and int(np.prod(a.shape[1:])) > 0 for k, a in arrays.items()}
     names_arr = arrays.get("names")
     if names_arr is not None and names_arr.dtype.kind in "US":
         is_col["names"] = False

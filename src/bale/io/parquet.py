@@ -28,27 +28,18 @@ _CODECS = {
 
 
 def _to_str(meta: dict[bytes, bytes] | None) -> dict[str, str]:
-    return {
-        k.decode("utf-8", "surrogateescape"): v.decode("utf-8", "surrogateescape")
-        for k, v in (meta or {}).items()
-    }
+    return {k.decode("utf-8", "surrogateescape"): v.decode("utf-8", "surrogateescape") for k, v in (meta or {}).items()}
 
 
 def _to_bytes(meta: dict[str, str]) -> dict[bytes, bytes]:
-    return {
-        k.encode("utf-8", "surrogateescape"): v.encode("utf-8", "surrogateescape") for k, v in meta.items()
-    }
+    return {k.encode("utf-8", "surrogateescape"): v.encode("utf-8", "surrogateescape") for k, v in meta.items()}
 
 
 def _check_type(name: str, typ: pa.DataType) -> None:
     if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
-        raise BaleInputError(
-            f"column {name!r} is a list column ({typ}); jagged collections are not supported yet"
-        )
+        raise BaleInputError(f"column {name!r} is a list column ({typ}); jagged collections are not supported yet")
     numeric = pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
-    check_numeric(
-        name, "string" if pa.types.is_string(typ) or pa.types.is_large_string(typ) else str(typ), numeric
-    )
+    check_numeric(name, "string" if pa.types.is_string(typ) or pa.types.is_large_string(typ) else str(typ), numeric)
 
 
 def read(path: Path, columns: list[str] | None) -> Table:

@@ -42,18 +42,14 @@ def _check_branch(branch: Any) -> None:
         raise BaleInputError(f"branch {name!r} has sub-branches; only flat branches are supported")
     interp = branch.interpretation
     if isinstance(interp, AsJagged):
-        raise BaleInputError(
-            f"branch {name!r} is jagged ({branch.typename}); jagged collections are not supported yet"
-        )
+        raise BaleInputError(f"branch {name!r} is jagged ({branch.typename}); jagged collections are not supported yet")
     if isinstance(interp, AsStrings):
         check_numeric(name, "string", False)
     if not isinstance(interp, Numerical):
         check_numeric(name, branch.typename or type(interp).__name__, False)
     dtype = np.dtype(interp.to_dtype)
     if dtype.shape != ():
-        raise BaleInputError(
-            f"branch {name!r} holds fixed-size arrays ({branch.typename}); not supported yet"
-        )
+        raise BaleInputError(f"branch {name!r} holds fixed-size arrays ({branch.typename}); not supported yet")
     check_numeric(name, str(dtype), dtype.kind in "biuf")
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from bale.errors import BaleFormatError
 
-__all__ = ["ConditionalNetwork", "FEATURE_CLIP"]
+__all__ = ["FEATURE_CLIP", "ConditionalNetwork"]
 
 FEATURE_CLIP = 8.0
 
@@ -76,8 +76,12 @@ class ConditionalNetwork:
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         c, h, k, j = len(self.context), self.hidden, self.latent_dim, len(self.targets)
         shapes: dict[str, tuple[int, ...]] = {
-            "head.w1": (j, h, k + c), "head.b1": (j, h), "head.w2": (j, h, h), "head.b2": (j, h),
-            "head.w3": (j, h), "head.b3": (j,),
+            "head.w1": (j, h, k + c),
+            "head.b1": (j, h),
+            "head.w2": (j, h, h),
+            "head.b2": (j, h),
+            "head.w3": (j, h),
+            "head.b3": (j,),
         }
         if k:
             shapes.update({"enc.w1": (h, c), "enc.b1": (h,), "enc.w2": (k, h), "enc.b2": (k,)})

@@ -22,7 +22,7 @@ from bale.errors import BaleFormatError
 from bale.models.registry import Network, network_from_config
 from bale.models.relations import FORMULAS
 
-__all__ = ["ColumnPlan", "CompressionModel", "MODEL_FORMAT_VERSION", "PREDICTOR_KINDS"]
+__all__ = ["MODEL_FORMAT_VERSION", "PREDICTOR_KINDS", "ColumnPlan", "CompressionModel"]
 
 MODEL_FORMAT_VERSION = 1
 PREDICTOR_KINDS = ("exact", "grid", "delta", "relation", "learned")
@@ -44,8 +44,9 @@ class ColumnPlan:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ColumnPlan:
         try:
-            plan = cls(str(data["name"]), str(np.dtype(data["dtype"])), parse_bound(data["bound"]),
-                       dict(data["predictor"]))
+            plan = cls(
+                str(data["name"]), str(np.dtype(data["dtype"])), parse_bound(data["bound"]), dict(data["predictor"])
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise BaleFormatError(f"bad column plan: {exc}") from None
         kind = plan.predictor.get("kind")
@@ -85,8 +86,11 @@ class CompressionModel:
             tensors = {k: np.ascontiguousarray(v, dtype=np.float16) for k, v in self.network.weights.items()}
         if not tensors:
             tensors = {"_empty": np.zeros(0, dtype=np.float16)}
-        return bytes(safetensors.numpy.save(dict(sorted(tensors.items())),
-                                            metadata={_METADATA_KEY: json.dumps(meta, sort_keys=True)}))
+        return bytes(
+            safetensors.numpy.save(
+                dict(sorted(tensors.items())), metadata={_METADATA_KEY: json.dumps(meta, sort_keys=True)}
+            )
+        )
 
     @property
     def sha256(self) -> str:

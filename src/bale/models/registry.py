@@ -10,7 +10,7 @@ import numpy as np
 from bale.errors import BaleFormatError
 from bale.models.conditional import ConditionalNetwork
 
-__all__ = ["Network", "NETWORKS", "network_from_config"]
+__all__ = ["NETWORKS", "Network", "network_from_config"]
 
 
 class Network(Protocol):

@@ -20,7 +20,7 @@ from bale.bounds import Bound
 from bale.codec.estimate import estimated_cost
 from bale.codec.lossy import Prediction, domain_step, to_domain
 
-__all__ = ["FORMULAS", "Relation", "evaluate", "search_relation", "relation_prediction"]
+__all__ = ["FORMULAS", "Relation", "evaluate", "relation_prediction", "search_relation"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Relation:
 
 
 def evaluate(relation: Relation, decoded: Mapping[str, np.ndarray]) -> np.ndarray:
-    arity, fn = FORMULAS[relation.formula]
+    _, fn = FORMULAS[relation.formula]
     args = [decoded[name].astype(np.float64) for name in relation.inputs]
     with np.errstate(all="ignore"):
         return np.asarray(fn(*args), dtype=np.float64)
@@ -104,9 +104,7 @@ def search_relation(
     for formula, (arity, _) in FORMULAS.items():
         if (arity == 2 and len(names) > MAX_PAIR_COLUMNS) or (arity == 3 and len(names) > MAX_TRIPLE_COLUMNS):
             continue
-        combos = (
-            itertools.combinations(names, arity) if formula in _SYMMETRIC else itertools.permutations(names, arity)
-        )
+        combos = itertools.combinations(names, arity) if formula in _SYMMETRIC else itertools.permutations(names, arity)
         for inputs in combos:
             relation = Relation(formula, tuple(inputs))
             screened.append((_screen_cost(head_target, bound, relation_prediction(relation, head, bound)), relation))

@@ -23,7 +23,7 @@ from bale.codec.lossy import Prediction, encode_lossy
 from bale.config import BaleConfig
 from bale.models.conditional import ConditionalNetwork
 from bale.models.plan import ColumnPlan, CompressionModel
-from bale.models.relations import Relation, relation_prediction, search_relation
+from bale.models.relations import search_relation
 from bale.table import Table
 
 __all__ = ["fit_model", "sample_rows"]
@@ -63,14 +63,20 @@ def _network_inputs(columns: Mapping[str, np.ndarray], order: list[ColumnPlan]) 
     return ConditionalNetwork(context, transforms, means, stds, [], [], 0, 0)
 
 
-def fit_model(table: Table, bounds: Mapping[str, Bound], config: BaleConfig, *, progress: bool = True) -> CompressionModel:
+def fit_model(
+    table: Table, bounds: Mapping[str, Bound], config: BaleConfig, *, progress: bool = True
+) -> CompressionModel:
     """Choose predictors and train the network for ``table`` under ``bounds``."""
     rows = sample_rows(table.num_rows, config.train.max_rows, config.train.seed)
     sample = {name: values[rows] for name, values in table.columns.items()}
-    exact = [ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "exact"}) for n, v in sample.items()
-             if bounds[n].mode == "exact"]
-    lossy = [ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "grid"}) for n, v in sample.items()
-             if bounds[n].mode != "exact"]
+    exact = [
+        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "exact"})
+        for n, v in sample.items()
+        if bounds[n].mode == "exact"
+    ]
+    lossy = [
+        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "grid"}) for n, v in sample.items() if bounds[n].mode != "exact"
+    ]
     order = exact + lossy
     # decoded-as-if values: what later predictions will see
     decoded: dict[str, np.ndarray] = {p.name: sample[p.name] for p in exact}
@@ -79,8 +85,10 @@ def fit_model(table: Table, bounds: Mapping[str, Bound], config: BaleConfig, *, 
     for plan in lossy:
         x = sample[plan.name]
         head = x[rel_rows]
-        cost = {"grid": estimated_cost(head, plan.bound, Prediction()),
-                "delta": estimated_cost(head, plan.bound, Prediction(delta=True))}
+        cost = {
+            "grid": estimated_cost(head, plan.bound, Prediction()),
+            "delta": estimated_cost(head, plan.bound, Prediction(delta=True)),
+        }
         if config.model.relations and decoded:
             candidates = {k: v[rel_rows] for k, v in decoded.items()}
             relation, relation_cost = search_relation(head, plan.bound, candidates, budget=min(cost.values()))
@@ -102,9 +110,15 @@ def fit_model(table: Table, bounds: Mapping[str, Bound], config: BaleConfig, *, 
     return CompressionModel(columns=order, network=network, info=info)
 
 
-def _fit_network(sample: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndarray], order: list[ColumnPlan],
-                 targets: list[ColumnPlan], config: BaleConfig, progress: bool, total_rows: int,
-                 ) -> tuple[ConditionalNetwork | None, dict[str, object]]:
+def _fit_network(
+    sample: Mapping[str, np.ndarray],
+    decoded: Mapping[str, np.ndarray],
+    order: list[ColumnPlan],
+    targets: list[ColumnPlan],
+    config: BaleConfig,
+    progress: bool,
+    total_rows: int,
+) -> tuple[ConditionalNetwork | None, dict[str, object]]:
     from bale.training.trainer import describe, train_network  # torch is needed only to train
 
     net = _network_inputs(sample, order)
@@ -113,8 +127,15 @@ def _fit_network(sample: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndar
     target_index = [position[p.name] for p in targets]
     available = [list(range(position[p.name])) for p in targets]
     true_features = net.features(sample, n)
-    valid = np.stack([(sample[p.name] != 0) & np.isfinite(sample[p.name])
-                      if p.bound.mode == "rel" else np.isfinite(sample[p.name]) for p in targets], axis=1)
+    valid = np.stack(
+        [
+            (sample[p.name] != 0) & np.isfinite(sample[p.name])
+            if p.bound.mode == "rel"
+            else np.isfinite(sample[p.name])
+            for p in targets
+        ],
+        axis=1,
+    )
     # hold out whole blocks for validation
     blocks = np.arange(n) // _BLOCK
     rng = np.random.default_rng(config.train.seed + 1)
@@ -125,9 +146,18 @@ def _fit_network(sample: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndar
     is_val = val_blocks[blocks]
     if is_val.all():
         is_val[: n // 2] = False
-    result = train_network(true_features, target_index, valid, available, np.flatnonzero(~is_val), np.flatnonzero(is_val),
-                           latent_dim=config.model.latent_dim, hidden=config.model.hidden,
-                           config=config.train, progress=progress)
+    result = train_network(
+        true_features,
+        target_index,
+        valid,
+        available,
+        np.flatnonzero(~is_val),
+        np.flatnonzero(is_val),
+        latent_dim=config.model.latent_dim,
+        hidden=config.model.hidden,
+        config=config.train,
+        progress=progress,
+    )
     net.targets = [p.name for p in targets]
     net.available = available
     net.latent_dim = config.model.latent_dim
@@ -161,8 +191,13 @@ def _fit_network(sample: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndar
     saved = (gain - latent_bits) * total_rows / 8
     info["network_bytes"] = net_bytes
     if not chosen or saved <= net_bytes:
-        log.info("network dropped: saves %.2f bits/row, latents cost %.2f, %d B of weights for %d rows",
-                 gain, latent_bits, net_bytes, total_rows)
+        log.info(
+            "network dropped: saves %.2f bits/row, latents cost %.2f, %d B of weights for %d rows",
+            gain,
+            latent_bits,
+            net_bytes,
+            total_rows,
+        )
         return None, info
     for position, j in enumerate(chosen):
         targets[j].predictor = {"kind": "learned", "head": position}

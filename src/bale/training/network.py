@@ -44,14 +44,25 @@ class TorchConditional(nn.Module):
 
     def export(self) -> dict[str, np.ndarray]:
         """Weights as float16-rounded float32 arrays, keyed as the NumPy network expects."""
+
         def arr(t: torch.Tensor) -> np.ndarray:
             return t.detach().cpu().to(torch.float16).to(torch.float32).numpy().copy()
 
         out = {
-            "head.w1": arr(self.w1 * self.mask), "head.b1": arr(self.b1), "head.w2": arr(self.w2),
-            "head.b2": arr(self.b2), "head.w3": arr(self.w3), "head.b3": arr(self.b3),
+            "head.w1": arr(self.w1 * self.mask),
+            "head.b1": arr(self.b1),
+            "head.w2": arr(self.w2),
+            "head.b2": arr(self.b2),
+            "head.w3": arr(self.w3),
+            "head.b3": arr(self.b3),
         }
         if self.latent_dim:
-            out.update({"enc.w1": arr(self.enc1.weight), "enc.b1": arr(self.enc1.bias),
-                        "enc.w2": arr(self.enc2.weight), "enc.b2": arr(self.enc2.bias)})
+            out.update(
+                {
+                    "enc.w1": arr(self.enc1.weight),
+                    "enc.b1": arr(self.enc1.bias),
+                    "enc.w2": arr(self.enc2.weight),
+                    "enc.b2": arr(self.enc2.bias),
+                }
+            )
         return out

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from bale.config import TrainConfig
 from bale.training.network import TorchConditional
 
-__all__ = ["TrainResult", "train_network", "seed_everything"]
+__all__ = ["TrainResult", "seed_everything", "train_network"]
 
 log = logging.getLogger(__name__)
 _EPS = 1e-6
@@ -45,8 +45,15 @@ def seed_everything(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def _loss(model: TorchConditional, feats: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
-          target_index: list[int], penalty: float, train: bool) -> tuple[torch.Tensor, float]:
+def _loss(
+    model: TorchConditional,
+    feats: torch.Tensor,
+    targets: torch.Tensor,
+    valid: torch.Tensor,
+    target_index: list[int],
+    penalty: float,
+    train: bool,
+) -> tuple[torch.Tensor, float]:
     latent = None
     rate = torch.zeros(())
     if model.latent_dim:
@@ -102,8 +109,9 @@ def train_network(
         batches = 0
         for i in range(0, len(order), config.batch_size):
             rows = order[i : i + config.batch_size]
-            loss, bits = _loss(model, feats[rows], targets_all[rows], valid_all[rows], target_index,
-                               config.latent_penalty, train=True)
+            loss, bits = _loss(
+                model, feats[rows], targets_all[rows], valid_all[rows], target_index, config.latent_penalty, train=True
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -111,8 +119,15 @@ def train_network(
             batches += 1
         model.eval()
         with torch.no_grad():
-            val_loss, _ = _loss(model, feats[val_idx], targets_all[val_idx], valid_all[val_idx], target_index,
-                                config.latent_penalty, train=False)
+            val_loss, _ = _loss(
+                model,
+                feats[val_idx],
+                targets_all[val_idx],
+                valid_all[val_idx],
+                target_index,
+                config.latent_penalty,
+                train=False,
+            )
         val = float(val_loss)
         scheduler.step(val)
         lr = optimizer.param_groups[0]["lr"]
@@ -129,5 +144,9 @@ def train_network(
 
 
 def describe(result: TrainResult) -> dict[str, Any]:
-    return {"best_epoch": result.best_epoch, "epochs": len(result.history), "seconds": round(result.seconds, 2),
-            "history": [{k: round(v, 5) for k, v in h.items()} for h in result.history]}
+    return {
+        "best_epoch": result.best_epoch,
+        "epochs": len(result.history),
+        "seconds": round(result.seconds, 2),
+        "history": [{k: round(v, 5) for k, v in h.items()} for h in result.history],
+    }

@@ -1,0 +1,75 @@
+"""Write the frozen .bale files that tests/test_frozen.py must always decode.
+
+Run this ONLY when introducing a new format version, into a new set of names (…_v2):
+the old files stay, so that every released format keeps decoding.
+
+    python tests/data/frozen/make_frozen.py 1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import bale
+from bale.config import BaleConfig
+
+HERE = Path(__file__).parent
+JETS = HERE.parent / "ttbar_jets_2k.parquet"
+
+
+def special_table() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(2024)
+    n = 500
+    x = rng.lognormal(0, 3, n).astype(np.float32) * rng.choice([-1, 1], n).astype(np.float32)
+    x[:12] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, -1e-45, 3e38, -3e38, 1.0, -1.0, 2.0]
+    x[0] = np.frombuffer(np.uint32(0x7FC00123).tobytes(), np.float32)[0]
+    return {
+        "x_rel": x,
+        "y_abs": rng.normal(0, 10, n),
+        "counts": rng.poisson(3, n).astype(np.uint16),
+        "ids": np.arange(n, dtype=np.int64) * 7 - 1000,
+        "flag": rng.random(n) < 0.2,
+        "small": rng.integers(-128, 128, n).astype(np.int8),
+    }
+
+
+def digest(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+
+
+def main(version: int) -> None:
+    cfg = BaleConfig()
+    cfg.train.epochs = 8
+    expected: dict[str, dict[str, object]] = {}
+
+    bale.compress(JETS, HERE / f"jets_v{version}.bale", error="rel=1e-3", config=cfg)
+
+    jets = bale.api.as_table(JETS).columns
+    tiled = {k: np.tile(v, 40) for k, v in jets.items()}
+    cfg_latent = BaleConfig()
+    cfg_latent.train.epochs = 8
+    cfg_latent.model.latent_dim = 2
+    model = bale.train(tiled, error="rel=1e-3", config=cfg_latent)
+    assert model.network is not None, "the frozen external model should exercise the network"
+    bale.save_model(model, HERE / f"jets_model_v{version}.safetensors")
+    bale.compress(JETS, HERE / f"jets_external_v{version}.bale", model=model)
+
+    special = special_table()
+    np.savez(HERE / f"special_v{version}_original.npz", **special)
+    bale.compress(special, HERE / f"special_v{version}.bale", errors=["rel=1e-3", "y_abs:abs=0.05"], config=cfg)
+
+    for name, model_path in ((f"jets_v{version}", None), (f"jets_external_v{version}", f"jets_model_v{version}"),
+                             (f"special_v{version}", None)):
+        table = bale.decompress(HERE / f"{name}.bale",
+                                model=HERE / f"{model_path}.safetensors" if model_path else None)
+        expected[name] = {col: {"sha256": digest(v), "head": v[:8].tolist()} for col, v in table.columns.items()}
+    (HERE / f"expected_v{version}.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

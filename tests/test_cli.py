@@ -1,0 +1,129 @@
+"""The command line: help everywhere, one-line errors with status 2, the config commands."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bale.cli import main
+from bale.config import TEMPLATE, BaleConfig
+
+JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
+FAST = ["--epochs", "2", "--max-rows", "2048", "--no-progress"]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.mark.parametrize("command", [[], ["compress"], ["decompress"], ["info"], ["train"], ["init"], ["schema"]])
+def test_help(runner: CliRunner, command: list[str]) -> None:
+    result = runner.invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_compress_decompress_info(runner: CliRunner, tmp_path: Path) -> None:
+    packed, out = tmp_path / "j.bale", tmp_path / "j.npz"
+    result = runner.invoke(main, ["compress", str(JETS), "-o", str(packed), "--error", "rel=1e-3", *FAST])
+    assert result.exit_code == 0, result.output
+    assert "ratio" in result.output
+    result = runner.invoke(main, ["decompress", str(packed), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+    result = runner.invoke(main, ["info", str(packed), "--json"])
+    info = json.loads(result.output)
+    assert info["rows"] == 2000 and info["file_bytes"] == packed.stat().st_size
+    # refuses to overwrite without --force
+    result = runner.invoke(main, ["decompress", str(packed), "-o", str(out)])
+    assert result.exit_code != 0 and "--force" in result.output
+
+
+def test_train_then_compress_with_model(runner: CliRunner, tmp_path: Path) -> None:
+    model = tmp_path / "m.safetensors"
+    assert runner.invoke(main, ["train", str(JETS), "-o", str(model), *FAST]).exit_code == 0
+    packed = tmp_path / "x.bale"
+    result = runner.invoke(main, ["compress", str(JETS), "-o", str(packed), "--model", str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["model"]["embedded"] is False
+    result = runner.invoke(main, ["decompress", str(packed), "-o", str(tmp_path / "x.parquet")])
+    assert result.exit_code == 2
+    assert "external model" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compress", "missing.parquet"], "no such file"),
+        (["compress", str(JETS), "--error", "rel=banana"], "bad error bound"),
+        (["compress", str(JETS), "--error", "nosuchcol:rel=1e-3"], "unknown column"),
+        (["compress", str(JETS), "--columns", "pt,nope"], "unknown column"),
+        (["compress", str(JETS), "--error", "n_charged:rel=1e-3"], "exact"),
+        (["info", "missing.bale"], "no such file"),
+        (["decompress", str(JETS)], "not a .bale file"),
+    ],
+)
+def test_errors_are_one_line(runner: CliRunner, tmp_path: Path, args: list[str], message: str) -> None:
+    if args[0] == "compress":
+        args = [*args, "-o", str(tmp_path / "out.bale"), *FAST]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("bale: error:") and message in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out.bale").exists()
+
+
+def test_debug_shows_the_exception(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--debug", "info", "missing.bale"])
+    assert result.exit_code != 0
+    assert result.exception is not None
+
+
+def test_corrupt_file_is_an_error(runner: CliRunner, tmp_path: Path) -> None:
+    packed = tmp_path / "j.bale"
+    assert runner.invoke(main, ["compress", str(JETS), "-o", str(packed), *FAST]).exit_code == 0
+    data = bytearray(packed.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    packed.write_bytes(bytes(data))
+    result = runner.invoke(main, ["decompress", str(packed), "-o", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 2
+    assert "corrupt" in result.output or "checksum" in result.output
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_init_writes_a_valid_template_and_config_is_used(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bale.toml"
+    assert runner.invoke(main, ["init", str(path)]).exit_code == 0
+    assert path.read_text() == TEMPLATE
+    assert BaleConfig.model_validate(tomllib.loads(TEMPLATE)) == BaleConfig()
+    assert runner.invoke(main, ["init", str(path)]).exit_code != 0  # no silent overwrite
+    path.write_text('[compress]\nerror = "abs=0.5"\n[train]\nepochs = 2\nmax_rows = 2048\n')
+    packed = tmp_path / "c.bale"
+    result = runner.invoke(main, ["compress", str(JETS), "-o", str(packed), "--config", str(path), "--json",
+                                  "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["per_column"]["pt"]["bound"] == "abs=0.5"
+
+
+def test_bad_config_is_named(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[train]\nepochs = -3\n")
+    result = runner.invoke(main, ["compress", str(JETS), "-o", str(tmp_path / "x.bale"), "--config", str(path)])
+    assert result.exit_code == 2
+    assert "train.epochs" in result.output
+    path.write_text("[model]\nlatent = 3\n")
+    result = runner.invoke(main, ["compress", str(JETS), "--config", str(path)])
+    assert result.exit_code == 2 and "model.latent" in result.output
+
+
+def test_schema_is_json(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["schema"])
+    schema = json.loads(result.output)
+    assert set(schema["properties"]) == {"compress", "model", "train"}
