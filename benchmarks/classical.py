@@ -66,14 +66,14 @@ try:  # optional: SZ3 bindings
     from pysz import szErrorBoundMode as _szErrorBoundMode
 
     _HAVE_SZ3 = True
-except Exception:  # noqa: BLE001 - any import failure just means "skip the method"
+except Exception:
     _HAVE_SZ3 = False
 
 try:  # optional: zfp bindings
     import zfpy as _zfpy
 
     _HAVE_ZFP = True
-except Exception:  # noqa: BLE001
+except Exception:
     _HAVE_ZFP = False
 
 _MAGIC = b"BLCB1"
@@ -429,7 +429,7 @@ def classical_sizes(columns: dict[str, np.ndarray], rel: float = 1e-3) -> dict[s
                     lambda be=be: _lossless_encode(columns, be),
                     lambda b, be=be: _lossless_decode(b, be),
                 )
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 results[be.name] = _failed(err)
 
         # 3: BitRound with the fewest keepbits per column, searched once (timed, added to each backend)
@@ -437,7 +437,7 @@ def classical_sizes(columns: dict[str, np.ndarray], rel: float = 1e-3) -> dict[s
         try:
             keepbits = {k: _min_keepbits(v, rel) for k, v in floats.items()}
             search_err = None
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             keepbits, search_err = {}, err
         search_s = time.perf_counter() - t0
         for be in _backends():
@@ -455,7 +455,7 @@ def classical_sizes(columns: dict[str, np.ndarray], rel: float = 1e-3) -> dict[s
                 r["keepbits"] = keepbits
                 r["keepbits_search_s"] = search_s
                 results[name] = r
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 results[name] = _failed(err)
 
         # 4-5: log-domain SZ3 / zfp with side streams and exceptions
@@ -477,7 +477,7 @@ def classical_sizes(columns: dict[str, np.ndarray], rel: float = 1e-3) -> dict[s
                 )
                 r.update(info)
                 results[name] = r
-            except Exception as err:  # noqa: BLE001
+            except Exception as err:
                 results[name] = _failed(err)
     finally:
         blosc2.set_nthreads(prev_threads)

@@ -170,10 +170,10 @@ def test_corrupt_and_truncated_files_are_named(tmp_path: Path) -> None:
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0x40
     (tmp_path / "f.bale").write_bytes(bytes(flipped))
-    with pytest.raises(BaleFormatError, match="checksum|corrupt"):
+    with pytest.raises(BaleFormatError, match=r"checksum|corrupt"):
         bale.decompress(tmp_path / "f.bale")
     (tmp_path / "n.bale").write_bytes(b"PAR1" + good[4:])
-    with pytest.raises(BaleFormatError, match="not a .bale file"):
+    with pytest.raises(BaleFormatError, match=r"not a \.bale file"):
         bale.info(tmp_path / "n.bale")
 
 

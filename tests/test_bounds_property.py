@@ -311,13 +311,13 @@ def test_end_to_end_learned_model_finds_relation(tmp_path: Path) -> None:
     assert info["per_column"]["px"]["bits_per_value"] < 8
 
 
-# BUG(src): training (bale.compress with the learned model on) emits RuntimeWarnings on large finite
+# Regression (fixed): training (bale.compress with the learned model on) emits RuntimeWarnings on large finite
 # values in an abs-bounded column: _network_inputs (src/bale/train*/fit.py) computes ``t.mean()``/``t.std()``
 # of values near the float64 maximum ("overflow encountered in reduce"), the normalization becomes inf/nan,
 # and bale/models/conditional.py then warns "invalid value encountered in multiply". The bound still holds
 # (predictions fall back), but the network's features are garbage and, with warnings as errors (this
 # project's pytest config, ``python -W error``), compress crashes. Expected: no warning, finite normalization.
-def test_bug_learned_model_huge_values_warn(tmp_path: Path) -> None:
+def test_regression_learned_model_huge_values_warn(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     table = {"a": np.full(200, 1e308), "b": rng.uniform(-1, 1, 200) * 1e307}
     cfg = BaleConfig()

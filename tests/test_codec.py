@@ -1,12 +1,13 @@
 """Unit tests of bale.codec: varints, bit packing, the uint stream, exact and lossy codecs, corrupt input.
 
-Tests named ``test_bug_*`` (and the byte-flip fuzz tests) document bugs in ``src`` and are
-expected to FAIL until the bug is fixed; each carries a ``BUG(src)`` comment.
+Tests named ``test_regression_*`` pin bugs found by the fuzz tests here (corrupt input
+escaping as non-bale exceptions, trusted sizes, warnings on signalling NaNs).
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
@@ -177,7 +178,7 @@ def test_bit_length_exact() -> None:
 
 
 def test_tokens_stay_below_256() -> None:
-    tokens, extras, widths = _tokenize(np.array([0, 15, 16, 17, 2**63, U64_MAX], np.uint64))
+    tokens, _, widths = _tokenize(np.array([0, 15, 16, 17, 2**63, U64_MAX], np.uint64))
     assert tokens.tolist()[:3] == [0, 15, 16]
     assert int(tokens.max()) == 255
     assert widths.tolist()[:3] == [0, 0, 2]
@@ -481,17 +482,17 @@ def test_lossy_signalling_nan_bits_survive(dtype: str, bound: Bound) -> None:
             assert same_bits(values, np.where(np.isnan(values), out, values))  # same NaN bits
 
 
-# BUG(src): a float32 signalling NaN (e.g. bits 0x7F800001) makes encode_lossy (lossy.py:84
+# Regression (fixed): a float32 signalling NaN (e.g. bits 0x7F800001) makes encode_lossy (lossy.py:84
 # ``values.astype(np.float64)``, and to_domain at lossy.py:54) and bounds.violations/check_bound
 # (bounds.py ``original.astype(np.float64)``) emit "RuntimeWarning: invalid value encountered in cast";
 # the bits survive, but with warnings as errors (this project's pytest config, ``python -W error``)
 # compressing such a column crashes. The casts need ``np.errstate(invalid="ignore")``.
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-def test_bug_lossy_signalling_nan_warns(dtype: str) -> None:
+def test_regression_lossy_signalling_nan_warns(dtype: str) -> None:
     values = with_signalling_nans(dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        payload, decoded = encode_lossy(values, Bound("rel", 1e-3), Prediction())
+        _, decoded = encode_lossy(values, Bound("rel", 1e-3), Prediction())
         assert check_bound(values, decoded, Bound("rel", 1e-3)) == 0
 
 
@@ -520,22 +521,30 @@ def _lossy_payload(kind: str) -> tuple[bytes, int, np.dtype, Bound, Prediction]:
     return encode_lossy(x, bound, pred)[0], len(x), x.dtype, bound, pred
 
 
+def _decode_exact(data: bytes, *, n: int, dtype: np.dtype) -> np.ndarray:
+    return decode_exact(data, n, dtype)
+
+
+def _decode_lossy(data: bytes, *, n: int, dtype: np.dtype, bound: Bound, prediction: Prediction) -> np.ndarray:
+    return decode_lossy(data, n, dtype, bound, prediction)
+
+
 def payloads() -> dict[str, tuple[bytes, object]]:
     """Small valid payloads, each with a decoder that takes the bytes."""
     out: dict[str, tuple[bytes, object]] = {}
     for name, values in [("uints_small", np.array([0, 3, 17, 2**40, 5, 5], np.uint64)),
                          ("uints_single_token", np.full(9, 3, np.uint64)),
                          ("uints_max", np.array([U64_MAX, 0, 1], np.uint64))]:
-        out[name] = (encode_uints(values), lambda d, n=len(values): decode_uints(d, expected=n))
+        out[name] = (encode_uints(values), partial(decode_uints, expected=len(values)))
     for name, values in [("exact_offset", np.arange(30, dtype=np.int16) % 5),
                          ("exact_delta", np.arange(0, 3 * 10**12, 10**11, dtype=np.int64)),
                          ("exact_zstd", np.random.default_rng(12).standard_normal(16)),
                          ("exact_bool", np.resize([True, False, False], 33))]:
         data = encode_exact(values)
-        out[name] = (data, lambda d, n=len(values), dt=values.dtype: decode_exact(d, n, dt))
+        out[name] = (data, partial(_decode_exact, n=len(values), dtype=values.dtype))
     for kind in ("rel", "abs", "delta"):
         data, n, dt, bound, pred = _lossy_payload(kind)
-        out[f"lossy_{kind}"] = (data, lambda d, n=n, dt=dt, b=bound, p=pred: decode_lossy(d, n, dt, b, p))
+        out[f"lossy_{kind}"] = (data, partial(_decode_lossy, n=n, dtype=dt, bound=bound, prediction=pred))
     return out
 
 
@@ -580,11 +589,13 @@ def _flip_failures(data: bytes, decode: object, trials: int, seed: int) -> dict[
     return failures
 
 
-# BUG(src): bale.codec.uint_stream.decode_uints lets corrupt streams escape as non-bale exceptions:
-#   * ValueError from constriction ("ANS compressed data never ends in a zero word", ...) when the
-#     ANS words are damaged — AnsCoder(...) / coder.decode(...) is not wrapped;
-#   * OverflowError when a histogram count varint is >= 2**63 (np.array([...], dtype=np.int64)).
-# These flip tests fail until decode_uints turns both into BaleFormatError.
+# Regression (fixed): corrupt payloads escape as non-bale exceptions (each has its own test_bug_* below):
+#   * decode_exact (zstd path) -> MemoryError: the frame's declared content size is trusted
+#     (fails here for "exact_zstd"; see test_bug_zstd_declared_content_size_not_checked);
+#   * decode_uints -> ValueError from constriction when the ANS words are damaged
+#     (test_exhaustive_single_byte_values; test_bug_ans_zero_word_raises_value_error);
+#   * decode_uints -> OverflowError on a histogram count >= 2**63 (test_bug_histogram_count_overflow).
+# Parameters that pass today stay as regression tests.
 @pytest.mark.parametrize("name", list(PAYLOADS))
 def test_byte_flips_raise_only_format_error(name: str) -> None:
     data, decode = PAYLOADS[name]
@@ -592,8 +603,9 @@ def test_byte_flips_raise_only_format_error(name: str) -> None:
     assert not failures, f"non-bale exceptions from corrupt {name}: {failures}"
 
 
+# Regression (fixed): fails with constriction's ValueError (ANS words ending in a zero word), see above.
 def test_exhaustive_single_byte_values() -> None:
-    """Every byte position set to every value, on one small lossy payload: only BaleFormatError may escape."""
+    """Every byte position set to many values, on one small lossy payload: only BaleFormatError may escape."""
     data, decode = PAYLOADS["lossy_abs"]
     data = data[: min(len(data), 10_000)]
     failures: dict[str, str] = {}
@@ -610,27 +622,27 @@ def test_exhaustive_single_byte_values() -> None:
     assert not failures, failures
 
 
-# BUG(src): a damaged ANS payload raises constriction's ValueError, not BaleFormatError.
+# Regression (fixed): a damaged ANS payload raises constriction's ValueError, not BaleFormatError.
 # Reproducer: a stream of 3 values, two-token histogram, ANS block of one zero word.
-def test_bug_ans_zero_word_raises_value_error() -> None:
+def test_regression_ans_zero_word_raises_value_error() -> None:
     data = encode_varint(3) + encode_varint(2) + encode_varint(1) + encode_varint(2) + block(b"\0\0\0\0") + block(b"")
     with pytest.raises(BaleFormatError):
         decode_uints(data, expected=3)
 
 
-# BUG(src): a histogram count that does not fit int64 raises OverflowError, not BaleFormatError.
-def test_bug_histogram_count_overflow() -> None:
+# Regression (fixed): a histogram count that does not fit int64 raises OverflowError, not BaleFormatError.
+def test_regression_histogram_count_overflow() -> None:
     data = encode_varint(3) + encode_varint(2) + encode_varint(2**64) + encode_varint(1) + block(b"") + block(b"")
     with pytest.raises(BaleFormatError):
         decode_uints(data, expected=3)
 
 
-# BUG(src): decode_exact's zstd path trusts the content size declared in the zstd frame header:
+# Regression (fixed): decode_exact's zstd path trusts the content size declared in the zstd frame header:
 # ``max_output_size`` only applies to frames *without* a declared size, so a corrupt/forged frame
 # makes python-zstandard allocate whatever it declares (2**60 bytes -> MemoryError; 2**30 -> a 1 GiB
 # allocation before the "data corruption" error). Found by test_byte_flips_raise_only_format_error[exact_zstd].
 # Fix: check zstandard.get_frame_parameters(...).content_size against n * itemsize before decompressing.
-def test_bug_zstd_declared_content_size_not_checked() -> None:
+def test_regression_zstd_declared_content_size_not_checked() -> None:
     frame = b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + (2**60).to_bytes(8, "little") + b"\x01\x00\x00"
     with pytest.raises(BaleFormatError):
         decode_exact(bytes([2]) + block(frame), 4, np.dtype(np.int32))

@@ -100,8 +100,9 @@ def violations(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> np.nd
         b = np.ascontiguousarray(decoded).astype(a.dtype)
         width = a.dtype.itemsize
         return a.view(f"u{width}") != b.view(f"u{width}") if a.dtype.kind in "fiu" else a != b
-    x = original.astype(np.float64)
-    y = decoded.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # signalling NaNs are compared by their bits below
+        x = original.astype(np.float64)
+        y = decoded.astype(np.float64)
     special = ~np.isfinite(x) | (x == 0)
     same_bits = original.view(f"u{original.dtype.itemsize}") == decoded.astype(original.dtype).view(
         f"u{original.dtype.itemsize}"

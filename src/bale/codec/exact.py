@@ -73,8 +73,12 @@ def decode_exact(data: bytes | memoryview, n: int, dtype: np.dtype) -> np.ndarra
         bits = np.cumsum(unzigzag(decode_uints(reader, expected=n))).view(np.uint64)
     elif kind == _ZSTD:
         size = max(dtype.itemsize, 1)
+        frame = bytes(reader.block())
         try:
-            raw = zstandard.ZstdDecompressor().decompress(bytes(reader.block()), max_output_size=n * size)
+            declared = zstandard.get_frame_parameters(frame).content_size
+            if declared != n * size:  # checked before anything is allocated
+                raise BaleFormatError(f"exact column declares {declared} bytes, expected {n * size}")
+            raw = zstandard.ZstdDecompressor().decompress(frame, max_output_size=n * size)
         except zstandard.ZstdError as exc:
             raise BaleFormatError(f"corrupt zstd block: {exc}") from None
         if len(raw) != n * size:

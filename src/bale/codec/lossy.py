@@ -44,6 +44,12 @@ class Prediction:
     delta: bool = False  # code differences of successive grid indices (no prediction)
 
 
+def as_float64(values: np.ndarray) -> np.ndarray:
+    """Widen to float64; a signalling NaN becomes quiet here (its bits are kept apart, as RAW)."""
+    with np.errstate(invalid="ignore"):
+        return values.astype(np.float64)
+
+
 def domain_step(bound: Bound) -> float:
     half = np.log1p(bound.value) if bound.mode == "rel" else bound.value
     return float(2.0 * half * (1.0 - MARGIN))
@@ -51,7 +57,7 @@ def domain_step(bound: Bound) -> float:
 
 def to_domain(values: np.ndarray, bound: Bound) -> np.ndarray:
     """The bound's domain: ``log|x|`` for relative bounds, ``x`` for absolute ones (float64)."""
-    x = values.astype(np.float64)
+    x = as_float64(values)
     if bound.mode == "rel":
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(np.abs(x))
@@ -82,7 +88,7 @@ def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tu
     """Code ``values`` within ``bound``; returns the bytes and the values the decoder will produce."""
     dtype = values.dtype
     n = len(values)
-    x = values.astype(np.float64)
+    x = as_float64(values)
     pred, pred_sign = _prediction_arrays(prediction, n)
     step = domain_step(bound)
     cls = np.full(n, RAW, dtype=np.uint8)
@@ -106,7 +112,7 @@ def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tu
     decoded = _reconstruct(base, q, step, signs, bound, dtype)
     limit = bound.value * (1.0 - MARGIN / 2)
     with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(decoded.astype(np.float64) - x)
+        err = np.abs(as_float64(decoded) - x)
         ok = err <= (limit * np.abs(x) if bound.mode == "rel" else limit)
     regular &= ok
     cls[regular] = REGULAR

@@ -123,15 +123,19 @@ def decode_uints(data: bytes | memoryview | ByteReader, expected: int | None = N
     alphabet = reader.varint()
     if not 1 <= alphabet <= _MAX_TOKENS:
         raise BaleFormatError(f"token alphabet of {alphabet} entries is out of range")
-    counts = np.array([reader.varint() for _ in range(alphabet)], dtype=np.int64)
-    if counts.sum() != n:
+    count_list = [reader.varint() for _ in range(alphabet)]
+    if sum(count_list) != n:  # Python integers: no overflow to hide a forged histogram
         raise BaleFormatError("token histogram does not add up to the value count")
+    counts = np.array(count_list, dtype=np.int64)
     words = reader.block()
     if np.count_nonzero(counts) > 1:
         if len(words) % 4:
             raise BaleFormatError("ANS payload is not a whole number of words")
-        coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype=np.uint32).copy())
-        tokens = np.asarray(coder.decode(_model(counts), n))
+        try:
+            coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype=np.uint32).copy())
+            tokens = np.asarray(coder.decode(_model(counts), n))
+        except (ValueError, RuntimeError) as exc:  # constriction's word on damaged data
+            raise BaleFormatError(f"corrupt entropy-coded stream: {exc}") from None
     else:
         tokens = np.full(n, int(np.argmax(counts)), dtype=np.int32)
     widths, base = _TOKEN_WIDTHS[tokens], _TOKEN_BASE[tokens]

@@ -23,7 +23,7 @@ from bale.codec.lossy import Prediction, encode_lossy
 from bale.config import BaleConfig
 from bale.models.conditional import ConditionalNetwork
 from bale.models.plan import ColumnPlan, CompressionModel
-from bale.models.relations import search_relation
+from bale.models.relations import Relation, relation_prediction, search_relation
 from bale.table import Table
 
 __all__ = ["fit_model", "sample_rows"]
@@ -49,17 +49,22 @@ def _network_inputs(columns: Mapping[str, np.ndarray], order: list[ColumnPlan]) 
     """A network skeleton whose context is every column in coding order, with fitted normalization."""
     context, transforms, means, stds = [], [], [], []
     for plan in order:
-        x = columns[plan.name].astype(np.float64)
-        transform = "log" if plan.bound.mode == "rel" else "linear"
         with np.errstate(all="ignore"):
+            x = columns[plan.name].astype(np.float64)
+            transform = "log" if plan.bound.mode == "rel" else "linear"
             t = np.log(np.abs(x)) if transform == "log" else x
-        t = t[np.isfinite(t)]
-        mean = float(t.mean()) if len(t) else 0.0
-        std = float(t.std()) if len(t) else 1.0
+            t = t[np.isfinite(t)]
+            # median and quantile spread: robust to outliers; non-finite results are caught below
+            mean = float(np.median(t)) if len(t) else 0.0
+            std = float(np.subtract(*np.percentile(t, [84.13, 15.87])) / 2) if len(t) else 1.0
+        if not np.isfinite(std) or std <= 1e-12 * max(1.0, abs(mean)):
+            std = max(1.0, abs(mean)) if np.isfinite(mean) else 1.0
+        if not np.isfinite(mean):
+            mean = 0.0
         context.append(plan.name)
         transforms.append(transform)
         means.append(mean)
-        stds.append(std if std > 1e-12 else 1.0)
+        stds.append(std)
     return ConditionalNetwork(context, transforms, means, stds, [], [], 0, 0)
 
 
@@ -100,6 +105,9 @@ def fit_model(
         costs[plan.name] = cost
         _, decoded[plan.name] = encode_lossy(x, plan.bound, Prediction())
         log.info("column %s: %s", plan.name, {k: round(v, 2) for k, v in cost.items()})
+    if config.model.relations:
+        lossy = _derive_largest_of_sums(lossy, decoded, costs, rel_rows)
+        order = exact + lossy
     network = None
     info: dict[str, object] = {"sample_rows": len(rows)}
     targets = [p for p in lossy if p.predictor["kind"] != "relation"]
@@ -108,6 +116,60 @@ def fit_model(
         info["training"] = train_info
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
     return CompressionModel(columns=order, network=network, info=info)
+
+
+_SUM_FORMULAS = {2: "1-a-b", 3: "1-a-b-c"}
+
+
+def _derive_largest_of_sums(
+    lossy: list[ColumnPlan], decoded: Mapping[str, np.ndarray], costs: dict[str, dict[str, float]], rows: slice
+) -> list[ColumnPlan]:
+    """For columns that sum to one, derive the largest rather than the last.
+
+    A derived column's prediction error is the sum of its inputs' quantization errors,
+    which is small relative to a large column and large relative to a small one: so the
+    column with the largest values should be the one predicted, and it moves after the others.
+    """
+    position = {p.name: i for i, p in enumerate(lossy)}
+    for plan in list(lossy):
+        spec = plan.predictor
+        if spec["kind"] != "relation" or spec["formula"] not in _SUM_FORMULAS.values():
+            continue
+        group = [plan.name, *spec["inputs"]]
+        if any(name not in position for name in group):
+            continue  # an exact column is part of the sum: leave it
+        largest = max(group, key=lambda name: float(np.median(np.abs(decoded[name][rows]))))
+        if largest == plan.name:
+            continue
+        between = lossy[position[largest] + 1 : position[plan.name]]
+        if any(largest in p.predictor.get("inputs", ()) for p in between):
+            continue  # a column in between is predicted from the one to move
+        others = [name for name in group if name != largest]
+        candidate = {"kind": "relation", "formula": _SUM_FORMULAS[len(others)], "inputs": others}
+        moved = lossy[position[largest]]
+        relation = Relation(candidate["formula"], tuple(others))
+        head = {name: decoded[name][rows] for name in others}
+        new_cost = estimated_cost(decoded[largest][rows], moved.bound, relation_prediction(relation, head, moved.bound))
+        old_total = costs[plan.name]["relation"] + min(costs[largest]["grid"], costs[largest]["delta"])
+        new_total = new_cost + min(costs[plan.name]["grid"], costs[plan.name]["delta"])
+        if new_total >= old_total:
+            continue
+        log.info(
+            "deriving %s from %s instead of %s (%.2f -> %.2f bits/row)",
+            largest,
+            others,
+            plan.name,
+            old_total,
+            new_total,
+        )
+        costs[largest]["relation"] = new_cost
+        costs[plan.name].pop("relation")
+        plan.predictor = {"kind": min(costs[plan.name], key=costs[plan.name].__getitem__)}
+        moved.predictor = candidate
+        lossy.remove(moved)
+        lossy.insert(lossy.index(plan) + 1, moved)
+        position = {p.name: i for i, p in enumerate(lossy)}
+    return lossy
 
 
 def _fit_network(
