@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from bale._version import __version__
 from bale.api import compress, decompress, info, load_model, save_model, train
 from bale.bounds import Bound, parse_bound
 from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError

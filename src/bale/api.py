@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bale import __version__
+from bale._version import __version__
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
 from bale.chunks import LATENT_SECTION, decode_chunk, encode_chunk
 from bale.config import BaleConfig, load_config

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from bale import __version__
+from bale._version import __version__
 from bale.errors import BaleError
 
 log = logging.getLogger("bale")

@@ -24,6 +24,7 @@ from bale.errors import BaleFormatError
 __all__ = ["FEATURE_CLIP", "ConditionalNetwork"]
 
 FEATURE_CLIP = 8.0
+_BLOCK_ROWS = 8192
 
 
 @dataclass
@@ -138,11 +139,23 @@ class ConditionalNetwork:
         w1 = w["head.w1"][target]
         # columns a head may not see have zero weights (masked in training), so the whole
         # feature matrix can be used as is, without copying the available columns out
-        pre = features @ w1[:, k:].T + w["head.b1"][target]
-        if k:
-            pre += latent.astype(np.float32) @ w1[:, :k].T
-        hidden = np.maximum(pre, 0.0)
-        hidden = np.maximum(hidden @ w["head.w2"][target].T + w["head.b2"][target], 0.0)
-        standardized = hidden @ w["head.w3"][target] + w["head.b3"][target]
+        w1_features = np.ascontiguousarray(w1[:, k:].T)
+        w1_latent = np.ascontiguousarray(w1[:, :k].T)
+        b1, w2, b2 = w["head.b1"][target], np.ascontiguousarray(w["head.w2"][target].T), w["head.b2"][target]
+        w3, b3 = w["head.w3"][target], w["head.b3"][target]
+        out = np.empty(len(features), dtype=np.float32)
+        # blocks of rows small enough for the hidden activations to stay in cache
+        for start in range(0, len(features), _BLOCK_ROWS):
+            stop = start + _BLOCK_ROWS
+            hidden = features[start:stop] @ w1_features
+            hidden += b1
+            if k:
+                hidden += latent[start:stop].astype(np.float32) @ w1_latent
+            np.maximum(hidden, 0.0, out=hidden)
+            hidden2 = hidden @ w2
+            hidden2 += b2
+            np.maximum(hidden2, 0.0, out=hidden2)
+            out[start:stop] = hidden2 @ w3
+        out += b3
         index = self.context.index(self.targets[target])
-        return standardized.astype(np.float64) * self.norm_std[index] + self.norm_mean[index]
+        return out.astype(np.float64) * self.norm_std[index] + self.norm_mean[index]

@@ -1,0 +1,75 @@
+"""Imports point one way: each layer of bale imports only the layers below it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "bale"
+
+# lower number = lower layer; a module may import its own top-level part and lower layers
+LAYERS = {
+    "_version": 0,
+    "errors": 0,
+    "fsutil": 0,
+    "table": 1,
+    "bounds": 1,
+    "config": 2,
+    "io": 2,
+    "codec": 3,
+    "models": 4,
+    "training": 5,
+    "chunks": 6,
+    "container": 6,
+    "api": 7,
+    "cli": 8,
+    "__init__": 9,
+}
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else "__init__"
+
+
+def _modules() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def _name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__" and len(parts) > 1 and parts[:-1] != ["bale"]:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_point_down(path: Path) -> None:
+    importer = _part(_name(path))
+    assert importer in LAYERS, f"{importer} has no layer: add it to LAYERS and the README's table"
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [node.module]
+        elif isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        for target in targets:
+            if not target.startswith("bale.") and target != "bale":
+                continue
+            imported = _part(target) if target != "bale" else "__init__"
+            if imported == importer:
+                continue
+            assert LAYERS[imported] < LAYERS[importer], f"{_name(path)} imports {target}: that points up"
+
+
+def test_no_pickle_anywhere() -> None:
+    for path in _modules():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
+                assert not any(n and n.split(".")[0] in ("pickle", "dill", "cloudpickle") for n in names), path
+            if isinstance(node, ast.keyword) and node.arg == "allow_pickle":
+                assert isinstance(node.value, ast.Constant) and node.value.value is False, path
