@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 
 from bale._version import __version__
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
-from bale.chunks import LATENT_SECTION, decode_chunk, encode_chunk
+from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, decode_chunk, encode_chunk, map_chunks
 from bale.config import BaleConfig, load_config
-from bale.container import BaleReader, BaleWriter
+from bale.container import BaleReader, BaleWriter, ChunkInfo
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import temp_beside
 from bale.io import read_table, write_table
@@ -174,6 +174,7 @@ def compress(
     columns: Iterable[str] | None = None,
     tree: str | None = None,
     progress: bool = False,
+    workers: int = DEFAULT_WORKERS,
 ) -> dict[str, Any]:
     """Compress ``data`` into the ``.bale`` file ``output``; returns :func:`info` of the result.
 
@@ -218,11 +219,15 @@ def compress(
     started = time.perf_counter()
     with BaleWriter(output, header, model_bytes if embedded else None) as writer:
         bar = tqdm(total=table.num_rows, desc="compressing", unit="row", disable=not progress, leave=False)
-        for start in range(0, table.num_rows, cfg.compress.chunk_rows):
+        starts = range(0, table.num_rows, cfg.compress.chunk_rows)
+
+        def encode(start: int) -> tuple[int, dict[str, bytes]]:
             stop = min(start + cfg.compress.chunk_rows, table.num_rows)
-            chunk = {n: v[start:stop] for n, v in table.columns.items()}
-            writer.write_chunk(stop - start, encode_chunk(chunk, coder))
-            bar.update(stop - start)
+            return stop - start, encode_chunk({n: v[start:stop] for n, v in table.columns.items()}, coder)
+
+        for rows, sections in map_chunks(encode, starts, workers):
+            writer.write_chunk(rows, sections)
+            bar.update(rows)
         bar.close()
         writer.close()
     report = info(output)
@@ -274,6 +279,7 @@ def decompress(
     model: CompressionModel | PathLike | None = None,
     format: str | None = None,
     progress: bool = False,
+    workers: int = DEFAULT_WORKERS,
 ) -> Table:
     """Decode a ``.bale`` file; writes ``output`` when given and returns the table."""
     with BaleReader(path) as reader:
@@ -281,11 +287,14 @@ def decompress(
         schema = reader.header["schema"]
         parts: dict[str, list[np.ndarray]] = {c["name"]: [] for c in schema}
         bar = tqdm(total=reader.num_rows, desc="decompressing", unit="row", disable=not progress, leave=False)
-        for chunk, sections in reader.iter_chunks():
-            decoded = decode_chunk(sections, chunk.rows, coder)
+
+        def decode(item: tuple[ChunkInfo, dict[str, memoryview]]) -> tuple[int, dict[str, np.ndarray]]:
+            return item[0].rows, decode_chunk(item[1], item[0].rows, coder)
+
+        for rows, decoded in map_chunks(decode, reader.iter_chunks(), workers):
             for name in parts:
                 parts[name].append(decoded[name])
-            bar.update(chunk.rows)
+            bar.update(rows)
         bar.close()
         columns = {}
         for c in schema:
