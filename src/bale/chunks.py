@@ -41,7 +41,7 @@ class _Context:
         self.n = n
         self.decoded: dict[str, np.ndarray] = {}
         net = model.network
-        self.features = np.zeros((n, len(net.context)), np.float32) if net is not None else None  # type: ignore[attr-defined]
+        self.features = np.zeros((n, len(net.context)), np.float64) if net is not None else None  # type: ignore[attr-defined]
         self.latent = np.zeros((n, 0), np.int64)
 
     def add(self, name: str, values: np.ndarray) -> None:

@@ -1,14 +1,18 @@
-"""The conditional autoencoder: bale's learned predictor, evaluated with NumPy.
+"""The conditional autoencoder: bale's learned predictor, evaluated exactly with NumPy.
 
-Per row an *encoder* maps all columns to a small latent vector, stored quantized to
-integers. For each predicted column a *head* maps the latent plus every column already
-decoded in the same row (exact columns first, then earlier lossy columns) to a prediction
-of the column in its bound's domain (``log|x|`` or ``x``), standardized. The codec stores
-the residual of that prediction quantized to the bound.
+Per row an *encoder* maps all columns to a small latent vector, stored as integers. For
+each predicted column a *head* maps the latent plus every column already decoded in the
+same row (exact columns first, then earlier lossy columns) to a prediction of the column
+in its bound's domain (``log|x|`` or ``x``), standardized. The codec stores the residual
+of that prediction quantized to the bound.
 
-Decoding needs no torch: the forward pass is a few float32 matrix products, done here.
-Training lives in :mod:`bale.training`; it builds the same network in torch and hands the
-weights over as float16-rounded arrays, which are what the file stores.
+**The forward pass is exact integer arithmetic.** Weights are integers with a power-of-two
+scale per tensor and head; features are rounded to ``FEATURE_BITS`` fractional bits,
+hidden activations to ``HIDDEN_BITS``. Every product and sum stays far below 2**53, so the
+float64 matrix products BLAS computes are exact whatever their summation order, thread
+count or CPU kernel: the same inputs give the same prediction, bit for bit, on every
+machine. Decoding needs no torch. Training lives in :mod:`bale.training`; it hands over
+float weights, which :meth:`ConditionalNetwork.set_float_weights` quantizes.
 """
 
 from __future__ import annotations
@@ -21,15 +25,40 @@ import numpy as np
 
 from bale.errors import BaleFormatError
 
-__all__ = ["FEATURE_CLIP", "ConditionalNetwork"]
+__all__ = ["FEATURE_BITS", "FEATURE_CLIP", "HIDDEN_BITS", "WEIGHT_BITS", "ConditionalNetwork"]
 
-FEATURE_CLIP = 8.0
+FEATURE_CLIP = 8.0  # standardized features are clipped to ±8
+FEATURE_BITS = 10  # fractional bits of features and latent inputs
+HIDDEN_BITS = 10  # fractional bits of hidden activations
+WEIGHT_BITS = 11  # |integer weight| <= 2**11
+_HIDDEN_CLIP = 2.0**22  # |hidden activation| * 2**HIDDEN_BITS, keeps sums below 2**53
+_LATENT_CLIP = 2**10
 _BLOCK_ROWS = 8192
+_WEIGHTS = ("w1", "w2", "w3")
+_BIASES = ("b1", "b2", "b3")
+
+
+def _quantize(
+    weight: np.ndarray, bias: np.ndarray, input_bits: int, per_head: bool
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Integer weights and biases, with the weights' power-of-two exponent per head (or one)."""
+    heads = weight if per_head else weight[None]
+    biases = bias if per_head else bias[None]
+    w_int, b_int, exps = [], [], []
+    for w, b in zip(heads, biases, strict=True):
+        largest = float(np.abs(w).max(initial=0.0))
+        exp = WEIGHT_BITS - int(np.ceil(np.log2(largest))) if largest > 0 else 0
+        exp = int(np.clip(exp, -20, 24))
+        w_int.append(np.clip(np.rint(np.ldexp(w.astype(np.float64), exp)), -(2**WEIGHT_BITS), 2**WEIGHT_BITS))
+        b_int.append(np.rint(np.ldexp(b.astype(np.float64), exp + input_bits)))
+        exps.append(exp)
+    w_out, b_out = np.stack(w_int), np.stack(b_int)
+    return (w_out, b_out, exps) if per_head else (w_out[0], b_out[0], exps)
 
 
 @dataclass
 class ConditionalNetwork:
-    """Architecture, normalization and weights of one conditional autoencoder."""
+    """Architecture, normalization and integer weights of one conditional autoencoder."""
 
     context: list[str]  # feature columns, in decoding order
     transforms: list[str]  # per context column: "log" (|x| in log space) or "linear"
@@ -39,7 +68,8 @@ class ConditionalNetwork:
     available: list[list[int]]
     latent_dim: int
     hidden: int
-    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)  # integer-valued float64
+    exponents: dict[str, list[int]] = field(default_factory=dict)  # per weight tensor, per head
 
     # -- configuration round trip (weights travel separately, as safetensors) --
     def get_config(self) -> dict[str, Any]:
@@ -53,26 +83,65 @@ class ConditionalNetwork:
             "available": self.available,
             "latent_dim": self.latent_dim,
             "hidden": self.hidden,
+            "exponents": self.exponents,
+            "fixed_point": {"feature_bits": FEATURE_BITS, "hidden_bits": HIDDEN_BITS, "weight_bits": WEIGHT_BITS},
         }
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> ConditionalNetwork:
         try:
+            fixed = dict(config["fixed_point"])
+            if fixed != {"feature_bits": FEATURE_BITS, "hidden_bits": HIDDEN_BITS, "weight_bits": WEIGHT_BITS}:
+                raise BaleFormatError(f"unsupported fixed-point layout {fixed}")
             net = cls(
-                context=list(config["context"]),
-                transforms=list(config["transforms"]),
+                context=[str(c) for c in config["context"]],
+                transforms=[str(t) for t in config["transforms"]],
                 norm_mean=[float(v) for v in config["norm_mean"]],
                 norm_std=[float(v) for v in config["norm_std"]],
-                targets=list(config["targets"]),
+                targets=[str(t) for t in config["targets"]],
                 available=[[int(i) for i in a] for a in config["available"]],
                 latent_dim=int(config["latent_dim"]),
                 hidden=int(config["hidden"]),
-                weights={k: np.asarray(v, dtype=np.float32) for k, v in weights.items()},
+                weights={k: np.asarray(v).astype(np.float64) for k, v in weights.items()},
+                exponents={str(k): [int(e) for e in v] for k, v in dict(config["exponents"]).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BaleFormatError(f"bad network configuration: {exc}") from None
         net.validate()
         return net
+
+    def storage(self) -> dict[str, np.ndarray]:
+        """Weights as stored: int16 weights, int64 biases."""
+        return {
+            k: v.astype(np.int16 if k.rsplit(".", 1)[1].startswith("w") else np.int64) for k, v in self.weights.items()
+        }
+
+    def set_float_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Quantize trained float weights (keys ``head.w1`` … ``enc.b2``) to the fixed-point layout."""
+        self.weights, self.exponents = {}, {}
+        inputs = {"w1": FEATURE_BITS, "w2": HIDDEN_BITS, "w3": HIDDEN_BITS}
+        for w_name, b_name in zip(_WEIGHTS, _BIASES, strict=True):
+            w, b, e = _quantize(weights[f"head.{w_name}"], weights[f"head.{b_name}"], inputs[w_name], True)
+            self.weights[f"head.{w_name}"], self.weights[f"head.{b_name}"] = w, b
+            self.exponents[f"head.{w_name}"] = e
+        if self.latent_dim:
+            for w_name, b_name in (("w1", "b1"), ("w2", "b2")):
+                w, b, e = _quantize(weights[f"enc.{w_name}"], weights[f"enc.{b_name}"], inputs[w_name], False)
+                self.weights[f"enc.{w_name}"], self.weights[f"enc.{b_name}"] = w, b
+                self.exponents[f"enc.{w_name}"] = e
+        self.validate()
+
+    def keep_heads(self, keep: list[int]) -> None:
+        """Drop every head but ``keep`` (in that order)."""
+        self.targets = [self.targets[j] for j in keep]
+        self.available = [self.available[j] for j in keep]
+        for name in list(self.weights):
+            if name.startswith("head."):
+                self.weights[name] = self.weights[name][keep]
+        for name in list(self.exponents):
+            if name.startswith("head."):
+                self.exponents[name] = [self.exponents[name][j] for j in keep]
+        self.validate()
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         c, h, k, j = len(self.context), self.hidden, self.latent_dim, len(self.targets)
@@ -89,18 +158,30 @@ class ConditionalNetwork:
         return shapes
 
     def validate(self) -> None:
-        """Check shapes, and that no head has weight on a column it may not see."""
+        """Check shapes and ranges, and that no head has weight on a column it may not see."""
         n = len(self.context)
         if not (len(self.transforms) == len(self.norm_mean) == len(self.norm_std) == n):
             raise BaleFormatError("network normalization does not match its context columns")
-        if len(self.available) != len(self.targets):
+        if any(t not in ("log", "linear") for t in self.transforms):
+            raise BaleFormatError("unknown feature transform")
+        if not all(np.isfinite(self.norm_mean)) or not all(np.isfinite(s) and s > 0 for s in self.norm_std):
+            raise BaleFormatError("network normalization is not finite and positive")
+        if len(self.available) != len(self.targets) or any(t not in self.context for t in self.targets):
             raise BaleFormatError("network heads do not match its targets")
         if any(i < 0 or i >= n for a in self.available for i in a):
             raise BaleFormatError("network head refers to a missing context column")
         for name, shape in self.weight_shapes().items():
             got = self.weights.get(name)
-            if got is None or got.shape != shape:
+            if got is None or got.shape != shape or not np.all(np.isfinite(got)):
                 raise BaleFormatError(f"network weight {name} missing or of wrong shape")
+            if name.rsplit(".", 1)[1].startswith("w") and np.abs(got).max(initial=0) > 2**WEIGHT_BITS:
+                raise BaleFormatError(f"network weight {name} out of the fixed-point range")
+            if name.rsplit(".", 1)[1].startswith("b") and np.abs(got).max(initial=0) > 2.0**52:
+                raise BaleFormatError(f"network bias {name} out of range")
+            if name.rsplit(".", 1)[1].startswith("w"):
+                exps = self.exponents.get(name, [])
+                if len(exps) != (shape[0] if name.startswith("head.") else 1) or any(abs(e) > 40 for e in exps):
+                    raise BaleFormatError(f"network weight {name} has bad exponents")
         k = self.latent_dim
         for j, cols in enumerate(self.available):
             hidden_cols = np.ones(n, dtype=bool)
@@ -110,52 +191,65 @@ class ConditionalNetwork:
 
     # -- evaluation --
     def feature(self, index: int, values: np.ndarray) -> np.ndarray:
-        """Standardized float32 feature of context column ``index``."""
-        x = values.astype(np.float64)
+        """Fixed-point feature of context column ``index``: integers in float64."""
         with np.errstate(all="ignore"):
+            x = values.astype(np.float64)
             if self.transforms[index] == "log":
                 x = np.log(np.abs(x))
             f = (x - self.norm_mean[index]) / self.norm_std[index]
-        f = np.where(np.isfinite(f), f, 0.0)
-        return np.clip(f, -FEATURE_CLIP, FEATURE_CLIP).astype(np.float32)
+        f = np.clip(np.where(np.isfinite(f), f, 0.0), -FEATURE_CLIP, FEATURE_CLIP)
+        return np.rint(np.ldexp(f, FEATURE_BITS))
 
     def features(self, decoded: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-        out = np.zeros((n, len(self.context)), dtype=np.float32)
+        out = np.zeros((n, len(self.context)), dtype=np.float64)
         for i, name in enumerate(self.context):
             if name in decoded:
                 out[:, i] = self.feature(i, decoded[name])
         return out
 
+    @staticmethod
+    def _layer(inputs: np.ndarray, weight_t: np.ndarray, bias: np.ndarray, exp: int, in_bits: int) -> np.ndarray:
+        """ReLU layer in fixed point; the result has ``HIDDEN_BITS`` fractional bits."""
+        acc = inputs @ weight_t  # exact: integer-valued float64, far below 2**53
+        acc += bias
+        np.maximum(acc, 0.0, out=acc)
+        return np.minimum(np.floor(np.ldexp(acc, HIDDEN_BITS - in_bits - exp)), _HIDDEN_CLIP)
+
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Integer latent codes of each row (shape ``(n, latent_dim)``)."""
-        w = self.weights
-        hidden = np.maximum(features @ w["enc.w1"].T + w["enc.b1"], 0.0)
-        return np.rint(hidden @ w["enc.w2"].T + w["enc.b2"]).astype(np.int64)
+        w, e = self.weights, self.exponents
+        out = np.empty((len(features), self.latent_dim), dtype=np.int64)
+        w1, w2 = np.ascontiguousarray(w["enc.w1"].T), np.ascontiguousarray(w["enc.w2"].T)
+        for start in range(0, len(features), _BLOCK_ROWS):
+            hidden = self._layer(features[start : start + _BLOCK_ROWS], w1, w["enc.b1"], e["enc.w1"][0], FEATURE_BITS)
+            acc = hidden @ w2 + w["enc.b2"]
+            out[start : start + _BLOCK_ROWS] = np.rint(np.ldexp(acc, -HIDDEN_BITS - e["enc.w2"][0]))
+        return np.clip(out, -_LATENT_CLIP, _LATENT_CLIP)
 
     def predict(self, target: int, features: np.ndarray, latent: np.ndarray) -> np.ndarray:
-        """Prediction of target ``target`` in its domain (float64), from features decoded so far."""
-        w = self.weights
-        k = self.latent_dim
+        """Prediction of target ``target`` in its domain (float64), from the features decoded so far.
+
+        Columns a head may not see have zero weight (checked in :meth:`validate`) and zero
+        features until decoded, so the whole feature matrix is used as it is.
+        """
+        w, e, k = self.weights, self.exponents, self.latent_dim
         w1 = w["head.w1"][target]
-        # columns a head may not see have zero weights (masked in training), so the whole
-        # feature matrix can be used as is, without copying the available columns out
-        w1_features = np.ascontiguousarray(w1[:, k:].T)
-        w1_latent = np.ascontiguousarray(w1[:, :k].T)
-        b1, w2, b2 = w["head.b1"][target], np.ascontiguousarray(w["head.w2"][target].T), w["head.b2"][target]
-        w3, b3 = w["head.w3"][target], w["head.b3"][target]
-        out = np.empty(len(features), dtype=np.float32)
-        # blocks of rows small enough for the hidden activations to stay in cache
-        for start in range(0, len(features), _BLOCK_ROWS):
-            stop = start + _BLOCK_ROWS
-            hidden = features[start:stop] @ w1_features
-            hidden += b1
+        w1_features, w1_latent = np.ascontiguousarray(w1[:, k:].T), np.ascontiguousarray(w1[:, :k].T)
+        w2, b2 = np.ascontiguousarray(w["head.w2"][target].T), w["head.b2"][target]
+        e1, e2, e3 = (e[f"head.{name}"][target] for name in _WEIGHTS)
+        latent_fixed = np.ldexp(latent.astype(np.float64), FEATURE_BITS) if k else latent
+        out = np.empty(len(features), dtype=np.float64)
+        for start in range(0, len(features), _BLOCK_ROWS):  # blocks small enough to stay in cache
+            rows = slice(start, start + _BLOCK_ROWS)
+            acc = features[rows] @ w1_features
             if k:
-                hidden += latent[start:stop].astype(np.float32) @ w1_latent
-            np.maximum(hidden, 0.0, out=hidden)
-            hidden2 = hidden @ w2
-            hidden2 += b2
-            np.maximum(hidden2, 0.0, out=hidden2)
-            out[start:stop] = hidden2 @ w3
-        out += b3
+                acc += latent_fixed[rows] @ w1_latent
+            acc += w["head.b1"][target]
+            np.maximum(acc, 0.0, out=acc)
+            hidden = np.minimum(np.floor(np.ldexp(acc, HIDDEN_BITS - FEATURE_BITS - e1)), _HIDDEN_CLIP)
+            hidden = self._layer(hidden, w2, b2, e2, HIDDEN_BITS)
+            out[rows] = hidden @ w["head.w3"][target]
+        out += w["head.b3"][target]
+        standardized = np.ldexp(out, -HIDDEN_BITS - e3)
         index = self.context.index(self.targets[target])
-        return out.astype(np.float64) * self.norm_std[index] + self.norm_mean[index]
+        return standardized * self.norm_std[index] + self.norm_mean[index]

@@ -1,7 +1,7 @@
 """The compression model: everything besides the data that decoding needs.
 
 It fixes the coding order of the columns, each column's bound and predictor, and the
-network's weights. It is serialized as a safetensors file (weights as float16 tensors,
+network's weights. It is serialized as a safetensors file (the network's integer weights as int16 and int64 tensors,
 the rest as JSON in the safetensors metadata): no pickle, nothing executes on load.
 The same bytes are embedded in a ``.bale`` file or kept apart as a model file; their
 SHA-256 identifies the model.
@@ -83,7 +83,7 @@ class CompressionModel:
         }
         tensors: dict[str, np.ndarray] = {}
         if self.network is not None:
-            tensors = {k: np.ascontiguousarray(v, dtype=np.float16) for k, v in self.network.weights.items()}
+            tensors = self.network.storage()
         if not tensors:
             tensors = {"_empty": np.zeros(0, dtype=np.float16)}
         return bytes(
@@ -113,7 +113,7 @@ class CompressionModel:
         columns = [ColumnPlan.from_json(c) for c in meta.get("columns", [])]
         network = None
         if meta.get("network") is not None:
-            weights = {k: v.astype(np.float32) for k, v in tensors.items() if k != "_empty"}
+            weights = {k: v for k, v in tensors.items() if k != "_empty"}
             network = network_from_config(meta["network"], weights)
         return cls(columns=columns, network=network, info=dict(meta.get("info") or {}))
 

@@ -21,7 +21,7 @@ from bale.bounds import Bound
 from bale.codec.estimate import estimated_bits, estimated_cost
 from bale.codec.lossy import Prediction, encode_lossy
 from bale.config import BaleConfig
-from bale.models.conditional import ConditionalNetwork
+from bale.models.conditional import FEATURE_BITS, ConditionalNetwork
 from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.relations import Relation, relation_prediction, search_relation
 from bale.table import Table
@@ -188,7 +188,7 @@ def _fit_network(
     position = {name: i for i, name in enumerate(net.context)}
     target_index = [position[p.name] for p in targets]
     available = [list(range(position[p.name])) for p in targets]
-    true_features = net.features(sample, n)
+    true_features = net.features(sample, n)  # fixed point, as the decoder computes them
     valid = np.stack(
         [
             (sample[p.name] != 0) & np.isfinite(sample[p.name])
@@ -209,7 +209,7 @@ def _fit_network(
     if is_val.all():
         is_val[: n // 2] = False
     result = train_network(
-        true_features,
+        np.ldexp(true_features, -FEATURE_BITS).astype(np.float32),  # standardized, for training
         target_index,
         valid,
         available,
@@ -224,8 +224,7 @@ def _fit_network(
     net.available = available
     net.latent_dim = config.model.latent_dim
     net.hidden = config.model.hidden
-    net.weights = result.weights
-    net.validate()
+    net.set_float_weights(result.weights)
     info: dict[str, object] = describe(result)
     # measure on held-out rows, with features from decoded values as the decoder will see them
     val = np.flatnonzero(is_val)
@@ -247,9 +246,9 @@ def _fit_network(
             gain += other - learned
     info.update({"learned_bits": learned_cost, "latent_bits": round(latent_bits, 3), "gain_bits": round(gain, 3)})
     if chosen:
-        _keep_heads(net, chosen)
-    # the network must pay for its own bytes (float16 weights) on the data it will code
-    net_bytes = sum(w.size for w in net.weights.values()) * 2 + 1024
+        net.keep_heads(chosen)
+    # the network must pay for its own bytes (integer weights) on the data it will code
+    net_bytes = sum(w.nbytes for w in net.storage().values()) + 1024
     saved = (gain - latent_bits) * total_rows / 8
     info["network_bytes"] = net_bytes
     if not chosen or saved <= net_bytes:
@@ -265,12 +264,3 @@ def _fit_network(
         targets[j].predictor = {"kind": "learned", "head": position}
     log.info("network kept for %s: saves %.2f bits/row, latents cost %.2f", net.targets, gain, latent_bits)
     return net, info
-
-
-def _keep_heads(net: ConditionalNetwork, keep: list[int]) -> None:
-    net.targets = [net.targets[j] for j in keep]
-    net.available = [net.available[j] for j in keep]
-    for name in list(net.weights):
-        if name.startswith("head."):
-            net.weights[name] = net.weights[name][keep]
-    net.validate()

@@ -43,10 +43,10 @@ class TorchConditional(nn.Module):
         return torch.einsum("njh,jh->nj", hidden, self.w3) + self.b3
 
     def export(self) -> dict[str, np.ndarray]:
-        """Weights as float16-rounded float32 arrays, keyed as the NumPy network expects."""
+        """Float weights keyed as :meth:`ConditionalNetwork.set_float_weights` expects."""
 
         def arr(t: torch.Tensor) -> np.ndarray:
-            return t.detach().cpu().to(torch.float16).to(torch.float32).numpy().copy()
+            return t.detach().cpu().to(torch.float64).numpy().copy()
 
         out = {
             "head.w1": arr(self.w1 * self.mask),
