@@ -140,7 +140,7 @@ def fmt(x: float | None, spec: str = ".3f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def print_roundtrips(rows: list[dict]) -> None:
+def print_roundtrips(rows: list[dict], errors: dict[str, str]) -> None:
     print(f"\n== 1. Round trips at {ERROR} (floats) / exact (integers), default config, model embedded ==")
     print(f"{'table':<24}{'rows':>9}{'cols':>6}{'raw MB':>9}{'viol':>6}{'ratio':>8}{'no model':>9}"
           f"{'best classical (method)':>38}{'bale/best':>10}{'SZ3 (ref)':>10}{'train s':>9}{'code s':>8}"
@@ -157,6 +157,8 @@ def print_roundtrips(rows: list[dict]) -> None:
             print(f"    note: classical methods failed or missed the bound: {', '.join(failed)}")
     print("ratio = raw bytes / .bale file bytes (header, model, index: every byte); 'no model' leaves out the "
           "embedded model.\nbest classical = best of " + ", ".join(NAMED) + "; SZ3 (ref) = " + SZ3 + ".")
+    for name, err in errors.items():
+        print(f"FAILED {name}: {err}")
     for f, why in SKIPPED.items():
         print(f"skipped {f}: {why}")
 
@@ -267,21 +269,30 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.tables, args.rows = [THROUGHPUT_TABLE], 200_000
     print(f"bale {bale.__version__}, data {args.data_dir}, {os.cpu_count()} cores")
-    results: dict = {"version": bale.__version__, "error": ERROR, "roundtrips": [], "skipped": SKIPPED}
+    results: dict = {"version": bale.__version__, "error": ERROR, "roundtrips": [], "skipped": SKIPPED,
+                     "errors": {}}
     with tempfile.TemporaryDirectory(prefix="bale-bench-") as tmpdir:
         tmp = Path(tmpdir)
         for name in args.tables:
             t0 = time.perf_counter()
-            results["roundtrips"].append(roundtrip(name, args.data_dir, tmp))
-            print(f"  {name}: done in {time.perf_counter() - t0:.0f} s", flush=True)
-        print_roundtrips(results["roundtrips"])
+            try:
+                results["roundtrips"].append(roundtrip(name, args.data_dir, tmp))
+            except Exception as exc:  # report and go on with the other tables
+                results["errors"][name] = f"{type(exc).__name__}: {exc}"
+            print(f"  {name}: {'FAILED' if name in results['errors'] else 'done'} in "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+        print_roundtrips(results["roundtrips"], results["errors"])
         jets = [r for r in results["roundtrips"] if r["table"] == "pythia_ttbar_jets"]
         if jets:
             print_bytes(jets[0])
         if not args.skip_throughput:
             (tmp / "tp").mkdir()
-            results["throughput"] = throughput(args.data_dir, args.rows, tmp / "tp")
-            print_throughput(results["throughput"])
+            try:
+                results["throughput"] = throughput(args.data_dir, args.rows, tmp / "tp")
+                print_throughput(results["throughput"])
+            except Exception as exc:
+                results["errors"]["throughput"] = f"{type(exc).__name__}: {exc}"
+                print(f"\n== 3. Throughput FAILED: {results['errors']['throughput']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
         print(f"\nwrote {args.json}")

@@ -43,13 +43,14 @@ class _Context:
         net = model.network
         self.features = np.zeros((n, len(net.context)), np.float64) if net is not None else None  # type: ignore[attr-defined]
         self.latent = np.zeros((n, 0), np.int64)
+        # features only of the columns some head looks at
+        self.inputs = {net.context[i]: i for i in set().union(*net.available)} if net is not None else {}  # type: ignore[attr-defined]
 
     def add(self, name: str, values: np.ndarray) -> None:
         self.decoded[name] = values
-        net = self.model.network
-        if net is not None and self.features is not None and name in net.context:  # type: ignore[attr-defined]
-            i = net.context.index(name)  # type: ignore[attr-defined]
-            self.features[:, i] = net.feature(i, values)  # type: ignore[attr-defined]
+        if self.features is not None and name in self.inputs:
+            i = self.inputs[name]
+            self.features[:, i] = self.model.network.feature(i, values)  # type: ignore[union-attr]
 
     def prediction(self, plan: ColumnPlan) -> Prediction:
         spec = plan.predictor
