@@ -59,7 +59,7 @@ class TrainConfig(_Section):
     validation_fraction: float = Field(0.15, gt=0, lt=0.9)
     patience: int = Field(5, ge=1, description="Epochs without validation gain before stopping early.")
     latent_penalty: float = Field(0.02, ge=0, description="Weight of the latent rate term (L1 on latents).")
-    threads: int = Field(2, ge=1, description="Torch CPU threads; fixed so results are reproducible.")
+    threads: int = Field(1, ge=1, description="Torch CPU threads; fixed so results are reproducible.")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Training device.")
 
 
@@ -135,6 +135,6 @@ patience = 5
 # Weight of the rate term on the latents (bits cost bytes).
 latent_penalty = 0.02
 # Torch threads. Fixed, so that the same seed gives the same model and bytes.
-threads = 2
+threads = 1
 device = "cpu"
 """
