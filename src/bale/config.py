@@ -45,7 +45,7 @@ class CompressConfig(_Section):
 class ModelConfig(_Section):
     family: Literal["conditional"] = Field("conditional", description="Predictor family (see docs/models.md).")
     latent_dim: int = Field(0, ge=0, le=64, description="Latent values stored per row (0: purely conditional).")
-    hidden: int = Field(32, ge=4, le=1024, description="Width of the hidden layers of each head.")
+    hidden: int = Field(16, ge=4, le=1024, description="Width of the hidden layers of each head.")
     relations: bool = Field(True, description="Search closed-form relations between columns (px = pt*cos(phi)).")
     learned: bool = Field(True, description="Train the network; false keeps relations and classical coding.")
 
@@ -116,7 +116,7 @@ family = "conditional"
 # before it in the same row only (measured best on the Pythia jets, see docs).
 latent_dim = 0
 # Hidden width of each column's prediction head.
-hidden = 32
+hidden = 16
 # Search closed-form relations between columns (px = pt*cos(phi), ...).
 relations = true
 # Train the network at all (false: relations and classical coding only).
