@@ -54,6 +54,10 @@ def test_train_then_compress_with_model(runner: CliRunner, tmp_path: Path) -> No
     result = runner.invoke(main, ["decompress", str(packed), "-o", str(tmp_path / "x.parquet")])
     assert result.exit_code == 2
     assert "external model" in result.output
+    result = runner.invoke(main, ["info", str(packed), "--model", str(model), "--json"])
+    report = json.loads(result.output)
+    assert report["model"]["bytes"] == model.stat().st_size
+    assert report["ratio_with_model"] < report["ratio"]
 
 
 @pytest.mark.parametrize(

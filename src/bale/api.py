@@ -7,6 +7,7 @@ the same name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -306,8 +307,12 @@ def decompress(
     return table
 
 
-def info(path: PathLike) -> dict[str, Any]:
-    """Byte breakdown and honest ratio of a ``.bale`` file."""
+def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
+    """Byte breakdown and honest ratio of a ``.bale`` file.
+
+    For a file compressed with an external ``model``, pass the model file to also get the
+    ratio with the model's bytes counted (as if it were shipped with this one file).
+    """
     with BaleReader(path) as reader:
         header = reader.header
         kinds = {c["name"]: c["predictor"] for c in header["schema"]}
@@ -363,4 +368,12 @@ def info(path: PathLike) -> dict[str, Any]:
         }
         if embedded:
             result["ratio_without_model"] = round(raw / (total - model_bytes), 4)
+        elif model is not None:
+            external = Path(model).read_bytes() if Path(model).is_file() else None
+            if external is None:
+                raise BaleInputError(f"no such model file: {model}")
+            if hashlib.sha256(external).hexdigest() != header["model"].get("sha256"):
+                raise BaleModelMismatchError(f"{path} was not compressed with the model {model}")
+            result["ratio_with_model"] = round(raw / (total + len(external)), 4)
+            result["model"]["bytes"] = len(external)
         return result

@@ -189,12 +189,19 @@ def decompress(
 
 @main.command()
 @click.argument("file", type=click.Path())
+@click.option(
+    "--model",
+    "-m",
+    "model_path",
+    type=click.Path(dir_okay=False),
+    help="The external model, to show the ratio with its bytes counted too.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(file: str, as_json: bool) -> None:
+def info(file: str, model_path: str | None, as_json: bool) -> None:
     """Show a .bale file's byte breakdown and honest compression ratio."""
     from bale.api import info as run
 
-    _print_info(run(file), as_json)
+    _print_info(run(file, model=model_path), as_json)
 
 
 @main.command()
@@ -271,6 +278,10 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
         lines.append(f"  ratio without the embedded model: {report['ratio_without_model']:.3f}")
     else:
         lines.append(f"  model is external (sha256 {report['model']['sha256'][:16]}…): not counted above")
+        if "ratio_with_model" in report:
+            lines.append(
+                f"  ratio with the model's {report['model']['bytes']:,} B counted: {report['ratio_with_model']:.3f}"
+            )
     lines.append("  bytes:")
     for name, size in report["bytes"].items():
         lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
