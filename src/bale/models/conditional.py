@@ -212,8 +212,14 @@ class ConditionalNetwork:
         """ReLU layer in fixed point; the result has ``HIDDEN_BITS`` fractional bits."""
         acc = inputs @ weight_t  # exact: integer-valued float64, far below 2**53
         acc += bias
-        np.maximum(acc, 0.0, out=acc)
-        return np.minimum(np.floor(np.ldexp(acc, HIDDEN_BITS - in_bits - exp)), _HIDDEN_CLIP)
+        return ConditionalNetwork._requantize(acc, HIDDEN_BITS - in_bits - exp)
+
+    @staticmethod
+    def _requantize(acc: np.ndarray, shift: int) -> np.ndarray:
+        """``min(floor(relu(acc) * 2**shift), clip)``, in place: exact, since the scale is a power of two."""
+        acc *= 2.0**shift
+        np.floor(acc, out=acc)
+        return np.clip(acc, 0.0, _HIDDEN_CLIP, out=acc)
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Integer latent codes of each row (shape ``(n, latent_dim)``)."""
@@ -245,8 +251,7 @@ class ConditionalNetwork:
             if k:
                 acc += latent_fixed[rows] @ w1_latent
             acc += w["head.b1"][target]
-            np.maximum(acc, 0.0, out=acc)
-            hidden = np.minimum(np.floor(np.ldexp(acc, HIDDEN_BITS - FEATURE_BITS - e1)), _HIDDEN_CLIP)
+            hidden = self._requantize(acc, HIDDEN_BITS - FEATURE_BITS - e1)
             hidden = self._layer(hidden, w2, b2, e2, HIDDEN_BITS)
             out[rows] = hidden @ w["head.w3"][target]
         out += w["head.b3"][target]
