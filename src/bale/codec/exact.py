@@ -6,6 +6,7 @@ transforms, chosen per chunk by the real encoded size:
 
 - ``offset``: value minus the chunk minimum (counts, small categories);
 - ``delta``: zigzag of the difference to the previous row (sorted ids, event numbers);
+- ``dict``: index into the sorted distinct values (few distinct but scattered values: pdgId);
 - ``zstd``: byte-shuffled raw bytes through zstd (high-entropy floats stored exactly).
 
 No float arithmetic touches these values, so they decode bit-exact on any machine.
@@ -22,8 +23,9 @@ from bale.errors import BaleFormatError
 
 __all__ = ["decode_exact", "encode_exact"]
 
-_OFFSET, _DELTA, _ZSTD = 0, 1, 2
+_OFFSET, _DELTA, _ZSTD, _DICT = 0, 1, 2, 3
 _ZSTD_LEVEL = 9
+_MAX_DICT = 4096
 
 
 def _as_bits(values: np.ndarray) -> np.ndarray:
@@ -55,6 +57,11 @@ def encode_exact(values: np.ndarray) -> bytes:
         candidates.append(bytes([_OFFSET]) + encode_varint(low) + encode_uints(bits - np.uint64(low)))
         diffs = np.diff(bits.view(np.int64), prepend=np.int64(0))
         candidates.append(bytes([_DELTA]) + encode_uints(zigzag(diffs)))
+        distinct = np.unique(bits)
+        if len(distinct) <= min(_MAX_DICT, len(bits) // 2):
+            ranks = np.searchsorted(distinct, bits)
+            table = encode_uints(np.diff(distinct, prepend=np.uint64(0)))
+            candidates.append(bytes([_DICT]) + encode_varint(len(distinct)) + block(table) + encode_uints(ranks))
     raw = values.view(np.uint8).reshape(-1, max(values.dtype.itemsize, 1)).T.tobytes()
     candidates.append(bytes([_ZSTD]) + block(zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(raw)))
     return min(candidates, key=len)
@@ -71,6 +78,15 @@ def decode_exact(data: bytes | memoryview, n: int, dtype: np.dtype) -> np.ndarra
         bits = decode_uints(reader, expected=n) + np.uint64(low)
     elif kind == _DELTA:
         bits = np.cumsum(unzigzag(decode_uints(reader, expected=n))).view(np.uint64)
+    elif kind == _DICT:
+        size = reader.varint()
+        if not 1 <= size <= min(_MAX_DICT, max(n, 1)):
+            raise BaleFormatError("exact column dictionary size out of range")
+        distinct = np.cumsum(decode_uints(reader.block(), expected=size), dtype=np.uint64)
+        ranks = decode_uints(reader, expected=n)
+        if n and int(ranks.max()) >= size:
+            raise BaleFormatError("exact column refers past its dictionary")
+        bits = distinct[ranks.astype(np.int64)]
     elif kind == _ZSTD:
         size = max(dtype.itemsize, 1)
         frame = bytes(reader.block())

@@ -88,17 +88,41 @@ def _screen_cost(target: np.ndarray, bound: Bound, prediction: Prediction) -> fl
     return float(np.mean(np.log2(1.0 + q)))
 
 
+def _evaluations(width: int) -> int:
+    """How many formulas the search tries on ``width`` candidate columns."""
+    per_arity = {1: width, 2: width * (width - 1), 3: width * (width - 1) * (width - 2)}
+    return sum(
+        per_arity[arity]
+        for arity, _ in FORMULAS.values()
+        if not (arity == 2 and width > MAX_PAIR_COLUMNS) and not (arity == 3 and width > MAX_TRIPLE_COLUMNS)
+    )
+
+
+def _window(names: list[str], max_evaluations: int) -> list[str]:
+    """The most recently decoded candidates, as many as the evaluation budget allows (wide tables)."""
+    width = len(names)
+    while width > 1 and _evaluations(width) > max_evaluations:
+        width -= 1
+    return names[len(names) - width :]
+
+
 def search_relation(
-    target: np.ndarray, bound: Bound, candidates: Mapping[str, np.ndarray], *, budget: float
+    target: np.ndarray,
+    bound: Bound,
+    candidates: Mapping[str, np.ndarray],
+    *,
+    budget: float,
+    max_evaluations: int = 50_000,
 ) -> tuple[Relation | None, float]:
     """The relation of ``candidates`` (decoded earlier columns) that predicts ``target`` best.
 
-    Every formula and combination of inputs is screened on a few rows, the best few are
+    Every formula and combination of inputs (of the most recent candidates, up to
+    ``max_evaluations`` formulas) is screened on a few rows, the best few are
     costed on all rows given. Returns ``(None, budget)`` unless one saves at least
     ``MIN_GAIN_BITS`` bits per value against ``budget``.
     """
-    names: Sequence[str] = list(candidates)
-    head = {name: values[:SCREEN_ROWS] for name, values in candidates.items()}
+    names: Sequence[str] = _window(list(candidates), max_evaluations)
+    head = {name: candidates[name][:SCREEN_ROWS] for name in names}
     head_target = target[:SCREEN_ROWS]
     screened: list[tuple[float, Relation]] = []
     for formula, (arity, _) in FORMULAS.items():

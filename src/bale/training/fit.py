@@ -31,6 +31,7 @@ __all__ = ["fit_model", "sample_rows"]
 log = logging.getLogger(__name__)
 _BLOCK = 1024  # rows are sampled in contiguous blocks, so that delta coding is costed fairly
 _RELATION_ROWS = 16_384
+_RELATION_EVALUATIONS = 600_000  # formulas tried per table, in all: bounds the search on wide tables
 MIN_LEARNED_GAIN = 0.1  # bits/value a head must save to be worth its decoding time
 
 
@@ -96,7 +97,13 @@ def fit_model(
         }
         if config.model.relations and decoded:
             candidates = {k: v[rel_rows] for k, v in decoded.items()}
-            relation, relation_cost = search_relation(head, plan.bound, candidates, budget=min(cost.values()))
+            relation, relation_cost = search_relation(
+                head,
+                plan.bound,
+                candidates,
+                budget=min(cost.values()),
+                max_evaluations=max(64, _RELATION_EVALUATIONS // len(lossy)),
+            )
             if relation is not None:
                 cost["relation"] = relation_cost
                 plan.predictor = {"kind": "relation", **relation.to_json()}
