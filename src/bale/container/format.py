@@ -3,10 +3,10 @@
 Layout (all integers little-endian)::
 
     MAGIC (8 bytes) | u16 version | u16 flags | u32 header length | u32 header CRC-32
-    header: UTF-8 JSON (schema, bounds, model reference, source metadata)
-    model: safetensors bytes, when embedded (length, CRC-32 and SHA-256 in the header)
+    header: UTF-8 JSON in a zstd frame (schema, bounds, model reference, source metadata)
+    model: safetensors bytes in a zstd frame, when embedded (length, CRC-32, SHA-256 in the header)
     chunk 0 | chunk 1 | ...      each chunk: its sections' bytes, back to back
-    footer: UTF-8 JSON index (per chunk: rows, offset, and [name, length, CRC-32] per section)
+    footer: UTF-8 JSON index in a zstd frame (per chunk: rows, offset, [name, length, CRC-32] per section)
     u64 footer offset | u32 footer length | u32 footer CRC-32 | END_MAGIC (8 bytes)
 
 Chunks are written as they come and indexed at the end, so compression streams with
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import zstandard
+
 from bale.errors import BaleFormatError, BaleInputError
 from bale.fsutil import temp_beside
 
@@ -36,6 +38,8 @@ FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<8sHHII")
 _TRAILER = struct.Struct("<QII8s")
 _MAX_JSON = 64 * 2**20
+_MAX_MODEL = 2**30
+_FLAGS = 1  # bit 0: header, footer and embedded model are zstd frames
 
 
 def _crc(data: bytes | memoryview) -> int:
@@ -43,7 +47,20 @@ def _crc(data: bytes | memoryview) -> int:
 
 
 def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    """Compact JSON, zstd-compressed: wide tables repeat names in the header, index and model."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    return zstandard.ZstdCompressor(level=19, write_content_size=True).compress(text)
+
+
+def _unzstd(data: bytes, limit: int, what: str) -> bytes:
+    """Decompress a zstd frame whose declared size is checked against ``limit`` first."""
+    try:
+        declared = zstandard.get_frame_parameters(data).content_size
+        if declared > limit:
+            raise BaleFormatError(f"{what} declares {declared} bytes, more than the {limit} allowed")
+        return zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
+    except zstandard.ZstdError as exc:
+        raise BaleFormatError(f"{what} is not a valid zstd frame: {exc}") from None
 
 
 @dataclass
@@ -69,9 +86,16 @@ class BaleWriter:
         self._file: IO[bytes] = os.fdopen(fd, "wb")
         header = dict(header)
         if model is not None:
-            header["model"] = {**header.get("model", {}), "embedded": True, "length": len(model), "crc32": _crc(model)}
+            model = zstandard.ZstdCompressor(level=19, write_content_size=True).compress(model)
+            header["model"] = {
+                **header.get("model", {}),
+                "embedded": True,
+                "length": len(model),
+                "crc32": _crc(model),
+                "encoding": "zstd",
+            }
         head = _json_bytes(header)
-        self._file.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, len(head), _crc(head)))
+        self._file.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, _FLAGS, len(head), _crc(head)))
         self._file.write(head)
         if model is not None:
             self._file.write(model)
@@ -137,7 +161,7 @@ class BaleReader:
         self.size = os.fstat(self._file.fileno()).st_size
         if self.size < _PREAMBLE.size + _TRAILER.size:
             raise BaleFormatError(f"{self.path}: too short to be a .bale file")
-        magic, version, _flags, head_len, head_crc = _PREAMBLE.unpack(self._read(0, _PREAMBLE.size))
+        magic, version, flags, head_len, head_crc = _PREAMBLE.unpack(self._read(0, _PREAMBLE.size))
         if magic != MAGIC:
             raise BaleFormatError(f"{self.path}: not a .bale file (bad magic bytes)")
         if version > FORMAT_VERSION:
@@ -145,6 +169,8 @@ class BaleReader:
                 f"{self.path}: format version {version} is newer than this bale reads ({FORMAT_VERSION}); upgrade bale"
             )
         self.version = version
+        if flags != _FLAGS:
+            raise BaleFormatError(f"{self.path}: unknown flags {flags:#x}")
         self.header = self._json(_PREAMBLE.size, head_len, head_crc, "header")
         self.header_bytes = _PREAMBLE.size + head_len
         model = self.header.get("model", {})
@@ -184,6 +210,7 @@ class BaleReader:
         data = self._read(offset, length)
         if _crc(data) != crc:
             raise BaleFormatError(f"{self.path}: {what} checksum mismatch (file corrupt)")
+        data = _unzstd(data, _MAX_JSON, f"{self.path}: {what}")
         try:
             obj = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -199,7 +226,9 @@ class BaleReader:
         data = self._read(self.header_bytes, self.model_bytes)
         if _crc(data) != meta.get("crc32"):
             raise BaleFormatError(f"{self.path}: embedded model checksum mismatch (file corrupt)")
-        return data
+        if meta.get("encoding") != "zstd":
+            raise BaleFormatError(f"{self.path}: unknown model encoding {meta.get('encoding')!r}")
+        return _unzstd(data, _MAX_MODEL, f"{self.path}: embedded model")
 
     def chunk(self, index: int) -> dict[str, memoryview]:
         """The sections of chunk ``index``, each checked against its CRC-32."""
