@@ -249,7 +249,8 @@ def print_throughput(t: dict) -> None:
     print(f"ratio {t['ratio_external_model']:.3f} (model not embedded), violations {t['violations']}")
     print("each step runs in a fresh process; peak RSS = VmHWM of that process, 'before' = after imports and "
           "loading the input;\nru_maxrss of a child started by subprocess/spawn inherits the parent's peak on "
-          f"Linux, shown for reference.\nmachine: {os.cpu_count()} cores (bale trains with {BaleConfig().train.threads} torch thread(s)).")
+          f"Linux, shown for reference.\nmachine: {os.cpu_count()} cores "
+          f"(bale trains with {BaleConfig().train.threads} torch thread(s)).")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -101,6 +101,25 @@ def _split(columns: str | None) -> list[str] | None:
     return [c.strip() for c in columns.split(",") if c.strip()] if columns else None
 
 
+def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """The API arguments for the options of :data:`_common_data`, config overrides applied."""
+    cfg = _config(
+        options["config_path"],
+        train__seed=options["seed"],
+        train__epochs=options["epochs"],
+        train__max_rows=options["max_rows"],
+        model__latent_dim=options["latent_dim"],
+        **overrides,
+    )
+    return {
+        "errors": options["errors"] or None,
+        "config": cfg,
+        "columns": _split(options["columns"]),
+        "tree": options["tree"],
+        "progress": _progress(options["no_progress"]),
+    }
+
+
 @main.command()
 @click.argument("data", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output .bale file (default: DATA.bale).")
@@ -116,39 +135,14 @@ def compress(
     chunk_rows: int | None,
     as_json: bool,
     force: bool,
-    errors: tuple[str, ...],
-    config_path: str | None,
-    columns: str | None,
-    tree: str | None,
-    seed: int | None,
-    epochs: int | None,
-    max_rows: int | None,
-    latent_dim: int | None,
-    no_progress: bool,
+    **options: Any,
 ) -> None:
     """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file."""
     from bale.api import compress as run
 
     out = Path(output) if output else Path(data).with_suffix(".bale")
     _refuse_overwrite(out, force)
-    cfg = _config(
-        config_path,
-        compress__chunk_rows=chunk_rows,
-        train__seed=seed,
-        train__epochs=epochs,
-        train__max_rows=max_rows,
-        model__latent_dim=latent_dim,
-    )
-    report = run(
-        data,
-        out,
-        model=model_path,
-        errors=errors or None,
-        config=cfg,
-        columns=_split(columns),
-        tree=tree,
-        progress=_progress(no_progress),
-    )
+    report = run(data, out, model=model_path, **_data_arguments(options, compress__chunk_rows=chunk_rows))
     _print_info(report, as_json)
 
 
@@ -215,31 +209,13 @@ def info(file: str, model_path: str | None, as_json: bool) -> None:
 )
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
 @_data_options
-def train(
-    data: str,
-    output: str,
-    force: bool,
-    errors: tuple[str, ...],
-    config_path: str | None,
-    columns: str | None,
-    tree: str | None,
-    seed: int | None,
-    epochs: int | None,
-    max_rows: int | None,
-    latent_dim: int | None,
-    no_progress: bool,
-) -> None:
+def train(data: str, output: str, force: bool, **options: Any) -> None:
     """Train a model on DATA, to compress many files with `bale compress --model`."""
     from bale.api import save_model
     from bale.api import train as run
 
     _refuse_overwrite(Path(output), force)
-    cfg = _config(
-        config_path, train__seed=seed, train__epochs=epochs, train__max_rows=max_rows, model__latent_dim=latent_dim
-    )
-    model = run(
-        data, errors=errors or None, config=cfg, columns=_split(columns), tree=tree, progress=_progress(no_progress)
-    )
+    model = run(data, **_data_arguments(options))
     digest = save_model(model, output)
     kinds = {c.name: c.predictor["kind"] for c in model.columns}
     click.echo(f"{output}: sha256 {digest[:16]}…, predictors {kinds}")
