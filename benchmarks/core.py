@@ -40,10 +40,12 @@ TABLES = {
     "uproot-Zmumu": ("uproot-Zmumu.root", "events"),
     "CFD_animation": ("CFD_animation.npz", None),
     "CFD_still": ("CFD_still.npz", None),
+    "nanoAOD_flat": ("nanoAOD_2015_CMS_Open_Data_ttbar.root", "Events"),
+    "uproot-HZZ_flat": ("uproot-HZZ.root", "events"),
 }
 SKIPPED = {
-    "nanoAOD_2015_CMS_Open_Data_ttbar.root": "jagged collections (later issue)",
-    "uproot-HZZ.root": "jagged collections (later issue)",
+    "nanoAOD_2015_CMS_Open_Data_ttbar.root": "jagged collections (later issue); its flat branches are nanoAOD_flat",
+    "uproot-HZZ.root": "jagged collections (later issue); its flat branches are uproot-HZZ_flat",
     "uproot-physlite-rntuple_v1-0-0-0.root": "RNTuple, jagged (not readable by bale yet)",
 }
 NAMED = ["zstd-19", "blosc2-shuffle-zstd", "blosc2-bitshuffle-zstd", "bitround-zstd-19",
@@ -60,7 +62,8 @@ def load_reference(path: Path, tree: str | None) -> dict[str, np.ndarray]:
         import uproot
 
         t = uproot.open(path)[tree]
-        names = [b.name for b in t.branches if isinstance(b.interpretation, uproot.AsDtype)]
+        names = [b.name for b in t.branches
+                 if isinstance(b.interpretation, uproot.AsDtype) and not b.interpretation.inner_shape]
         return {k: v.astype(v.dtype.newbyteorder("=")) for k, v in t.arrays(names, library="np").items()}
     with np.load(path, allow_pickle=False) as z:  # .npz: member, or member_<i> for trailing dims flattened
         arrays = {k: z[k] for k in z.files if z[k].dtype.kind in "biuf" and z[k].size}
