@@ -113,7 +113,8 @@ chunk_rows = 262144
 # Predictor family; see docs/models.md.
 family = "conditional"
 # Latent values stored per row. 0 = predict each column from the columns decoded
-# before it in the same row only (measured best on the Pythia jets, see docs).
+# before it in the same row only. Measured on the Pythia tt-bar jets: a latent of 2
+# saves 11.6 bits/row of residuals but costs 13.3 bits/row to store.
 latent_dim = 0
 # Hidden width of each column's prediction head.
 hidden = 16
@@ -134,7 +135,8 @@ validation_fraction = 0.15
 patience = 5
 # Weight of the rate term on the latents (bits cost bytes).
 latent_penalty = 0.02
-# Torch threads. Fixed, so that the same seed gives the same model and bytes.
+# Torch threads. Fixed, so that the same seed gives the same model and bytes; one
+# thread is fastest for these small networks and robust on a busy machine.
 threads = 1
 device = "cpu"
 """
