@@ -40,17 +40,17 @@ class _Context:
         self.model = model
         self.n = n
         self.decoded: dict[str, np.ndarray] = {}
-        net = model.network
-        self.features = np.zeros((n, len(net.context)), np.float64) if net is not None else None  # type: ignore[attr-defined]
+        self.net = model.network
         self.latent = np.zeros((n, 0), np.int64)
+        self.features = np.zeros((n, len(self.net.context) if self.net else 0), np.float64)
         # features only of the columns some head looks at
-        self.inputs = {net.context[i]: i for i in set().union(*net.available)} if net is not None else {}  # type: ignore[attr-defined]
+        self.inputs = {self.net.context[i]: i for i in set().union(*self.net.available)} if self.net else {}
 
     def add(self, name: str, values: np.ndarray) -> None:
         self.decoded[name] = values
-        if self.features is not None and name in self.inputs:
+        if self.net is not None and name in self.inputs:
             i = self.inputs[name]
-            self.features[:, i] = self.model.network.feature(i, values)  # type: ignore[union-attr]
+            self.features[:, i] = self.net.feature(i, values)
 
     def prediction(self, plan: ColumnPlan) -> Prediction:
         spec = plan.predictor
@@ -66,11 +66,10 @@ class _Context:
                 raise BaleFormatError(f"column {plan.name!r} depends on {missing}, not decoded before it")
             return relation_prediction(relation, self.decoded, plan.bound)
         if kind == "learned":
-            net = self.model.network
+            net = self.net
             head = int(spec["head"])
             if net is None or not 0 <= head < len(net.targets) or net.targets[head] != plan.name:
                 raise BaleFormatError(f"column {plan.name!r} refers to a missing network head")
-            assert self.features is not None
             return Prediction(value=net.predict(head, self.features, self.latent))
         raise BaleFormatError(f"column {plan.name!r}: predictor {kind!r} cannot code a lossy column")
 

@@ -14,12 +14,18 @@ __all__ = ["NETWORKS", "Network", "network_from_config"]
 
 
 class Network(Protocol):
+    """What the codec needs of a network: features of decoded columns, latents, predictions."""
+
+    context: list[str]
     targets: list[str]
+    available: list[list[int]]
     latent_dim: int
 
     def get_config(self) -> dict[str, Any]: ...
 
     def storage(self) -> dict[str, np.ndarray]: ...
+
+    def feature(self, index: int, values: np.ndarray) -> np.ndarray: ...
 
     def features(self, decoded: Mapping[str, np.ndarray], n: int) -> np.ndarray: ...
 
