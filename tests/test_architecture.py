@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "bale"
 LAYERS = {
     "_version": 0,
     "errors": 0,
-    "fsutil": 0,
+    "fsutil": 1,
     "table": 1,
     "bounds": 1,
     "config": 2,

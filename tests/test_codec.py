@@ -16,7 +16,7 @@ from bale.bounds import Bound, check_bound
 from bale.codec.bitpack import pack_bits, unpack_bits
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
-from bale.codec.uint_stream import _bit_length, _tokenize, decode_uints, encode_uints, unzigzag, zigzag
+from bale.codec.uint_stream import _bit_length, decode_uints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
@@ -178,7 +178,7 @@ def test_bit_length_exact() -> None:
 
 
 def test_tokens_stay_below_256() -> None:
-    tokens, _, widths = _tokenize(np.array([0, 15, 16, 17, 2**63, U64_MAX], np.uint64))
+    tokens, _, widths = tokenize(np.array([0, 15, 16, 17, 2**63, U64_MAX], np.uint64))
     assert tokens.tolist()[:3] == [0, 15, 16]
     assert int(tokens.max()) == 255
     assert widths.tolist()[:3] == [0, 0, 2]

@@ -26,7 +26,7 @@ from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, decode_chunk, encode_ch
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter, ChunkInfo
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.fsutil import temp_beside
+from bale.fsutil import atomic_target
 from bale.io import read_table, write_table
 from bale.models import ColumnPlan, CompressionModel
 from bale.table import Table
@@ -110,7 +110,8 @@ def train(
 def save_model(model: CompressionModel, path: PathLike) -> str:
     """Write ``model`` atomically; returns its SHA-256."""
     data = model.to_bytes()
-    _atomic_write(Path(path), data)
+    with atomic_target(Path(path)) as tmp:
+        tmp.write_bytes(data)
     return model.sha256
 
 
@@ -119,21 +120,6 @@ def load_model(path: PathLike) -> CompressionModel:
     if not p.is_file():
         raise BaleInputError(f"no such model file: {p}")
     return CompressionModel.from_bytes(p.read_bytes())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    if not path.parent.is_dir():
-        raise BaleInputError(f"output directory does not exist: {path.parent}")
-    fd, tmp = temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> CompressionModel:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["temp_beside"]
+from bale.errors import BaleInputError
+
+__all__ = ["atomic_target", "temp_beside"]
 
 
 def _umask() -> int:
@@ -25,3 +30,17 @@ def temp_beside(path: Path) -> tuple[int, Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
     os.fchmod(fd, 0o666 & ~_umask())
     return fd, Path(tmp)
+
+
+@contextmanager
+def atomic_target(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place on success, remove it on error."""
+    if not path.parent.is_dir():
+        raise BaleInputError(f"no such directory: {path.parent}")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

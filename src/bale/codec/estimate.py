@@ -6,7 +6,7 @@ import numpy as np
 
 from bale.bounds import Bound
 from bale.codec.lossy import Prediction, domain_step, to_domain
-from bale.codec.uint_stream import _tokenize, zigzag
+from bale.codec.uint_stream import tokenize, zigzag
 
 __all__ = ["binary_entropy", "estimated_bits", "estimated_cost"]
 
@@ -15,7 +15,7 @@ def estimated_bits(symbols: np.ndarray) -> float:
     """Bits per value that :func:`bale.codec.uint_stream.encode_uints` spends on ``zigzag(symbols)``."""
     if len(symbols) == 0:
         return 0.0
-    tokens, _, widths = _tokenize(zigzag(symbols.astype(np.int64)))
+    tokens, _, widths = tokenize(zigzag(symbols.astype(np.int64)))
     counts = np.bincount(tokens).astype(np.float64)
     p = counts[counts > 0] / len(tokens)
     return float(-(p * np.log2(p)).sum() + widths.mean())

@@ -23,7 +23,7 @@ from bale.codec.bitpack import pack_bits, unpack_bits
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
-__all__ = ["decode_uints", "encode_uints", "unzigzag", "zigzag"]
+__all__ = ["decode_uints", "encode_uints", "tokenize", "unzigzag", "zigzag"]
 
 _DIRECT = 16  # values below this are their own token
 _SPLIT_BITS = 4  # log2(_DIRECT)
@@ -42,7 +42,8 @@ def unzigzag(values: np.ndarray) -> np.ndarray:
     return ((u >> np.uint64(1)).view(np.int64)) ^ (-(u & np.uint64(1)).view(np.int64))
 
 
-def _tokenize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def tokenize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens, raw extra bits and their widths of uint64 ``values`` (also used to estimate sizes)."""
     v = values.astype(np.uint64, copy=False)
     tokens = np.empty(len(v), dtype=np.int32)
     widths = np.zeros(len(v), dtype=np.int64)
@@ -96,7 +97,7 @@ def encode_uints(values: np.ndarray) -> bytes:
     n = len(values)
     if n == 0:
         return encode_varint(0)
-    tokens, extras, widths = _tokenize(np.asarray(values).astype(np.uint64, copy=False))
+    tokens, extras, widths = tokenize(np.asarray(values).astype(np.uint64, copy=False))
     counts = np.bincount(tokens, minlength=1)
     out = bytearray(encode_varint(n))
     out += encode_varint(len(counts))

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bale.errors import BaleError, BaleInputError
+from bale.fsutil import atomic_target
 from bale.io import csv, hdf5, numpy_format, parquet, root
-from bale.io._common import atomic_target
 from bale.table import Table
 
 __all__ = ["FORMATS", "detect_format", "read_table", "write_table"]

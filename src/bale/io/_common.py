@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -67,20 +63,6 @@ def native(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.byteorder not in "=|":
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return np.ascontiguousarray(arr)
-
-
-@contextmanager
-def atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place on success, remove it on error."""
-    if not path.parent.is_dir():
-        raise BaleInputError(f"no such directory: {path.parent}")
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def encode_array(arr: np.ndarray) -> dict[str, Any]:
