@@ -110,8 +110,10 @@ def train(
 def save_model(model: CompressionModel, path: PathLike) -> str:
     """Write ``model`` atomically; returns its SHA-256."""
     data = model.to_bytes()
-    with atomic_target(Path(path)) as tmp:
-        tmp.write_bytes(data)
+    with atomic_target(Path(path)) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before it is renamed into place
     return model.sha256
 
 
