@@ -9,13 +9,17 @@ from __future__ import annotations
 import warnings
 from functools import partial
 
+import constriction
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bale.bounds import Bound, check_bound
 from bale.codec.bitpack import pack_bits, unpack_bits
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
+from bale.codec.rans import PROB_BITS, quantized_frequencies
 from bale.codec.uint_stream import _bit_length, decode_uints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
@@ -243,6 +247,56 @@ def test_uint_stream_expected_count() -> None:
 def test_uint_stream_deterministic() -> None:
     values = np.random.default_rng(5).geometric(0.1, 1000).astype(np.uint64)
     assert encode_uints(values) == encode_uints(values.copy())
+
+
+@given(st.lists(st.integers(0, 10**12), min_size=1, max_size=256).filter(lambda c: sum(c) > 0))
+@settings(max_examples=300, deadline=None)
+def test_rans_frequencies_are_a_valid_table(counts: list[int]) -> None:
+    freq = quantized_frequencies(np.array(counts))
+    assert int(freq.sum()) == 1 << PROB_BITS
+    assert all((f >= 1) == (c > 0) for f, c in zip(freq.tolist(), counts, strict=True))
+
+
+def test_rans_costs_close_to_the_entropy() -> None:
+    rng = np.random.default_rng(6)
+    values = np.minimum(rng.geometric(0.2, 200_000) - 1, 15).astype(np.uint64)  # tokens only, no extra bits
+    p = np.bincount(values.astype(np.int64)) / len(values)
+    entropy_bytes = -(p[p > 0] * np.log2(p[p > 0])).sum() * len(values) / 8
+    assert len(encode_uints(values)) < entropy_bytes * 1.002 + 64
+
+
+def _v1_stream(values: np.ndarray) -> bytes:
+    """A stream as format version 1 wrote it: constriction's ANS, extra bits grouped by width."""
+    tokens, extras, widths = tokenize(values)
+    counts = np.bincount(tokens, minlength=1)
+    out = bytearray(encode_varint(len(values)) + encode_varint(len(counts)))
+    for c in counts.tolist():
+        out += encode_varint(c)
+    coder = constriction.stream.stack.AnsCoder()
+    coder.encode_reverse(tokens, constriction.stream.model.Categorical(counts.astype(np.float64), perfect=False))
+    out += block(coder.get_compressed().tobytes()) + block(pack_bits(extras, widths))
+    return bytes(out)
+
+
+def test_uint_stream_reads_version_1() -> None:
+    values = uint_cases()["mixed"]
+    v1 = _v1_stream(values)
+    assert decode_uints(v1, len(values), version=1).tolist() == values.tolist()
+    assert v1 != encode_uints(values)  # version 2 codes differently: the version must be passed on
+    with pytest.raises(BaleFormatError):
+        decode_uints(v1, len(values), version=2)
+
+
+def test_uint_stream_rejects_trailing_words_and_bits() -> None:
+    values = uint_cases()["geometric"]
+    reader = ByteReader(encode_uints(values))
+    head = encode_varint(reader.varint())
+    alphabet = reader.varint()
+    head += encode_varint(alphabet) + b"".join(encode_varint(reader.varint()) for _ in range(alphabet))
+    words, bits = bytes(reader.block()), bytes(reader.block())
+    for forged in (head + block(words + bytes(4)) + block(bits), head + block(words) + block(bits + bytes(1))):
+        with pytest.raises(BaleFormatError, match="corrupt"):
+            decode_uints(forged, len(values))
 
 
 # -------------------------------------------------------------------------------------------- exact

@@ -19,12 +19,20 @@ from bale.bounds import Bound, check_bound
 
 FROZEN = Path(__file__).parent / "data" / "frozen"
 JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
-EXPECTED = json.loads((FROZEN / "expected_v1.json").read_text())
-
+VERSIONS = (1, 2)  # every format version ever written; make_frozen.py adds the next
+EXPECTED = {
+    name: want
+    for version in VERSIONS
+    for name, want in json.loads((FROZEN / f"expected_v{version}.json").read_text()).items()
+}
 CASES = {
-    "jets_v1": (JETS, None, {}),
-    "jets_external_v1": (JETS, "jets_model_v1.safetensors", {}),
-    "special_v1": (FROZEN / "special_v1_original.npz", None, {"y_abs": Bound("abs", 0.05)}),
+    name: case
+    for v in VERSIONS
+    for name, case in {
+        f"jets_v{v}": (JETS, None, {}),
+        f"jets_external_v{v}": (JETS, f"jets_model_v{v}.safetensors", {}),
+        f"special_v{v}": (FROZEN / f"special_v{v}_original.npz", None, {"y_abs": Bound("abs", 0.05)}),
+    }.items()
 }
 
 
@@ -55,8 +63,17 @@ def test_frozen_file_decodes(name: str) -> None:
             assert hashlib.sha256(values.tobytes()).hexdigest() == want["sha256"], column
 
 
-def test_frozen_info_is_stable() -> None:
-    info = bale.info(FROZEN / "jets_v1.bale")
-    assert info["format_version"] == 1
+@pytest.mark.parametrize("version", VERSIONS)
+def test_frozen_info_is_stable(version: int) -> None:
+    info = bale.info(FROZEN / f"jets_v{version}.bale")
+    assert info["format_version"] == version
     assert info["rows"] == 2000
-    assert info["file_bytes"] == (FROZEN / "jets_v1.bale").stat().st_size
+    assert info["file_bytes"] == (FROZEN / f"jets_v{version}.bale").stat().st_size
+
+
+def test_the_newest_frozen_version_is_the_one_written() -> None:
+    """A new format version must come with its frozen files (make_frozen.py)."""
+    from bale.codec.uint_stream import STREAM_VERSION
+    from bale.container import FORMAT_VERSION
+
+    assert max(VERSIONS) == FORMAT_VERSION == STREAM_VERSION

@@ -278,7 +278,7 @@ def decompress(
         bar = tqdm(total=reader.num_rows, desc="decompressing", unit="row", disable=not progress, leave=False)
 
         def decode(item: tuple[ChunkInfo, dict[str, memoryview]]) -> tuple[int, dict[str, np.ndarray]]:
-            return item[0].rows, decode_chunk(item[1], item[0].rows, coder)
+            return item[0].rows, decode_chunk(item[1], item[0].rows, coder, reader.version)
 
         for rows, decoded in map_chunks(decode, reader.iter_chunks(), workers):
             for name in parts:

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
-from bale.codec.uint_stream import decode_uints, encode_uints, unzigzag, zigzag
+from bale.codec.uint_stream import STREAM_VERSION, decode_uints, encode_uints, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
 from bale.models.plan import ColumnPlan, CompressionModel
@@ -42,7 +42,8 @@ class _Context:
         self.decoded: dict[str, np.ndarray] = {}
         self.net = model.network
         self.latent = np.zeros((n, 0), np.int64)
-        self.features = np.zeros((n, len(self.net.context) if self.net else 0), np.float64)
+        # column-major, so that adding a column writes contiguous memory and heads read it without a copy
+        self.features = np.zeros((len(self.net.context) if self.net else 0, n), np.float64).T
         # features only of the columns some head looks at
         self.inputs = {self.net.context[i]: i for i in set().union(*self.net.available)} if self.net else {}
 
@@ -110,28 +111,33 @@ def _encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) ->
     return sections
 
 
-def decode_chunk(sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel) -> dict[str, np.ndarray]:
-    """Inverse of :func:`encode_chunk`; returns the columns in coding order."""
+def decode_chunk(
+    sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel, version: int = STREAM_VERSION
+) -> dict[str, np.ndarray]:
+    """Inverse of :func:`encode_chunk`; returns the columns in coding order. ``version``: the container's."""
     with threadpool_limits(1, user_api="blas"):
-        return _decode_chunk(sections, n, model)
+        return _decode_chunk(sections, n, model, version)
 
 
-def _decode_chunk(sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel) -> dict[str, np.ndarray]:
+def _decode_chunk(
+    sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel, version: int
+) -> dict[str, np.ndarray]:
     ctx = _Context(model, n)
     for plan in model.columns:
         if plan.predictor["kind"] == "exact":
-            ctx.add(plan.name, decode_exact(_section(sections, plan.name), n, np.dtype(plan.dtype)))
+            ctx.add(plan.name, decode_exact(_section(sections, plan.name), n, np.dtype(plan.dtype), version))
     if _uses_latent(model):
         net = model.network
         assert net is not None
         reader = ByteReader(_section(sections, LATENT_SECTION))
         ctx.latent = np.stack(
-            [unzigzag(decode_uints(reader.block(), expected=n)) for _ in range(net.latent_dim)], axis=1
+            [unzigzag(decode_uints(reader.block(), n, version)) for _ in range(net.latent_dim)], axis=1
         ).astype(np.int64)
     for plan in model.columns:
         if plan.predictor["kind"] == "exact":
             continue
-        values = decode_lossy(_section(sections, plan.name), n, np.dtype(plan.dtype), plan.bound, ctx.prediction(plan))
+        prediction = ctx.prediction(plan)
+        values = decode_lossy(_section(sections, plan.name), n, np.dtype(plan.dtype), plan.bound, prediction, version)
         ctx.add(plan.name, values)
     return ctx.decoded
 

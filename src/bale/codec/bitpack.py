@@ -1,5 +1,8 @@
 """Pack unsigned integers of varying bit widths into a dense bit string, vectorized.
 
+The extra-bit layout of format version 1, kept to read those files (version 2 stores
+the extra bits in value order, see :mod:`bale.codec.rans`).
+
 Values are grouped by width (ascending) and each group is stored as fixed-width,
 most-significant-bit-first fields; the decoder knows every value's width (from its
 token), so it can find the groups again. Work is proportional to the number of bits.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import zstandard
 
-from bale.codec.uint_stream import decode_uints, encode_uints, unzigzag, zigzag
+from bale.codec.uint_stream import STREAM_VERSION, decode_uints, encode_uints, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
@@ -67,7 +67,8 @@ def encode_exact(values: np.ndarray) -> bytes:
     return min(candidates, key=len)
 
 
-def decode_exact(data: bytes | memoryview, n: int, dtype: np.dtype) -> np.ndarray:
+def decode_exact(data: bytes | memoryview, n: int, dtype: np.dtype, version: int = STREAM_VERSION) -> np.ndarray:
+    """Inverse of :func:`encode_exact`; ``version`` is the container's format version."""
     dtype = np.dtype(dtype)
     reader = ByteReader(data)
     kind = reader.take(1)[0]
@@ -75,15 +76,15 @@ def decode_exact(data: bytes | memoryview, n: int, dtype: np.dtype) -> np.ndarra
         low = reader.varint()
         if low >= 1 << 64:
             raise BaleFormatError("offset out of range")
-        bits = decode_uints(reader, expected=n) + np.uint64(low)
+        bits = decode_uints(reader, n, version) + np.uint64(low)
     elif kind == _DELTA:
-        bits = np.cumsum(unzigzag(decode_uints(reader, expected=n))).view(np.uint64)
+        bits = np.cumsum(unzigzag(decode_uints(reader, n, version))).view(np.uint64)
     elif kind == _DICT:
         size = reader.varint()
         if not 1 <= size <= min(_MAX_DICT, max(n, 1)):
             raise BaleFormatError("exact column dictionary size out of range")
-        distinct = np.cumsum(decode_uints(reader.block(), expected=size), dtype=np.uint64)
-        ranks = decode_uints(reader, expected=n)
+        distinct = np.cumsum(decode_uints(reader.block(), size, version), dtype=np.uint64)
+        ranks = decode_uints(reader, n, version)
         if n and int(ranks.max()) >= size:
             raise BaleFormatError("exact column refers past its dictionary")
         bits = distinct[ranks.astype(np.int64)]

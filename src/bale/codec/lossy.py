@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bale.bounds import Bound
-from bale.codec.uint_stream import decode_uints, encode_uints, unzigzag, zigzag
+from bale.codec.uint_stream import STREAM_VERSION, decode_uints, encode_uints, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
 
@@ -69,12 +69,14 @@ def _reconstruct(
 ) -> np.ndarray:
     """The one formula both encoder and decoder use to turn residuals into values."""
     with np.errstate(over="ignore", invalid="ignore"):
-        domain = pred + q.astype(np.float64) * step
+        domain = q.astype(np.float64)  # in place from here: pred + q * step, exp, sign
+        domain *= step
+        domain += pred
         if bound.mode == "rel":
-            domain = np.exp(domain)
+            np.exp(domain, out=domain)
             if signs is not None:
-                domain = domain * signs
-        return domain.astype(dtype)
+                domain *= signs
+        return domain.astype(dtype, copy=False)
 
 
 def _prediction_arrays(prediction: Prediction, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,29 +129,46 @@ def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tu
     return payload, decoded
 
 
-def decode_lossy(data: bytes | memoryview, n: int, dtype: np.dtype, bound: Bound, prediction: Prediction) -> np.ndarray:
+def decode_lossy(
+    data: bytes | memoryview,
+    n: int,
+    dtype: np.dtype,
+    bound: Bound,
+    prediction: Prediction,
+    version: int = STREAM_VERSION,
+) -> np.ndarray:
+    """Inverse of :func:`encode_lossy`; ``version`` is the container's format version."""
     dtype = np.dtype(dtype)
     reader = ByteReader(data)
-    cls = decode_uints(reader.block(), expected=n)
+    cls = decode_uints(reader.block(), n, version)
     if n and int(cls.max()) > RAW:
         raise BaleFormatError("unknown value class in lossy column")
     cls = cls.astype(np.uint8)
     regular = cls <= FLIPPED
-    symbols = unzigzag(decode_uints(reader.block(), expected=int(regular.sum())))
+    symbols = unzigzag(decode_uints(reader.block(), int(regular.sum()), version))
     if prediction.delta:
         symbols = np.cumsum(symbols)
     raw = reader.block()
     n_raw = int((cls == RAW).sum())
     if len(raw) != n_raw * dtype.itemsize:
         raise BaleFormatError("raw-value block has the wrong length")
-    out = np.empty(n, dtype=dtype)
     pred, pred_sign = _prediction_arrays(prediction, n)
+    step = domain_step(bound)
+    if len(symbols) == n:  # every value regular: no masks (the common case)
+        base = np.zeros(n) if prediction.delta else pred
+        signs = None
+        if bound.mode == "rel":
+            signs = pred_sign if prediction.sign is not None else None
+            if n and int(cls.max()) == FLIPPED:
+                signs = np.where(cls == FLIPPED, -pred_sign, pred_sign).astype(np.int8)
+        return _reconstruct(base, symbols, step, signs, bound, dtype)
+    out = np.empty(n, dtype=dtype)
     base = np.zeros(int(regular.sum())) if prediction.delta else pred[regular]
     signs = None
     if bound.mode == "rel":
         s = pred_sign[regular]
         signs = np.where(cls[regular] == FLIPPED, -s, s).astype(np.int8)
-    out[regular] = _reconstruct(base, symbols, domain_step(bound), signs, bound, dtype)
+    out[regular] = _reconstruct(base, symbols, step, signs, bound, dtype)
     out[cls == PLUS_ZERO] = 0.0
     out[cls == MINUS_ZERO] = -0.0
     out[cls == RAW] = np.frombuffer(raw, dtype=dtype)

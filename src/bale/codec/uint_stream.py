@@ -7,11 +7,16 @@ remaining low bits are stored verbatim. The token alphabet has at most 256
 entries, so a per-stream histogram is cheap to store, while the (nearly
 uniform) low bits cost what they are worth.
 
-Tokens are coded with constriction's ANS coder under a categorical model built
-from the stored integer histogram; integer counts make the model, hence the
-bytes, identical on every machine.
+Tokens are entropy-coded under a model built from the stored integer histogram;
+integer counts make the model, hence the bytes, identical on every machine.
 
-Layout: ``varint n_symbols | varint alphabet | counts... | ANS words | extra bits``.
+Layout: ``varint n_symbols | varint alphabet | counts... | block(coded tokens) | block(extra bits)``.
+How the two blocks are coded depends on the container's format version:
+
+- version 2 (written now): bale's own rANS coder, extra bits in value order
+  (:mod:`bale.codec.rans`);
+- version 1 (read only): constriction's ANS coder, extra bits grouped by width
+  (:mod:`bale.codec.bitpack`).
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
-from bale.codec.bitpack import pack_bits, unpack_bits
+from bale.codec import rans
+from bale.codec.bitpack import unpack_bits
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
-__all__ = ["decode_uints", "encode_uints", "tokenize", "unzigzag", "zigzag"]
+__all__ = ["STREAM_VERSION", "decode_uints", "encode_uints", "tokenize", "unzigzag", "zigzag"]
 
 _DIRECT = 16  # values below this are their own token
 _SPLIT_BITS = 4  # log2(_DIRECT)
 _MSB_IN_TOKEN = 2
 _MAX_TOKENS = 256
+STREAM_VERSION = 2  # the container format version whose streams encode_uints writes
 
 
 def zigzag(values: np.ndarray) -> np.ndarray:
@@ -104,17 +111,17 @@ def encode_uints(values: np.ndarray) -> bytes:
     for c in counts.tolist():
         out += encode_varint(c)
     if np.count_nonzero(counts) > 1:
-        coder = constriction.stream.stack.AnsCoder()
-        coder.encode_reverse(tokens, _model(counts))
-        out += block(coder.get_compressed().tobytes())
+        out += block(rans.encode_tokens(tokens, rans.quantized_frequencies(counts)))
     else:
         out += block(b"")
-    out += block(pack_bits(extras, widths))
+    out += block(rans.pack_extras(extras, widths))
     return bytes(out)
 
 
-def decode_uints(data: bytes | memoryview | ByteReader, expected: int | None = None) -> np.ndarray:
-    """Inverse of :func:`encode_uints`; ``expected`` checks the stored count."""
+def decode_uints(
+    data: bytes | memoryview | ByteReader, expected: int | None = None, version: int = STREAM_VERSION
+) -> np.ndarray:
+    """Inverse of :func:`encode_uints`; ``expected`` checks the stored count, ``version`` is the container's."""
     reader = data if isinstance(data, ByteReader) else ByteReader(data)
     n = reader.varint()
     if expected is not None and n != expected:
@@ -129,6 +136,30 @@ def decode_uints(data: bytes | memoryview | ByteReader, expected: int | None = N
         raise BaleFormatError("token histogram does not add up to the value count")
     counts = np.array(count_list, dtype=np.int64)
     words = reader.block()
+    bits = reader.block()
+    if version >= 2:
+        if np.count_nonzero(counts) <= 1 and len(words):
+            raise BaleFormatError("entropy-coded payload for a single-token stream")
+        if len(words) % 4:
+            raise BaleFormatError("rANS payload is not a whole number of words")
+        values, code = rans.decode_values(
+            words, bits, n, rans.quantized_frequencies(counts), _TOKEN_WIDTHS, _TOKEN_BASE
+        )
+        if code != rans.OK:
+            raise BaleFormatError(f"corrupt entropy-coded stream ({_DECODE_ERRORS[code]})")
+        return values
+    return _decode_v1(words, bits, n, counts)
+
+
+_DECODE_ERRORS = {
+    rans.OUT_OF_WORDS: "coded tokens end early",
+    rans.BAD_FINAL_STATE: "coder state or length does not check out",
+    rans.OUT_OF_BITS: "extra bits end early",
+}
+
+
+def _decode_v1(words: memoryview, bits: memoryview, n: int, counts: np.ndarray) -> np.ndarray:
+    """Format version 1: constriction's ANS coder, extra bits grouped by width."""
     if np.count_nonzero(counts) > 1:
         if len(words) % 4:
             raise BaleFormatError("ANS payload is not a whole number of words")
@@ -140,8 +171,7 @@ def decode_uints(data: bytes | memoryview | ByteReader, expected: int | None = N
     else:
         tokens = np.full(n, int(np.argmax(counts)), dtype=np.int32)
     widths, base = _TOKEN_WIDTHS[tokens], _TOKEN_BASE[tokens]
-    extras = unpack_bits(reader.block(), widths)
-    return base | extras
+    return base | unpack_bits(bits, widths)
 
 
 def _model(counts: np.ndarray) -> constriction.stream.model.Categorical:

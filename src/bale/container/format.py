@@ -34,7 +34,7 @@ __all__ = ["END_MAGIC", "FORMAT_VERSION", "MAGIC", "BaleReader", "BaleWriter", "
 
 MAGIC = b"\x89BALE\r\n\x1a"
 END_MAGIC = b"BALE-END"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rANS token streams (bale.codec.rans); 1: constriction ANS, still read
 _PREAMBLE = struct.Struct("<8sHHII")
 _TRAILER = struct.Struct("<QII8s")
 _MAX_JSON = 64 * 2**20
@@ -164,6 +164,8 @@ class BaleReader:
         magic, version, flags, head_len, head_crc = _PREAMBLE.unpack(self._read(0, _PREAMBLE.size))
         if magic != MAGIC:
             raise BaleFormatError(f"{self.path}: not a .bale file (bad magic bytes)")
+        if version < 1:
+            raise BaleFormatError(f"{self.path}: bad format version {version}")
         if version > FORMAT_VERSION:
             raise BaleFormatError(
                 f"{self.path}: format version {version} is newer than this bale reads ({FORMAT_VERSION}); upgrade bale"

@@ -8,11 +8,12 @@ of that prediction quantized to the bound.
 
 **The forward pass is exact integer arithmetic.** Weights are integers with a power-of-two
 scale per tensor and head; features are rounded to ``FEATURE_BITS`` fractional bits,
-hidden activations to ``HIDDEN_BITS``. Every product and sum stays far below 2**53, so the
-float64 matrix products BLAS computes are exact whatever their summation order, thread
-count or CPU kernel: the same inputs give the same prediction, bit for bit, on every
-machine. Decoding needs no torch. Training lives in :mod:`bale.training`; it hands over
-float weights, which :meth:`ConditionalNetwork.set_float_weights` quantizes.
+hidden activations to ``HIDDEN_BITS``. Every product and sum stays far below 2**53, so
+float64 computes them exactly whatever the summation order, thread count, BLAS or CPU
+kernel: the same inputs give the same prediction, bit for bit, on every machine. The
+heads run in a compiled kernel (:mod:`bale.models.kernels`), the encoder in NumPy.
+Decoding needs no torch. Training lives in :mod:`bale.training`; it hands over float
+weights, which :meth:`ConditionalNetwork.set_float_weights` quantizes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from bale.errors import BaleFormatError
+from bale.models.kernels import head_forward
 
 __all__ = ["FEATURE_BITS", "FEATURE_CLIP", "HIDDEN_BITS", "WEIGHT_BITS", "ConditionalNetwork"]
 
@@ -193,12 +195,16 @@ class ConditionalNetwork:
     def feature(self, index: int, values: np.ndarray) -> np.ndarray:
         """Fixed-point feature of context column ``index``: integers in float64."""
         with np.errstate(all="ignore"):
-            x = values.astype(np.float64)
+            f = values.astype(np.float64)  # a copy, worked on in place
             if self.transforms[index] == "log":
-                x = np.log(np.abs(x))
-            f = (x - self.norm_mean[index]) / self.norm_std[index]
-        f = np.clip(np.where(np.isfinite(f), f, 0.0), -FEATURE_CLIP, FEATURE_CLIP)
-        return np.rint(np.ldexp(f, FEATURE_BITS))
+                np.abs(f, out=f)
+                np.log(f, out=f)
+            f -= self.norm_mean[index]
+            f /= self.norm_std[index]
+        f[~np.isfinite(f)] = 0.0
+        np.clip(f, -FEATURE_CLIP, FEATURE_CLIP, out=f)
+        f *= 2.0**FEATURE_BITS  # exact: a power of two on values within ±FEATURE_CLIP
+        return np.rint(f, out=f)
 
     def features(self, decoded: Mapping[str, np.ndarray], n: int) -> np.ndarray:
         out = np.zeros((n, len(self.context)), dtype=np.float64)
@@ -235,25 +241,24 @@ class ConditionalNetwork:
     def predict(self, target: int, features: np.ndarray, latent: np.ndarray) -> np.ndarray:
         """Prediction of target ``target`` in its domain (float64), from the features decoded so far.
 
-        Columns a head may not see have zero weight (checked in :meth:`validate`) and zero
-        features until decoded, so the whole feature matrix is used as it is.
+        ``features`` has shape ``(n, len(context))``; a column-major array (``features.T``
+        contiguous, as the codec keeps it) is used without a copy. The head reads only the
+        columns it may see (the others have zero weight, checked in :meth:`validate`).
         """
         w, e, k = self.weights, self.exponents, self.latent_dim
         w1 = w["head.w1"][target]
-        w1_features, w1_latent = np.ascontiguousarray(w1[:, k:].T), np.ascontiguousarray(w1[:, :k].T)
-        w2, b2 = np.ascontiguousarray(w["head.w2"][target].T), w["head.b2"][target]
+        columns = np.asarray(self.available[target], dtype=np.int64)
         e1, e2, e3 = (e[f"head.{name}"][target] for name in _WEIGHTS)
-        latent_fixed = np.ldexp(latent.astype(np.float64), FEATURE_BITS) if k else latent
+        by_column = np.ascontiguousarray(features.T, dtype=np.float64)
+        latent_fixed = np.ascontiguousarray(np.ldexp(latent.T.astype(np.float64), FEATURE_BITS))
         out = np.empty(len(features), dtype=np.float64)
-        for start in range(0, len(features), _BLOCK_ROWS):  # blocks small enough to stay in cache
-            rows = slice(start, start + _BLOCK_ROWS)
-            acc = features[rows] @ w1_features
-            if k:
-                acc += latent_fixed[rows] @ w1_latent
-            acc += w["head.b1"][target]
-            hidden = self._requantize(acc, HIDDEN_BITS - FEATURE_BITS - e1)
-            hidden = self._layer(hidden, w2, b2, e2, HIDDEN_BITS)
-            out[rows] = hidden @ w["head.w3"][target]
+        head_forward(
+            by_column, columns, latent_fixed,
+            np.ascontiguousarray(w1[:, k:][:, columns]), np.ascontiguousarray(w1[:, :k]), w["head.b1"][target],
+            2.0 ** (HIDDEN_BITS - FEATURE_BITS - e1),
+            np.ascontiguousarray(w["head.w2"][target]), w["head.b2"][target], 2.0 ** (-e2),
+            np.ascontiguousarray(w["head.w3"][target]), _HIDDEN_CLIP, out,
+        )  # fmt: skip
         out += w["head.b3"][target]
         standardized = np.ldexp(out, -HIDDEN_BITS - e3)
         index = self.context.index(self.targets[target])
