@@ -20,7 +20,7 @@ from bale.codec.bitpack import pack_bits, unpack_bits
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
 from bale.codec.rans import PROB_BITS, quantized_frequencies
-from bale.codec.uint_stream import _bit_length, decode_uints, encode_uints, tokenize, unzigzag, zigzag
+from bale.codec.uint_stream import _bit_length, decode_ints, decode_uints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
@@ -276,6 +276,16 @@ def _v1_stream(values: np.ndarray) -> bytes:
     coder.encode_reverse(tokens, constriction.stream.model.Categorical(counts.astype(np.float64), perfect=False))
     out += block(coder.get_compressed().tobytes()) + block(pack_bits(extras, widths))
     return bytes(out)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_decode_ints_is_unzigzag_of_decode_uints(version: int) -> None:
+    rng = np.random.default_rng(8)
+    values = np.concatenate([[I64_MIN, I64_MAX, 0, -1, 1], rng.integers(-(2**40), 2**40, 500)]).astype(np.int64)
+    data = _v1_stream(zigzag(values)) if version == 1 else encode_uints(zigzag(values))
+    out = decode_ints(data, len(values), version)
+    assert out.dtype == np.int64
+    assert out.tolist() == values.tolist() == unzigzag(decode_uints(data, len(values), version)).tolist()
 
 
 def test_uint_stream_reads_version_1() -> None:

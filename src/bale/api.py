@@ -274,21 +274,20 @@ def decompress(
     with BaleReader(path) as reader:
         coder = _open_model(reader, model)
         schema = reader.header["schema"]
-        parts: dict[str, list[np.ndarray]] = {c["name"]: [] for c in schema}
+        # the output is allocated once and each chunk copied into place as it arrives
+        columns = {c["name"]: np.empty(reader.num_rows, np.dtype(c["dtype"])) for c in schema}
         bar = tqdm(total=reader.num_rows, desc="decompressing", unit="row", disable=not progress, leave=False)
 
         def decode(item: tuple[ChunkInfo, dict[str, memoryview]]) -> tuple[int, dict[str, np.ndarray]]:
             return item[0].rows, decode_chunk(item[1], item[0].rows, coder, reader.version)
 
+        start = 0
         for rows, decoded in map_chunks(decode, reader.iter_chunks(), workers):
-            for name in parts:
-                parts[name].append(decoded[name])
+            for name, out in columns.items():
+                out[start : start + rows] = decoded[name]
+            start += rows
             bar.update(rows)
         bar.close()
-        columns = {}
-        for c in schema:
-            dtype = np.dtype(c["dtype"])
-            columns[c["name"]] = np.concatenate(parts[c["name"]]) if parts[c["name"]] else np.zeros(0, dtype)
         table = Table(columns, dict(reader.header.get("source") or {}))
     if output is not None:
         write_table(table, output, format=format)

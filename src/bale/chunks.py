@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
-from bale.codec.uint_stream import STREAM_VERSION, decode_uints, encode_uints, unzigzag, zigzag
+from bale.codec.uint_stream import STREAM_VERSION, decode_ints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
 from bale.models.plan import ColumnPlan, CompressionModel
@@ -131,7 +131,7 @@ def _decode_chunk(
         assert net is not None
         reader = ByteReader(_section(sections, LATENT_SECTION))
         ctx.latent = np.stack(
-            [unzigzag(decode_uints(reader.block(), n, version)) for _ in range(net.latent_dim)], axis=1
+            [decode_ints(reader.block(), n, version) for _ in range(net.latent_dim)], axis=1
         ).astype(np.int64)
     for plan in model.columns:
         if plan.predictor["kind"] == "exact":

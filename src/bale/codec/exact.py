@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import zstandard
 
-from bale.codec.uint_stream import STREAM_VERSION, decode_uints, encode_uints, unzigzag, zigzag
+from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
@@ -78,7 +78,7 @@ def decode_exact(data: bytes | memoryview, n: int, dtype: np.dtype, version: int
             raise BaleFormatError("offset out of range")
         bits = decode_uints(reader, n, version) + np.uint64(low)
     elif kind == _DELTA:
-        bits = np.cumsum(unzigzag(decode_uints(reader, n, version))).view(np.uint64)
+        bits = np.cumsum(decode_ints(reader, n, version)).view(np.uint64)
     elif kind == _DICT:
         size = reader.varint()
         if not 1 <= size <= min(_MAX_DICT, max(n, 1)):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bale.bounds import Bound
-from bale.codec.uint_stream import STREAM_VERSION, decode_uints, encode_uints, unzigzag, zigzag
+from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
 
@@ -145,7 +145,7 @@ def decode_lossy(
         raise BaleFormatError("unknown value class in lossy column")
     cls = cls.astype(np.uint8)
     regular = cls <= FLIPPED
-    symbols = unzigzag(decode_uints(reader.block(), int(regular.sum()), version))
+    symbols = decode_ints(reader.block(), int(regular.sum()), version)
     if prediction.delta:
         symbols = np.cumsum(symbols)
     raw = reader.block()

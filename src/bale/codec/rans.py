@@ -143,6 +143,7 @@ def _decode(
     token_width: np.ndarray,
     token_base: np.ndarray,
     single: int,
+    signed: bool,
     out: np.ndarray,
 ) -> int:
     mask = np.uint64((1 << PROB_BITS) - 1)
@@ -180,6 +181,8 @@ def _decode(
                 width = 32
             value |= _read_bits(bits, pos, width)
             pos += width
+        if signed:  # undo the zigzag mapping: 0, 1, 2, 3 -> 0, -1, 1, -2 (as uint64 bits)
+            value = (value >> np.uint64(1)) ^ (np.uint64(0) - (value & np.uint64(1)))
         out[i] = value
     if x != lower or w != len(words):
         return BAD_FINAL_STATE
@@ -197,8 +200,12 @@ def decode_values(
     freq: np.ndarray,
     token_width: np.ndarray,
     token_base: np.ndarray,
+    signed: bool = False,
 ) -> tuple[np.ndarray, int]:
-    """Decode ``n`` values: tokens from ``words``, extra bits from ``bits``. Returns (values, error code)."""
+    """Decode ``n`` values: tokens from ``words``, extra bits from ``bits``. Returns (values, error code).
+
+    ``signed``: the values were zigzag-mapped; return them as int64.
+    """
     used = np.flatnonzero(freq)
     single = int(used[0]) if len(used) == 1 else -1
     cum = np.concatenate([[0], np.cumsum(freq)[:-1]]).astype(np.int64)
@@ -212,6 +219,6 @@ def decode_values(
     out = np.empty(n, dtype=np.uint64)
     code = _decode(
         word_array, padded, 8 * len(bits), n, slot_entry, slot_token, token_width.astype(np.int64),
-        token_base.astype(np.uint64), single, out,
+        token_base.astype(np.uint64), single, signed, out,
     )
-    return out, int(code)
+    return (out.view(np.int64) if signed else out), int(code)

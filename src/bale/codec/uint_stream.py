@@ -29,7 +29,7 @@ from bale.codec.bitpack import unpack_bits
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
-__all__ = ["STREAM_VERSION", "decode_uints", "encode_uints", "tokenize", "unzigzag", "zigzag"]
+__all__ = ["STREAM_VERSION", "decode_ints", "decode_uints", "encode_uints", "tokenize", "unzigzag", "zigzag"]
 
 _DIRECT = 16  # values below this are their own token
 _SPLIT_BITS = 4  # log2(_DIRECT)
@@ -118,16 +118,27 @@ def encode_uints(values: np.ndarray) -> bytes:
     return bytes(out)
 
 
+def decode_ints(
+    data: bytes | memoryview | ByteReader, expected: int | None = None, version: int = STREAM_VERSION
+) -> np.ndarray:
+    """``unzigzag(decode_uints(...))`` in one pass: the inverse of ``encode_uints(zigzag(values))``."""
+    return _decode(data, expected, version, signed=True)
+
+
 def decode_uints(
     data: bytes | memoryview | ByteReader, expected: int | None = None, version: int = STREAM_VERSION
 ) -> np.ndarray:
     """Inverse of :func:`encode_uints`; ``expected`` checks the stored count, ``version`` is the container's."""
+    return _decode(data, expected, version, signed=False)
+
+
+def _decode(data: bytes | memoryview | ByteReader, expected: int | None, version: int, signed: bool) -> np.ndarray:
     reader = data if isinstance(data, ByteReader) else ByteReader(data)
     n = reader.varint()
     if expected is not None and n != expected:
         raise BaleFormatError(f"stream holds {n} values, expected {expected}")
     if n == 0:
-        return np.zeros(0, dtype=np.uint64)
+        return np.zeros(0, dtype=np.int64 if signed else np.uint64)
     alphabet = reader.varint()
     if not 1 <= alphabet <= _MAX_TOKENS:
         raise BaleFormatError(f"token alphabet of {alphabet} entries is out of range")
@@ -143,12 +154,13 @@ def decode_uints(
         if len(words) % 4:
             raise BaleFormatError("rANS payload is not a whole number of words")
         values, code = rans.decode_values(
-            words, bits, n, rans.quantized_frequencies(counts), _TOKEN_WIDTHS, _TOKEN_BASE
+            words, bits, n, rans.quantized_frequencies(counts), _TOKEN_WIDTHS, _TOKEN_BASE, signed
         )
         if code != rans.OK:
             raise BaleFormatError(f"corrupt entropy-coded stream ({_DECODE_ERRORS[code]})")
         return values
-    return _decode_v1(words, bits, n, counts)
+    values = _decode_v1(words, bits, n, counts)
+    return unzigzag(values) if signed else values
 
 
 _DECODE_ERRORS = {
