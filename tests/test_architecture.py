@@ -17,6 +17,7 @@ LAYERS = {
     "table": 1,
     "bounds": 1,
     "config": 2,
+    "presets": 2,
     "io": 2,
     "codec": 3,
     "models": 4,
@@ -24,8 +25,9 @@ LAYERS = {
     "chunks": 6,
     "container": 6,
     "api": 7,
-    "cli": 8,
-    "__init__": 9,
+    "batch": 8,
+    "cli": 9,
+    "__init__": 10,
 }
 
 

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,14 @@ from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter, ChunkInfo
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target
-from bale.io import read_table, write_table
+from bale.io import detect_format, read_table, write_table
+from bale.io.root_events import iter_dataset
+from bale.io.root_events import write_dataset as write_root_dataset
 from bale.models import ColumnPlan, CompressionModel
-from bale.table import Table
+from bale.models.bundle import DatasetModel, model_from_bytes
+from bale.table import MAIN, Dataset, Table
 
-__all__ = ["as_table", "compress", "decompress", "info", "load_model", "save_model", "train"]
+__all__ = ["as_dataset", "as_table", "compress", "decompress", "info", "load_model", "save_model", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +69,22 @@ def as_table(data: Any, *, columns: Iterable[str] | None = None, tree: str | Non
     return table
 
 
-def _bounds(
-    table: Table, config: BaleConfig, error: str | None, errors: Iterable[str] | Mapping[str, str] | None
+def _resolve_bounds(
+    dtypes: Mapping[str, Any],
+    config: BaleConfig,
+    error: str | None,
+    errors: Iterable[str] | Mapping[str, str] | None,
+    exact: Iterable[str] = (),
+    preset: str | None = None,
 ) -> dict[str, Bound]:
+    """Bounds per column: the preset, then the config, then ``error``/``errors``; ``exact`` columns are exact."""
     default = parse_bound(error or config.compress.error)
-    per_column = {k: parse_bound(v) for k, v in config.compress.errors.items()}
+    per_column: dict[str, Bound] = {}
+    if preset is not None:
+        from bale.presets import preset_bounds
+
+        per_column.update({k: parse_bound(v) for k, v in preset_bounds(preset, list(dtypes)).items()})
+    per_column.update({k: parse_bound(v) for k, v in config.compress.errors.items()})
     if isinstance(errors, Mapping):
         per_column.update({k: parse_bound(v) for k, v in errors.items()})
     elif errors is not None:
@@ -78,11 +92,83 @@ def _bounds(
         if cli_default is not None:
             default = cli_default
         per_column.update(cli_columns)
-    return resolve_bounds({k: v.dtype for k, v in table.columns.items()}, default, per_column)
+    per_column.update(dict.fromkeys(exact, Bound("exact")))
+    return resolve_bounds(dict(dtypes), default, per_column)
+
+
+def _bounds(
+    table: Table, config: BaleConfig, error: str | None, errors: Iterable[str] | Mapping[str, str] | None
+) -> dict[str, Bound]:
+    return _resolve_bounds({k: v.dtype for k, v in table.columns.items()}, config, error, errors)
 
 
 def _config(config: BaleConfig | PathLike | None) -> BaleConfig:
     return config if isinstance(config, BaleConfig) else load_config(config)
+
+
+class _Source:
+    """A dataset to compress, whole in memory or read from a ROOT file in steps of whole events."""
+
+    def __init__(
+        self, data: Any, columns: Iterable[str] | None, tree: str | None, keep_rest: bool, step_rows: int
+    ) -> None:
+        self.step_rows = step_rows
+        self._path: Path | None = None
+        self._dataset: Dataset | None = None
+        self._options = {"patterns": list(columns) if columns else None, "tree": tree, "keep_rest": keep_rest}
+        if isinstance(data, (str, os.PathLike)) and detect_format(data) == "root":
+            self._path = Path(data)
+            if not self._path.is_file():
+                raise BaleInputError(f"no such file: {self._path}")
+            self.layout, _ = iter_dataset(self._path, **self._options, max_events=0)  # type: ignore[arg-type]
+            self.exact = list(self.layout.kept)  # what keep_rest adds is coded losslessly
+        else:
+            if keep_rest:
+                raise BaleInputError("--keep-rest applies to ROOT files only")
+            self._dataset = (
+                data if isinstance(data, Dataset) else Dataset.single(as_table(data, columns=columns, tree=tree))
+            )
+            self.exact = []
+
+    def pieces(self, max_rows: int | None = None) -> Iterator[Dataset]:
+        rows = max_rows or self.step_rows
+        if self._dataset is not None:
+            if self._dataset.num_events == 0:
+                yield self._dataset
+            else:
+                yield from self._dataset.steps(rows)
+            return
+        assert self._path is not None
+        _, pieces = iter_dataset(self._path, **self._options, step_rows=rows)  # type: ignore[arg-type]
+        yield from pieces
+
+    def sample(self, max_rows: int) -> Dataset:
+        """The first events, until every table has ``max_rows`` rows or the data ends (for training)."""
+        if self._dataset is not None:
+            return self._dataset
+        taken: list[Dataset] = []
+        for piece in self.pieces(max_rows):
+            taken.append(piece)
+            if all(sum(p.tables[t].num_rows for p in taken) >= max_rows for t in piece.tables):
+                break
+        return Dataset.concat(taken) if taken else self.empty()
+
+    def empty(self) -> Dataset:
+        if self._dataset is not None:
+            return self._dataset.slice(0, 0)
+        layout = self.layout
+        tables = {MAIN: Table({n: np.zeros(0, layout.dtypes[n]) for n in layout.flat})}
+        for cname, members in layout.collections.items():
+            tables[cname] = Table({b: np.zeros(0, layout.dtypes[b]) for b in members})
+        return Dataset(tables, dict(layout.counters), layout.source())
+
+
+def as_dataset(
+    data: Any, *, columns: Iterable[str] | None = None, tree: str | None = None, keep_rest: bool = False
+) -> Dataset:
+    """A path or in-memory table as a :class:`Dataset` (a ROOT tree with jagged branches has collections)."""
+    source = _Source(data, columns, tree, keep_rest, 1 << 22)
+    return Dataset.concat(source.pieces()) if source._path is not None else source.sample(0)
 
 
 def train(
@@ -93,21 +179,53 @@ def train(
     config: BaleConfig | PathLike | None = None,
     columns: Iterable[str] | None = None,
     tree: str | None = None,
+    keep_rest: bool = False,
+    preset: str | None = None,
     progress: bool = False,
-) -> CompressionModel:
-    """Fit a compression model to ``data``: predictors per column and the network."""
+) -> CompressionModel | DatasetModel:
+    """Fit a compression model to ``data``: predictors per column and the network, per table.
+
+    A flat table gives a :class:`CompressionModel`; a dataset with collections (a ROOT
+    tree with jagged branches) a :class:`DatasetModel` with one model per table.
+    """
+    cfg = _config(config)
+    source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
+    return _train(source.sample(cfg.train.max_rows), cfg, error, errors, source.exact, preset, progress)
+
+
+def _train(
+    dataset: Dataset,
+    cfg: BaleConfig,
+    error: str | None,
+    errors: Iterable[str] | Mapping[str, str] | None,
+    exact: Iterable[str],
+    preset: str | None,
+    progress: bool,
+) -> CompressionModel | DatasetModel:
     from bale.training import fit_model  # torch is imported only when training
 
-    cfg = _config(config)
-    table = as_table(data, columns=columns, tree=tree)
-    if table.num_rows == 0 or not table.columns:
+    if not any(t.columns for t in dataset.tables.values()):
+        raise BaleInputError("the table has no columns")
+    if dataset.num_events == 0:
         raise BaleInputError("cannot train on an empty table")
-    model = fit_model(table, _bounds(table, cfg, error, errors), cfg, progress=progress)
-    model.info["schema"] = [{"name": n, "dtype": str(v.dtype)} for n, v in table.columns.items()]
-    return model
+    bounds = _resolve_bounds(_dtypes(dataset), cfg, error, errors, exact, preset)
+    models: dict[str, CompressionModel] = {}
+    for name, table in dataset.tables.items():
+        own = {c: bounds[c] for c in table.columns}
+        if table.num_rows == 0:
+            models[name] = _trivial_model(table, own)
+        else:
+            log.info("training the model of %s (%d rows)", f"collection {name}" if name else "the table", len(table))
+            models[name] = fit_model(table, own, cfg, progress=progress)
+        models[name].info["schema"] = [{"name": n, "dtype": str(v.dtype)} for n, v in table.columns.items()]
+    return DatasetModel(models, {"counters": dict(dataset.counters)} if dataset.counters else {}).simplest()
 
 
-def save_model(model: CompressionModel, path: PathLike) -> str:
+def _dtypes(dataset: Dataset) -> dict[str, np.dtype]:
+    return {c: v.dtype for t in dataset.tables.values() for c, v in t.columns.items()}
+
+
+def save_model(model: CompressionModel | DatasetModel, path: PathLike) -> str:
     """Write ``model`` atomically; returns its SHA-256."""
     data = model.to_bytes()
     with atomic_target(Path(path)) as tmp, open(tmp, "wb") as f:
@@ -117,11 +235,11 @@ def save_model(model: CompressionModel, path: PathLike) -> str:
     return model.sha256
 
 
-def load_model(path: PathLike) -> CompressionModel:
+def load_model(path: PathLike) -> CompressionModel | DatasetModel:
     p = Path(path)
     if not p.is_file():
         raise BaleInputError(f"no such model file: {p}")
-    return CompressionModel.from_bytes(p.read_bytes())
+    return model_from_bytes(p.read_bytes())
 
 
 def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> CompressionModel:
@@ -140,85 +258,120 @@ def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> Compre
     return CompressionModel(plans, model.network, model.info)
 
 
-def _check_schema(table: Table, model: CompressionModel) -> None:
-    have = {n: str(v.dtype) for n, v in table.columns.items()}
-    want = {c.name: c.dtype for c in model.columns}
-    if have != want:
-        missing = sorted(set(want) - set(have))
-        extra = sorted(set(have) - set(want))
-        changed = sorted(n for n in set(have) & set(want) if have[n] != want[n])
+def _check_schema(dataset: Dataset, model: DatasetModel) -> None:
+    if list(dataset.tables) != list(model.tables):
         raise BaleInputError(
-            f"the model was trained on another schema: missing {missing}, unexpected {extra}, other dtype {changed}"
+            f"the model was trained on other tables: {sorted(model.tables)}, the data has {sorted(dataset.tables)}"
         )
+    for name, table in dataset.tables.items():
+        have = {n: str(v.dtype) for n, v in table.columns.items()}
+        want = {c.name: c.dtype for c in model.tables[name].columns}
+        if have != want:
+            missing = sorted(set(want) - set(have))
+            extra = sorted(set(have) - set(want))
+            changed = sorted(n for n in set(have) & set(want) if have[n] != want[n])
+            where = f" (collection {name!r})" if name else ""
+            raise BaleInputError(
+                f"the model was trained on another schema{where}: missing {missing}, unexpected {extra}, "
+                f"other dtype {changed}"
+            )
 
 
 def compress(
     data: Any,
     output: PathLike,
     *,
-    model: CompressionModel | PathLike | None = None,
+    model: CompressionModel | DatasetModel | PathLike | None = None,
     error: str | None = None,
     errors: Iterable[str] | Mapping[str, str] | None = None,
     config: BaleConfig | PathLike | None = None,
     columns: Iterable[str] | None = None,
     tree: str | None = None,
+    keep_rest: bool = False,
+    preset: str | None = None,
     progress: bool = False,
     workers: int = DEFAULT_WORKERS,
 ) -> dict[str, Any]:
     """Compress ``data`` into the ``.bale`` file ``output``; returns :func:`info` of the result.
 
     Without ``model`` a model is trained on the data and embedded in the file. With one,
-    the file records the model's SHA-256 and decompression needs the same model.
+    the file records the model's SHA-256 and decompression needs the same model. A ROOT
+    file is read in steps of whole events, so memory does not grow with its size;
+    ``columns`` then selects branches by name or glob, and ``keep_rest`` adds every other
+    branch, coded losslessly.
     """
     cfg = _config(config)
-    table = as_table(data, columns=columns, tree=tree)
-    if not table.columns:
+    source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
+    structure = source.empty()
+    if not any(t.columns for t in structure.tables.values()):
         raise BaleInputError("the table has no columns")
-    bounds = _bounds(table, cfg, error, errors)
+    bounds = _resolve_bounds(_dtypes(structure), cfg, error, errors, source.exact, preset)
     embedded = model is None
     started = time.perf_counter()
     if model is None:
-        trained = train(table, error=error, errors=errors, config=cfg, progress=progress) if table.num_rows else None
-        model = trained if trained is not None else _trivial_model(table, bounds)
-    elif not isinstance(model, CompressionModel):
+        sample = source.sample(cfg.train.max_rows)
+        if sample.num_events:
+            model = _train(sample, cfg, error, errors, source.exact, preset, progress)
+        else:
+            model = DatasetModel({n: _trivial_model(t, bounds) for n, t in structure.tables.items()}).simplest()
+        del sample
+    elif not isinstance(model, (CompressionModel, DatasetModel)):
         model = load_model(model)
-    _check_schema(table, model)
+    models = DatasetModel.of(model)
+    _check_schema(structure, models)
     train_seconds = time.perf_counter() - started
-    coder = _with_bounds(model, bounds)
+    coders = [_with_bounds(m, bounds) for m in models.tables.values()]
     if embedded:  # the training record is not needed to decode: keep it out of the file
-        model = CompressionModel(model.columns, model.network)
+        model = DatasetModel(
+            {n: CompressionModel(m.columns, m.network) for n, m in models.tables.items()}
+        ).simplest()
     model_bytes = model.to_bytes()
     header = {
         "format": "bale",
         "created_by": f"bale {__version__}",
-        "schema": [
+        "tables": [
             {
-                "name": n,
-                "dtype": str(v.dtype),
-                "bound": bounds[n].to_json(),
-                "predictor": coder.column(n).predictor["kind"],
+                "name": name,
+                **({"counter": structure.counters[name]} if name else {}),
+                "schema": [
+                    {
+                        "name": n,
+                        "dtype": str(v.dtype),
+                        "bound": bounds[n].to_json(),
+                        "predictor": coder.column(n).predictor["kind"],
+                    }
+                    for n, v in table.columns.items()
+                ],
             }
-            for n, v in table.columns.items()
+            for (name, table), coder in zip(structure.tables.items(), coders, strict=True)
         ],
-        "model": {"embedded": embedded, "sha256": model.sha256},
-        "raw_bytes": table.nbytes,
+        "model": {"embedded": embedded, "sha256": hashlib.sha256(model_bytes).hexdigest()},
         "chunk_rows": cfg.compress.chunk_rows,
-        "source": _jsonable(table.source),
+        "source": _jsonable(structure.source),
     }
     started = time.perf_counter()
+    raw_bytes = 0
     with BaleWriter(output, header, model_bytes if embedded else None) as writer:
-        bar = tqdm(total=table.num_rows, desc="compressing", unit="row", disable=not progress, leave=False)
-        starts = range(0, table.num_rows, cfg.compress.chunk_rows)
+        bar = tqdm(desc="compressing", unit="event", disable=not progress, leave=False)
 
-        def encode(start: int) -> tuple[int, dict[str, bytes]]:
-            stop = min(start + cfg.compress.chunk_rows, table.num_rows)
-            return stop - start, encode_chunk({n: v[start:stop] for n, v in table.columns.items()}, coder)
+        def work() -> Iterator[tuple[int, int, int, dict[str, np.ndarray]]]:
+            nonlocal raw_bytes
+            for step, piece in enumerate(source.pieces()):
+                raw_bytes += piece.nbytes
+                for t, table in enumerate(piece.tables.values()):
+                    if table.num_rows or (t == 0 and step == 0):
+                        yield step, t, piece.num_events if t == 0 else 0, table.columns
 
-        for rows, sections in map_chunks(encode, starts, workers):
-            writer.write_chunk(rows, sections)
-            bar.update(rows)
+        def encode(item: tuple[int, int, int, dict[str, np.ndarray]]) -> tuple[int, int, int, int, dict[str, bytes]]:
+            step, t, events, columns = item
+            rows = len(next(iter(columns.values()))) if columns else 0
+            return step, t, events, rows, encode_chunk(columns, coders[t])
+
+        for step, t, events, rows, sections in map_chunks(encode, work(), workers):
+            writer.write_chunk(rows, sections, table=t, step=step)
+            bar.update(events)
         bar.close()
-        writer.close()
+        writer.close({"raw_bytes": raw_bytes})
     report = info(output)
     report["seconds"] = {"train": round(train_seconds, 3), "compress": round(time.perf_counter() - started, 3)}
     return report
@@ -238,25 +391,31 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-def _open_model(reader: BaleReader, model: CompressionModel | PathLike | None) -> CompressionModel:
+def _open_model(reader: BaleReader, model: CompressionModel | DatasetModel | PathLike | None) -> list[CompressionModel]:
+    """The model of each table of the file, coding with the file's bounds."""
     meta = reader.header.get("model", {})
     embedded = reader.model()
     if embedded is not None:
-        found = CompressionModel.from_bytes(embedded)
+        found = model_from_bytes(embedded)
     else:
         if model is None:
             raise BaleModelMismatchError(
                 f"{reader.path} was compressed with an external model "
                 f"(sha256 {str(meta.get('sha256'))[:16]}…): pass it with --model"
             )
-        found = model if isinstance(model, CompressionModel) else load_model(model)
+        found = model if isinstance(model, (CompressionModel, DatasetModel)) else load_model(model)
     if found.sha256 != meta.get("sha256"):
         raise BaleModelMismatchError(
             f"{reader.path} was compressed with model {str(meta.get('sha256'))[:16]}…, not with {found.sha256[:16]}…"
         )
+    models = DatasetModel.of(found)
+    if [t["name"] for t in reader.tables] != list(models.tables):
+        raise BaleFormatError(f"{reader.path}: the tables of the file and of its model differ")
     try:
-        bounds = {c["name"]: parse_bound(c["bound"]) for c in reader.header["schema"]}
-        return _with_bounds(found, bounds)
+        return [
+            _with_bounds(models.tables[t["name"]], {c["name"]: parse_bound(c["bound"]) for c in t["schema"]})
+            for t in reader.tables
+        ]
     except (KeyError, TypeError, BaleInputError) as exc:
         raise BaleFormatError(f"{reader.path}: header does not fit its model: {exc}") from None
 
@@ -265,33 +424,95 @@ def decompress(
     path: PathLike,
     output: PathLike | None = None,
     *,
-    model: CompressionModel | PathLike | None = None,
+    model: CompressionModel | DatasetModel | PathLike | None = None,
     format: str | None = None,
     progress: bool = False,
     workers: int = DEFAULT_WORKERS,
-) -> Table:
-    """Decode a ``.bale`` file; writes ``output`` when given and returns the table."""
+) -> Table | Dataset:
+    """Decode a ``.bale`` file; writes ``output`` when given and returns the data.
+
+    A file of one table gives a :class:`Table`; a file with collections (from a ROOT tree
+    with jagged branches) a :class:`Dataset`, which only ROOT can hold as a file. Writing
+    a dataset to ROOT streams it in steps of whole events.
+    """
     with BaleReader(path) as reader:
-        coder = _open_model(reader, model)
-        schema = reader.header["schema"]
-        # the output is allocated once and each chunk copied into place as it arrives
-        columns = {c["name"]: np.empty(reader.num_rows, np.dtype(c["dtype"])) for c in schema}
-        bar = tqdm(total=reader.num_rows, desc="decompressing", unit="row", disable=not progress, leave=False)
+        coders = _open_model(reader, model)
+        if len(reader.tables) == 1:
+            table = _decode_table(reader, coders[0], progress, workers)
+            if output is not None:
+                write_table(table, output, format=format)
+            return table
+        fmt = format or (detect_format(output) if output is not None else None)
+        if output is not None and fmt != "root":
+            raise BaleInputError(f"{path} holds jagged collections: write it as ROOT (.root), not {fmt}")
+        pieces = _decode_steps(reader, coders, progress, workers)
+        if output is None:
+            return Dataset.concat(pieces)
+        first = next(pieces)
+        with atomic_target(Path(output)) as tmp:
+            write_root_dataset(first, pieces, tmp)
+        log.info("wrote %s (ROOT, %d collections)", output, len(first.counters))
+        return first.slice(0, 0)  # the structure; the events went to the file
 
-        def decode(item: tuple[ChunkInfo, dict[str, memoryview]]) -> tuple[int, dict[str, np.ndarray]]:
-            return item[0].rows, decode_chunk(item[1], item[0].rows, coder, reader.version)
 
-        start = 0
-        for rows, decoded in map_chunks(decode, reader.iter_chunks(), workers):
-            for name, out in columns.items():
-                out[start : start + rows] = decoded[name]
-            start += rows
-            bar.update(rows)
-        bar.close()
-        table = Table(columns, dict(reader.header.get("source") or {}))
-    if output is not None:
-        write_table(table, output, format=format)
-    return table
+def _decode_table(reader: BaleReader, coder: CompressionModel, progress: bool, workers: int) -> Table:
+    """A one-table file, decoded into preallocated columns as the chunks arrive."""
+    schema = reader.tables[0]["schema"]
+    columns = {c["name"]: np.empty(reader.num_rows, np.dtype(c["dtype"])) for c in schema}
+    bar = tqdm(total=reader.num_rows, desc="decompressing", unit="row", disable=not progress, leave=False)
+
+    def decode(item: tuple[ChunkInfo, dict[str, memoryview]]) -> tuple[int, dict[str, np.ndarray]]:
+        return item[0].rows, decode_chunk(item[1], item[0].rows, coder, reader.version)
+
+    start = 0
+    for rows, decoded in map_chunks(decode, reader.iter_chunks(), workers):
+        for name, out in columns.items():
+            out[start : start + rows] = decoded[name]
+        start += rows
+        bar.update(rows)
+    bar.close()
+    return Table(columns, dict(reader.header.get("source") or {}))
+
+
+def _decode_steps(
+    reader: BaleReader, coders: list[CompressionModel], progress: bool, workers: int
+) -> Iterator[Dataset]:
+    """The events of a multi-table file, one step of whole events at a time."""
+    names = [t["name"] for t in reader.tables]
+    counters = {t["name"]: str(t.get("counter")) for t in reader.tables[1:]}
+    source = dict(reader.header.get("source") or {})
+    empty = [
+        {c["name"]: np.zeros(0, np.dtype(c["dtype"])) for c in t["schema"]} for t in reader.tables
+    ]
+    bar = tqdm(total=reader.num_rows, desc="decompressing", unit="event", disable=not progress, leave=False)
+
+    def decode(item: tuple[ChunkInfo, dict[str, memoryview]]) -> tuple[ChunkInfo, dict[str, np.ndarray]]:
+        return item[0], decode_chunk(item[1], item[0].rows, coders[item[0].table], reader.version)
+
+    def assemble(parts: dict[int, dict[str, np.ndarray]]) -> Dataset:
+        tables = {names[t]: Table(dict(parts.get(t, empty[t]))) for t in range(len(names))}
+        try:
+            return Dataset(tables, counters, source)
+        except BaleInputError as exc:
+            raise BaleFormatError(f"{reader.path}: decoded step does not hold together: {exc}") from None
+
+    current: dict[int, dict[str, np.ndarray]] = {}
+    step = None
+    for info, decoded in map_chunks(decode, reader.iter_chunks(), workers):
+        if step is not None and info.step != step:
+            piece = assemble(current)
+            bar.update(piece.num_events)
+            yield piece
+            current = {}
+        step = info.step
+        if info.table in current:
+            raise BaleFormatError(f"{reader.path}: step {step} holds table {names[info.table]!r} twice")
+        current[info.table] = decoded
+    if current:
+        piece = assemble(current)
+        bar.update(piece.num_events)
+        yield piece
+    bar.close()
 
 
 def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
@@ -302,8 +523,10 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
     """
     with BaleReader(path) as reader:
         header = reader.header
-        kinds = {c["name"]: c["predictor"] for c in header["schema"]}
-        per_column: dict[str, int] = {c["name"]: 0 for c in header["schema"]}
+        schema = [c for t in reader.tables for c in t["schema"]]
+        kinds = {c["name"]: c["predictor"] for c in schema}
+        per_column: dict[str, int] = {c["name"]: 0 for c in schema}
+        rows_of = {c["name"]: reader.table_rows[i] for i, t in enumerate(reader.tables) for c in t["schema"]}
         latent = 0
         for chunk in reader.chunks:
             for name, length, _ in chunk.sections:
@@ -323,7 +546,7 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
         embedded = bool(header["model"].get("embedded"))
         model_bytes = reader.model_bytes
         total = reader.size
-        raw = int(header.get("raw_bytes", 0))
+        raw = int(reader.footer.get("raw_bytes", header.get("raw_bytes", 0)))  # version 1 kept it in the header
         breakdown = {
             "header": reader.header_bytes,
             "model": model_bytes,
@@ -348,11 +571,16 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
                     "bound": c["bound"],
                     "predictor": c["predictor"],
                     "bytes": per_column[c["name"]],
-                    "bits_per_value": round(8 * per_column[c["name"]] / max(reader.num_rows, 1), 3),
+                    "bits_per_value": round(8 * per_column[c["name"]] / max(rows_of[c["name"]], 1), 3),
                 }
-                for c in header["schema"]
+                for c in schema
             },
         }
+        if len(reader.tables) > 1:
+            result["tables"] = {
+                t["name"]: {"rows": reader.table_rows[i], "columns": len(t["schema"]), "counter": t.get("counter")}
+                for i, t in enumerate(reader.tables)
+            }
         if embedded:
             result["ratio_without_model"] = round(raw / (total - model_bytes), 4)
         elif model is not None:

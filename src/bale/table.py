@@ -1,14 +1,19 @@
-"""The in-memory table that flows between readers, the codec and writers.
+"""The in-memory tables that flow between readers, the codec and writers.
 
 A :class:`Table` is an ordered mapping of column name to a one-dimensional NumPy
 array, all of the same length, plus ``source`` metadata that a writer needs to
 give back the input's structure (for example the ROOT tree name, the HDF5
 dataset paths, or the shape of a 2-D ``.npy`` array).
+
+A :class:`Dataset` is what a file of events with jagged collections becomes: a main
+table with one row per event and, per collection (``Jet``, ``Muon``, …), a table of
+objects, the objects of each event consecutive, counted by an integer column of the
+main table (``nJet``). A plain table is a dataset with a main table only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +21,9 @@ import numpy as np
 
 from bale.errors import BaleInputError
 
-__all__ = ["Table"]
+__all__ = ["MAIN", "Dataset", "Table"]
+
+MAIN = ""  # the name of a dataset's main table (one row per event)
 
 
 @dataclass
@@ -71,3 +78,92 @@ class Table:
 
     def slice(self, start: int, stop: int) -> Table:
         return Table({k: v[start:stop] for k, v in self.columns.items()}, dict(self.source))
+
+
+@dataclass
+class Dataset:
+    """A main table and collections of objects, each counted per event by a column of the main table."""
+
+    tables: dict[str, Table]  # MAIN first, then the collections
+    counters: dict[str, str] = field(default_factory=dict)  # collection -> counter column of the main table
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if MAIN not in self.tables:
+            raise BaleInputError("a dataset needs a main table")
+        self.tables = {MAIN: self.tables[MAIN], **{k: v for k, v in self.tables.items() if k != MAIN}}
+        main = self.tables[MAIN]
+        if set(self.counters) != set(self.tables) - {MAIN}:
+            raise BaleInputError("every collection of a dataset needs a counter, and only collections have one")
+        seen: dict[str, str] = {}
+        for table_name, table in self.tables.items():
+            for column in table.columns:
+                if column in seen:
+                    raise BaleInputError(f"column {column!r} is in both {seen[column]!r} and {table_name!r}")
+                seen[column] = table_name
+        for name, counter in self.counters.items():
+            if counter not in main.columns:
+                raise BaleInputError(f"collection {name!r}: no counter column {counter!r} in the main table")
+            counts = main.columns[counter]
+            if counts.dtype.kind not in "iu" or (len(counts) and int(counts.min()) < 0):
+                raise BaleInputError(f"counter {counter!r} must hold non-negative integers")
+            if int(counts.sum(dtype=np.int64)) != self.tables[name].num_rows:
+                raise BaleInputError(
+                    f"collection {name!r} has {self.tables[name].num_rows} rows, its counter {counter!r} "
+                    f"adds up to {int(counts.sum(dtype=np.int64))}"
+                )
+
+    @classmethod
+    def single(cls, table: Table) -> Dataset:
+        return cls({MAIN: table}, {}, dict(table.source))
+
+    @property
+    def main(self) -> Table:
+        return self.tables[MAIN]
+
+    @property
+    def num_events(self) -> int:
+        return self.main.num_rows
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.tables.values())
+
+    def slice(self, start: int, stop: int) -> Dataset:
+        """Events ``start`` to ``stop`` with their objects."""
+        tables = {MAIN: self.main.slice(start, stop)}
+        for name, counter in self.counters.items():
+            counts = self.main.columns[counter]
+            first = int(counts[:start].sum(dtype=np.int64))
+            last = first + int(counts[start:stop].sum(dtype=np.int64))
+            tables[name] = self.tables[name].slice(first, last)
+        return Dataset(tables, dict(self.counters), dict(self.source))
+
+    def steps(self, max_rows: int) -> Iterator[Dataset]:
+        """Consecutive pieces of whole events, each with at most ``max_rows`` rows per table (or one event)."""
+        n = self.num_events
+        cumulative = [np.cumsum(self.main.columns[c], dtype=np.int64) for c in self.counters.values()]
+        start = 0
+        while start < n:
+            stop = min(start + max_rows, n)
+            for cum in cumulative:  # shrink until every collection fits
+                before = int(cum[start - 1]) if start else 0
+                fits = int(np.searchsorted(cum, before + max_rows, side="right"))
+                stop = min(stop, max(fits, start + 1))
+            yield self.slice(start, stop)
+            start = stop
+
+    @classmethod
+    def concat(cls, pieces: Iterable[Dataset]) -> Dataset:
+        pieces = list(pieces)
+        if not pieces:
+            raise BaleInputError("nothing to concatenate")
+        first = pieces[0]
+        tables = {
+            name: Table(
+                {c: np.concatenate([p.tables[name].columns[c] for p in pieces]) for c in table.columns},
+                dict(table.source),
+            )
+            for name, table in first.tables.items()
+        }
+        return cls(tables, dict(first.counters), dict(first.source))

@@ -3,11 +3,16 @@
 Layout (all integers little-endian)::
 
     MAGIC (8 bytes) | u16 version | u16 flags | u32 header length | u32 header CRC-32
-    header: UTF-8 JSON in a zstd frame (schema, bounds, model reference, source metadata)
+    header: UTF-8 JSON in a zstd frame (tables and their schemas, bounds, model reference, source metadata)
     model: safetensors bytes in a zstd frame, when embedded (length, CRC-32, SHA-256 in the header)
     chunk 0 | chunk 1 | ...      each chunk: its sections' bytes, back to back
-    footer: UTF-8 JSON index in a zstd frame (per chunk: rows, offset, [name, length, CRC-32] per section)
+    footer: UTF-8 JSON index in a zstd frame (per chunk: table, step, rows, offset, [name, length, CRC-32]
+            per section)
     u64 footer offset | u32 footer length | u32 footer CRC-32 | END_MAGIC (8 bytes)
+
+A file holds one or more tables (a dataset: a main table and collections of objects per
+event, see :class:`bale.table.Dataset`); each chunk belongs to one table, and the chunks
+of one *step* cover the same events in every table. Version 1 files hold one table.
 
 Chunks are written as they come and indexed at the end, so compression streams with
 memory bounded by one chunk; every size read from the file is checked against the
@@ -68,6 +73,8 @@ class ChunkInfo:
     rows: int
     offset: int
     sections: list[tuple[str, int, int]]  # name, length, crc32
+    table: int = 0  # index into the header's tables
+    step: int = 0  # chunks of one step hold the same events of every table
 
     @property
     def length(self) -> int:
@@ -101,23 +108,35 @@ class BaleWriter:
             self._file.write(model)
         self.header_bytes = _PREAMBLE.size + len(head)
         self.chunks: list[ChunkInfo] = []
-        self.num_rows = 0
+        self.num_tables = len(header.get("tables", [None]))
+        self.table_rows = [0] * self.num_tables
 
-    def write_chunk(self, rows: int, sections: Mapping[str, bytes]) -> None:
+    @property
+    def num_rows(self) -> int:
+        """Rows of the main table (events)."""
+        return self.table_rows[0]
+
+    def write_chunk(self, rows: int, sections: Mapping[str, bytes], *, table: int = 0, step: int | None = None) -> None:
+        if not 0 <= table < self.num_tables:
+            raise ValueError(f"no table {table} in this file")
         offset = self._file.tell()
         index = []
         for name, payload in sections.items():
             self._file.write(payload)
             index.append((name, len(payload), _crc(payload)))
-        self.chunks.append(ChunkInfo(rows, offset, index))
-        self.num_rows += rows
+        self.chunks.append(ChunkInfo(rows, offset, index, table, len(self.chunks) if step is None else step))
+        self.table_rows[table] += rows
 
     def close(self, footer_extra: Mapping[str, Any] | None = None) -> int:
         """Write the index, fsync and rename into place; returns the file size."""
         footer = {
             "num_rows": self.num_rows,
+            "table_rows": self.table_rows,
             **(footer_extra or {}),
-            "chunks": [{"rows": c.rows, "offset": c.offset, "sections": c.sections} for c in self.chunks],
+            "chunks": [
+                {"table": c.table, "step": c.step, "rows": c.rows, "offset": c.offset, "sections": c.sections}
+                for c in self.chunks
+            ],
         }
         data = _json_bytes(footer)
         offset = self._file.tell()
@@ -183,19 +202,35 @@ class BaleReader:
         self.footer_bytes = length + _TRAILER.size
         self.footer = self._json(offset, length, crc, "footer")
         try:
+            self.tables = _tables(self.header)
             self.chunks = [
-                ChunkInfo(int(c["rows"]), int(c["offset"]), [(str(n), int(ln), int(cr)) for n, ln, cr in c["sections"]])
-                for c in self.footer["chunks"]
+                ChunkInfo(
+                    int(c["rows"]),
+                    int(c["offset"]),
+                    [(str(n), int(ln), int(cr)) for n, ln, cr in c["sections"]],
+                    int(c.get("table", 0)),
+                    int(c.get("step", i)),
+                )
+                for i, c in enumerate(self.footer["chunks"])
             ]
             self.num_rows = int(self.footer["num_rows"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BaleFormatError(f"{self.path}: bad chunk index: {exc}") from None
+            self.table_rows = [int(r) for r in self.footer.get("table_rows", [self.num_rows])]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BaleFormatError(f"{self.path}: bad header or chunk index: {exc}") from None
         data_start = self.header_bytes + self.model_bytes
+        if len(self.table_rows) != len(self.tables) or (self.table_rows and self.table_rows[0] != self.num_rows):
+            raise BaleFormatError(f"{self.path}: row counts do not match the tables")
+        steps = [c.step for c in self.chunks]
+        if steps != sorted(steps):
+            raise BaleFormatError(f"{self.path}: chunks are out of step order")
         for i, c in enumerate(self.chunks):
             if c.rows < 0 or c.offset < data_start or c.offset + c.length > offset or c.length < 0:
                 raise BaleFormatError(f"{self.path}: chunk {i} lies outside the data area")
-        if sum(c.rows for c in self.chunks) != self.num_rows:
-            raise BaleFormatError(f"{self.path}: chunk rows do not add up to the row count")
+            if not 0 <= c.table < len(self.tables):
+                raise BaleFormatError(f"{self.path}: chunk {i} belongs to no table")
+        for t, rows in enumerate(self.table_rows):
+            if sum(c.rows for c in self.chunks if c.table == t) != rows:
+                raise BaleFormatError(f"{self.path}: chunk rows do not add up to the row count of table {t}")
 
     def _read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -236,14 +271,15 @@ class BaleReader:
         """The sections of chunk ``index``, each checked against its CRC-32."""
         info = self.chunks[index]
         data = memoryview(self._read(info.offset, info.length))
-        first = sum(c.rows for c in self.chunks[:index])
+        first = self.first_row(index)
+        where = f"table {self.tables[info.table]['name']!r}, " if len(self.tables) > 1 else ""
         out: dict[str, memoryview] = {}
         pos = 0
         for name, length, crc in info.sections:
             part = data[pos : pos + length]
             if _crc(part) != crc:
                 raise BaleFormatError(
-                    f"{self.path}: chunk {index} (rows {first}-{first + info.rows - 1}), "
+                    f"{self.path}: chunk {index} ({where}rows {first}-{first + info.rows - 1}), "
                     f"section {name!r}: checksum mismatch (file corrupt)"
                 )
             out[name] = part
@@ -254,6 +290,11 @@ class BaleReader:
         for i, info in enumerate(self.chunks):
             yield info, self.chunk(i)
 
+    def first_row(self, index: int) -> int:
+        """Row of chunk ``index``'s table where the chunk starts."""
+        table = self.chunks[index].table
+        return sum(c.rows for c in self.chunks[:index] if c.table == table)
+
     def close(self) -> None:
         self._file.close()
 
@@ -262,3 +303,16 @@ class BaleReader:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The header's tables; a version 1 header describes one table by its top-level schema."""
+    tables = header.get("tables")
+    if tables is None:
+        tables = [{"name": "", "schema": header["schema"]}]
+    if not isinstance(tables, list) or not tables:
+        raise BaleFormatError("the header lists no tables")
+    for t in tables:
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("schema"), list):
+            raise BaleFormatError("a table in the header has no name or schema")
+    return [dict(t) for t in tables]

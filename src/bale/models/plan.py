@@ -22,11 +22,19 @@ from bale.errors import BaleFormatError
 from bale.models.registry import Network, network_from_config
 from bale.models.relations import FORMULAS
 
-__all__ = ["MODEL_FORMAT_VERSION", "PREDICTOR_KINDS", "ColumnPlan", "CompressionModel"]
+__all__ = [
+    "METADATA_KEY",
+    "MODEL_FORMAT_VERSION",
+    "PREDICTOR_KINDS",
+    "ColumnPlan",
+    "CompressionModel",
+    "load_safetensors",
+    "save_safetensors",
+]
 
 MODEL_FORMAT_VERSION = 1
 PREDICTOR_KINDS = ("exact", "grid", "delta", "relation", "learned")
-_METADATA_KEY = "bale_model"
+METADATA_KEY = "bale_model"
 
 
 @dataclass
@@ -73,49 +81,63 @@ class CompressionModel:
                 return c
         raise KeyError(name)
 
-    def to_bytes(self, *, with_info: bool = True) -> bytes:
-        """Serialize; ``with_info=False`` leaves out the training record (for embedding in a file)."""
-        meta = {
+    def metadata(self, *, with_info: bool = True) -> dict[str, Any]:
+        """Everything but the weights, as JSON-ready data."""
+        return {
             "version": MODEL_FORMAT_VERSION,
             "columns": [c.to_json() for c in self.columns],
             "network": self.network.get_config() if self.network is not None else None,
             "info": self.info if with_info else {},
         }
-        tensors: dict[str, np.ndarray] = {}
-        if self.network is not None:
-            tensors = self.network.storage()
-        if not tensors:
-            tensors = {"_empty": np.zeros(0, dtype=np.float16)}
-        return bytes(
-            safetensors.numpy.save(
-                dict(sorted(tensors.items())), metadata={_METADATA_KEY: json.dumps(meta, sort_keys=True)}
-            )
-        )
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return self.network.storage() if self.network is not None else {}
+
+    def to_bytes(self, *, with_info: bool = True) -> bytes:
+        """Serialize; ``with_info=False`` leaves out the training record (for embedding in a file)."""
+        return save_safetensors(self.tensors(), {METADATA_KEY: self.metadata(with_info=with_info)})
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> CompressionModel:
-        try:
-            meta_raw = _safetensors_metadata(data).get(_METADATA_KEY)
-            if meta_raw is None:
-                raise BaleFormatError("not a bale model: safetensors file without bale metadata")
-            meta = json.loads(meta_raw)
-            tensors = safetensors.numpy.load(bytes(data))
-        except BaleFormatError:
-            raise
-        except Exception as exc:  # safetensors raises its own error types on bad input
-            raise BaleFormatError(f"not a valid bale model: {exc}") from None
+    def from_parts(cls, meta: Any, tensors: dict[str, np.ndarray]) -> CompressionModel:
         if not isinstance(meta, dict) or meta.get("version") != MODEL_FORMAT_VERSION:
-            raise BaleFormatError(f"unsupported model format version {meta.get('version')!r}")
+            version = meta.get("version") if isinstance(meta, dict) else None
+            raise BaleFormatError(f"unsupported model format version {version!r}")
         columns = [ColumnPlan.from_json(c) for c in meta.get("columns", [])]
         network = None
         if meta.get("network") is not None:
-            weights = {k: v for k, v in tensors.items() if k != "_empty"}
-            network = network_from_config(meta["network"], weights)
+            network = network_from_config(meta["network"], tensors)
         return cls(columns=columns, network=network, info=dict(meta.get("info") or {}))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CompressionModel:
+        metadata, tensors = load_safetensors(data)
+        if METADATA_KEY not in metadata:
+            raise BaleFormatError("not a bale model: safetensors file without bale metadata")
+        return cls.from_parts(metadata[METADATA_KEY], tensors)
+
+
+def save_safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, Any]) -> bytes:
+    """Tensors (sorted by name) and JSON metadata values as safetensors bytes."""
+    if not tensors:
+        tensors = {"_empty": np.zeros(0, dtype=np.float16)}
+    meta = {k: json.dumps(v, sort_keys=True) for k, v in metadata.items()}
+    return bytes(safetensors.numpy.save(dict(sorted(tensors.items())), metadata=meta))
+
+
+def load_safetensors(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON metadata values and the tensors of safetensors bytes; any damage is a BaleFormatError."""
+    try:
+        metadata = {k: json.loads(v) for k, v in _safetensors_metadata(data).items()}
+        tensors = safetensors.numpy.load(bytes(data))
+    except BaleFormatError:
+        raise
+    except Exception as exc:  # safetensors and json raise their own error types on bad input
+        raise BaleFormatError(f"not a valid bale model: {exc}") from None
+    return metadata, {k: v for k, v in tensors.items() if k != "_empty"}
 
 
 def _safetensors_metadata(data: bytes) -> dict[str, str]:

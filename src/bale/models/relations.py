@@ -9,7 +9,6 @@ the one whose residuals would code smallest.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -79,13 +78,55 @@ def relation_prediction(relation: Relation, decoded: Mapping[str, np.ndarray], b
     return Prediction(value=linear)
 
 
-def _screen_cost(target: np.ndarray, bound: Bound, prediction: Prediction) -> float:
-    """A quick proxy for :func:`_cost` on few rows: mean log-size of the residuals."""
+def _screen_costs(target: np.ndarray, bound: Bound, linear: np.ndarray) -> np.ndarray:
+    """A quick proxy for the coded size on few rows, for many predictions at once (last axis: rows).
+
+    The mean log-size of the residuals; ``linear`` holds predictions in the value space.
+    """
     domain = to_domain(target, bound)
     with np.errstate(all="ignore"):
-        q = np.abs((domain - prediction.value) / domain_step(bound))
-    q = np.where(np.isfinite(q), q, 2.0**40)
-    return float(np.mean(np.log2(1.0 + q)))
+        pred = np.log(np.abs(linear)) if bound.mode == "rel" else linear
+        q = np.abs((domain - pred) / domain_step(bound))
+    q[~np.isfinite(q)] = 2.0**40
+    return np.log2(1.0 + q).mean(axis=-1)
+
+
+def _screen(
+    target: np.ndarray, bound: Bound, names: Sequence[str], head: Mapping[str, np.ndarray], keep: int
+) -> list[Relation]:
+    """The ``keep`` relations of lowest screen cost among every formula on every combination of ``names``.
+
+    Each formula is evaluated on all combinations at once by broadcasting, one axis per
+    input; ties go to the earlier formula, then the earlier combination.
+    """
+    k = len(names)
+    x = np.stack([head[n].astype(np.float64) for n in names]) if k else np.zeros((0, len(target)))
+    costs, formulas, combos = [], [], []
+    index = np.arange(k)
+    for formula, (arity, fn) in FORMULAS.items():
+        if (arity == 2 and k > MAX_PAIR_COLUMNS) or (arity == 3 and k > MAX_TRIPLE_COLUMNS) or k < arity:
+            continue
+        axes = [x.reshape((1,) * a + (k,) + (1,) * (arity - 1 - a) + (-1,)) for a in range(arity)]
+        with np.errstate(all="ignore"):
+            cost = _screen_costs(target, bound, fn(*axes))
+        grids = np.meshgrid(*([index] * arity), indexing="ij")
+        valid = np.ones(cost.shape, dtype=bool)
+        for a in range(arity):  # distinct inputs; in order for symmetric formulas
+            for b in range(a + 1, arity):
+                valid &= (grids[a] < grids[b]) if formula in _SYMMETRIC else (grids[a] != grids[b])
+        costs.append(cost[valid])
+        combos.append(np.stack([g[valid] for g in grids], axis=1))
+        formulas.append(formula)
+    if not costs:
+        return []
+    all_costs = np.concatenate(costs)
+    owner = np.repeat(np.arange(len(costs)), [len(c) for c in costs])
+    offsets = np.concatenate([[0], np.cumsum([len(c) for c in costs])])
+    best = np.argsort(all_costs, kind="stable")[:keep]
+    return [
+        Relation(formulas[owner[i]], tuple(names[j] for j in combos[owner[i]][i - offsets[owner[i]]]))
+        for i in best.tolist()
+    ]
 
 
 def _evaluations(width: int) -> int:
@@ -124,17 +165,8 @@ def search_relation(
     names: Sequence[str] = _window(list(candidates), max_evaluations)
     head = {name: candidates[name][:SCREEN_ROWS] for name in names}
     head_target = target[:SCREEN_ROWS]
-    screened: list[tuple[float, Relation]] = []
-    for formula, (arity, _) in FORMULAS.items():
-        if (arity == 2 and len(names) > MAX_PAIR_COLUMNS) or (arity == 3 and len(names) > MAX_TRIPLE_COLUMNS):
-            continue
-        combos = itertools.combinations(names, arity) if formula in _SYMMETRIC else itertools.permutations(names, arity)
-        for inputs in combos:
-            relation = Relation(formula, tuple(inputs))
-            screened.append((_screen_cost(head_target, bound, relation_prediction(relation, head, bound)), relation))
-    screened.sort(key=lambda item: item[0])
     best: tuple[Relation | None, float] = (None, budget - MIN_GAIN_BITS)
-    for _, relation in screened[:KEEP_AFTER_SCREEN]:
+    for relation in _screen(head_target, bound, names, head, KEEP_AFTER_SCREEN):
         cost = estimated_cost(target, bound, relation_prediction(relation, candidates, bound))
         if cost < best[1]:
             best = (relation, cost)

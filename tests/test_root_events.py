@@ -1,0 +1,177 @@
+"""ROOT in, ROOT out: trees of events with jagged collections, compared branch by branch with uproot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+import bale
+from bale.bounds import Bound, check_bound
+from bale.config import BaleConfig
+from bale.errors import BaleInputError
+from bale.io.root_events import iter_dataset, plan_steps, read_dataset
+from bale.table import MAIN, Dataset, Table
+
+DATA = Path(__file__).parent / "data"
+NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+HZZ = DATA / "uproot-HZZ.root"
+COLLECTIONS = ["Jet_*", "Muon_*", "Electron_*", "MET_*"]
+
+
+def quick_config() -> BaleConfig:
+    cfg = BaleConfig()
+    cfg.train.epochs = 3
+    return cfg
+
+
+def compare_trees(original: Path, decoded: Path, branches: list[str], bound: Bound, tree: str) -> int:
+    """Branch by branch: counts equal, integers bit-exact, floats within ``bound``; returns branches checked."""
+    with uproot.open(original) as a, uproot.open(decoded) as b:
+        ta, tb = a[tree], b[tree]
+        assert ta.num_entries == tb.num_entries
+        for name in branches:
+            xa, xb = ta[name].array(library="ak"), tb[name].array(library="ak")
+            if xa.ndim > 1:
+                assert ak.num(xa, axis=1).tolist() == ak.num(xb, axis=1).tolist(), name
+                xa, xb = ak.flatten(xa, axis=1), ak.flatten(xb, axis=1)
+            va, vb = ak.to_numpy(xa), ak.to_numpy(xb)
+            if va.dtype.kind == "f":
+                assert vb.dtype == va.dtype, name
+                assert check_bound(va, vb, bound) == 0, name
+            else:
+                assert vb.astype(va.dtype).tobytes() == va.tobytes(), name
+        return len(branches)
+
+
+@pytest.fixture(scope="module")
+def nanoaod_round_trip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    tmp = tmp_path_factory.mktemp("nano")
+    report = bale.compress(NANOAOD, tmp / "events.bale", columns=COLLECTIONS, error="rel=1e-3", config=quick_config())
+    bale.decompress(tmp / "events.bale", tmp / "events.root")
+    return tmp / "events.bale", tmp / "events.root", report
+
+
+def test_nanoaod_collections_round_trip(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
+    _, out, report = nanoaod_round_trip
+    with uproot.open(NANOAOD) as f:
+        tree = f["Events"]
+        wanted = [b.name for b in tree.branches if b.name.split("_")[0] in ("Jet", "Muon", "Electron", "MET")]
+        counters = ["nJet", "nMuon", "nElectron"]
+    with uproot.open(out) as f:
+        assert sorted(f["Events"].keys()) == sorted(wanted + counters)
+    checked = compare_trees(NANOAOD, out, wanted + counters, Bound("rel", 1e-3), "Events")
+    assert checked > 150  # every Jet, Muon, Electron and MET branch, floats and integers
+    assert set(report["tables"]) == {"", "Jet", "Muon", "Electron"}
+    assert report["tables"]["Jet"]["counter"] == "nJet"
+
+
+def test_nanoaod_dtypes_survive_but_counters_become_int32(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
+    _, out, _ = nanoaod_round_trip
+    with uproot.open(NANOAOD) as a, uproot.open(out) as b:
+        for name in b["Events"].keys():
+            want = a["Events"][name].typename
+            got = b["Events"][name].typename
+            if name in ("nJet", "nMuon", "nElectron"):
+                assert (want, got) == ("uint32_t", "int32_t")  # uproot writes counters as Int_t
+            else:
+                assert got == want, name
+
+
+def test_nanoaod_decodes_in_memory_as_a_dataset(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
+    bale_file, _, _ = nanoaod_round_trip
+    dataset = bale.decompress(bale_file)
+    assert isinstance(dataset, Dataset)
+    original = read_dataset(NANOAOD, COLLECTIONS)
+    assert list(dataset.tables) == list(original.tables)
+    assert dataset.counters == original.counters
+    for name, table in original.tables.items():
+        for column, values in table.columns.items():
+            got = dataset.tables[name].columns[column]
+            if values.dtype.kind == "f":
+                assert check_bound(values, got, Bound("rel", 1e-3)) == 0, column
+            else:
+                assert got.tobytes() == values.tobytes(), column
+
+
+def test_keep_rest_copies_every_other_branch_losslessly(tmp_path: Path) -> None:
+    bale.compress(HZZ, tmp_path / "h.bale", columns=["Jet_*"], keep_rest=True, error="rel=1e-2",
+                  config=quick_config())
+    bale.decompress(tmp_path / "h.bale", tmp_path / "h.root")
+    with uproot.open(HZZ) as f:
+        everything = f["events"].keys()
+        jets = [b for b in everything if b.startswith("Jet_")]
+    with uproot.open(tmp_path / "h.root") as f:
+        assert sorted(f["events"].keys()) == sorted(everything)
+    compare_trees(HZZ, tmp_path / "h.root", jets, Bound("rel", 1e-2), "events")
+    rest = [b for b in everything if b not in jets]
+    compare_trees(HZZ, tmp_path / "h.root", rest, Bound("exact"), "events")  # bit for bit
+
+
+def test_external_model_for_collections(tmp_path: Path) -> None:
+    model = bale.train(HZZ, columns=["Muon_*", "NMuon", "MET_*"], error="rel=1e-3", config=quick_config())
+    assert isinstance(model, bale.models.bundle.DatasetModel)
+    assert list(model.tables) == ["", "Muon"]
+    bale.save_model(model, tmp_path / "m.safetensors")
+    loaded = bale.load_model(tmp_path / "m.safetensors")
+    assert loaded.sha256 == model.sha256
+    report = bale.compress(HZZ, tmp_path / "m.bale", model=tmp_path / "m.safetensors",
+                           columns=["Muon_*", "NMuon", "MET_*"])
+    assert not report["model"]["embedded"]
+    dataset = bale.decompress(tmp_path / "m.bale", model=tmp_path / "m.safetensors")
+    assert dataset.tables["Muon"].num_rows == report["tables"]["Muon"]["rows"]
+    with pytest.raises(BaleInputError, match="other tables|another schema"):
+        bale.compress(HZZ, tmp_path / "x.bale", model=loaded, columns=["Jet_*"])
+
+
+def test_streaming_steps_match_the_whole(tmp_path: Path) -> None:
+    layout, pieces = iter_dataset(NANOAOD, ["Jet_pt", "Muon_pt"], step_rows=100)
+    parts = list(pieces)
+    assert len(parts) > 5
+    assert all(p.tables[t].num_rows <= 100 or p.num_events == 1 for p in parts for t in p.tables)
+    whole = read_dataset(NANOAOD, ["Jet_pt", "Muon_pt"])
+    joined = Dataset.concat(parts)
+    for name, table in whole.tables.items():
+        for column, values in table.columns.items():
+            assert joined.tables[name].columns[column].tobytes() == values.tobytes()
+    # compressing in small steps gives the same data back
+    cfg = quick_config()
+    cfg.compress.chunk_rows = 64
+    report = bale.compress(NANOAOD, tmp_path / "s.bale", columns=["Jet_pt", "Muon_pt"], config=cfg)
+    assert report["chunks"] > 5
+    back = bale.decompress(tmp_path / "s.bale")
+    assert back.tables["Jet"].columns["Jet_pt"].shape == whole.tables["Jet"].columns["Jet_pt"].shape
+
+
+def test_plan_steps_keeps_events_whole() -> None:
+    counts = np.array([3, 0, 5, 1, 1, 9, 0], dtype=np.uint32)
+    steps = plan_steps([counts], len(counts), 4)
+    assert steps[0][0] == 0 and steps[-1][1] == len(counts)
+    assert all(a[1] == b[0] for a, b in zip(steps, steps[1:], strict=False))
+    for start, stop in steps:
+        assert counts[start:stop].sum() <= 4 or stop - start == 1
+
+
+def test_branch_selection_errors() -> None:
+    with pytest.raises(BaleInputError, match="no branch matches"):
+        read_dataset(NANOAOD, ["NoSuch_*"])
+    with pytest.raises(BaleInputError, match="TTree"):
+        read_dataset(NANOAOD, tree="Nope")
+
+
+def test_dataset_checks_its_counters() -> None:
+    main = Table({"n": np.array([1, 2], np.int32)})
+    with pytest.raises(BaleInputError, match="adds up"):
+        Dataset({MAIN: main, "c": Table({"x": np.zeros(4)})}, {"c": "n"})
+    with pytest.raises(BaleInputError, match="counter"):
+        Dataset({MAIN: main, "c": Table({"x": np.zeros(3)})}, {"c": "m"})
+
+
+def test_dataset_cannot_be_written_flat(nanoaod_round_trip: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    bale_file, _, _ = nanoaod_round_trip
+    with pytest.raises(BaleInputError, match="ROOT"):
+        bale.decompress(bale_file, tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists()
