@@ -131,3 +131,43 @@ def test_schema_is_json(runner: CliRunner) -> None:
     result = runner.invoke(main, ["schema"])
     schema = json.loads(result.output)
     assert set(schema["properties"]) == {"compress", "model", "train"}
+
+
+NANOAOD = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+HZZ = Path(__file__).parent / "data" / "uproot-HZZ.root"
+
+
+def test_root_branches_globs_preset_and_root_out(runner: CliRunner, tmp_path: Path) -> None:
+    import uproot
+
+    packed, out = tmp_path / "ev.bale", tmp_path / "ev.root"
+    result = runner.invoke(main, ["compress", str(NANOAOD), "-o", str(packed), "--branches", "Jet_pt", "Muon_*",
+                                  "MET_pt", "--preset", "nanoaod", "-e", "Jet_pt:rel=1e-4", *FAST])
+    assert result.exit_code == 0, result.output
+    assert "collection Muon (counter nMuon)" in result.output
+    info = json.loads(runner.invoke(main, ["info", str(packed), "--json"]).output)
+    bounds = {name: col["bound"] for name, col in info["per_column"].items()}
+    assert bounds["Jet_pt"] == "rel=0.0001"  # the command line beats the preset
+    assert bounds["Muon_eta"] == "rel=0.0001220703125"  # NanoAOD keeps 12 mantissa bits of muon eta
+    assert bounds["MET_pt"] == "exact"  # and MET_pt at full precision
+    assert set(info["tables"]) == {"", "Jet", "Muon"}
+    result = runner.invoke(main, ["decompress", str(packed), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "200 events" in result.output
+    with uproot.open(out) as f:
+        names = set(f["Events"].keys())
+    with uproot.open(NANOAOD) as f:
+        muons = {b for b in f["Events"].keys() if b.startswith("Muon_")}
+    assert names == {"Jet_pt", "nJet", "MET_pt", "nMuon"} | muons
+
+
+def test_keep_rest_and_unknown_preset(runner: CliRunner, tmp_path: Path) -> None:
+    packed = tmp_path / "h.bale"
+    result = runner.invoke(main, ["compress", str(HZZ), "-o", str(packed), "--branches", "Jet_*", "--keep-rest",
+                                  *FAST])
+    assert result.exit_code == 0, result.output
+    info = json.loads(runner.invoke(main, ["info", str(packed), "--json"]).output)
+    assert info["per_column"]["Muon_Px"]["bound"] == "exact"  # not selected: kept losslessly
+    assert info["per_column"]["Jet_Px"]["bound"] == "rel=0.001"
+    result = runner.invoke(main, ["compress", str(HZZ), "-o", str(tmp_path / "x.bale"), "--preset", "nope", *FAST])
+    assert result.exit_code == 2 and "preset" in result.output and "nanoaod" in result.output

@@ -66,6 +66,27 @@ def _progress(no_progress: bool) -> bool:
     return not no_progress and sys.stderr.isatty()
 
 
+class _GreedyOption(click.Option):
+    """An option taking every following value up to the next option: ``--branches 'Jet_*' 'Muon_*'``."""
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None:
+                continue
+            original = option.process
+
+            def process(value: Any, state: Any, original: Any = original) -> None:
+                values = [value]
+                while state.rargs and not state.rargs[0].startswith("-"):
+                    values.append(state.rargs.pop(0))
+                for v in values:
+                    original(v, state)
+
+            option.process = process
+
+
 def _refuse_overwrite(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
@@ -82,7 +103,16 @@ _common_data = [
     ),
     click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
     click.option("--columns", help="Comma-separated columns to keep (default: all)."),
-    click.option("--tree", help="ROOT tree to read (default: the only one)."),
+    click.option(
+        "--branches",
+        cls=_GreedyOption,
+        multiple=True,
+        metavar="NAME_OR_GLOB...",
+        help="ROOT branches to compress, by name or glob ('Jet_*' 'MET_*'); counters come along.",
+    ),
+    click.option("--tree", help="ROOT tree to read (default: Events, or the only one)."),
+    click.option("--keep-rest", is_flag=True, help="ROOT: also keep every other branch, losslessly."),
+    click.option("--preset", help="Per-branch bounds from a preset (nanoaod); --error overrides it."),
     click.option("--seed", type=int, help="Random seed (overrides train.seed)."),
     click.option("--epochs", type=int, help="Maximum training epochs (overrides train.epochs)."),
     click.option("--max-rows", type=int, help="Rows sampled for training (overrides train.max_rows)."),
@@ -111,11 +141,15 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
         model__latent_dim=options["latent_dim"],
         **overrides,
     )
+    columns = _split(options["columns"]) or []
+    columns += [b for value in options["branches"] for b in value.split(",") if b.strip()]
     return {
         "errors": options["errors"] or None,
         "config": cfg,
-        "columns": _split(options["columns"]),
+        "columns": columns or None,
         "tree": options["tree"],
+        "keep_rest": options["keep_rest"],
+        "preset": options["preset"],
         "progress": _progress(options["no_progress"]),
     }
 
@@ -170,15 +204,20 @@ def decompress(
     """Decompress a .bale FILE back to a table file."""
     from bale.api import decompress as run
     from bale.container import BaleReader
+    from bale.table import Dataset
 
     if output is None:
         with BaleReader(file) as reader:
             source_format = (reader.header.get("source") or {}).get("format", "parquet")
         output = str(Path(file).with_suffix(_FORMAT_EXT.get(fmt or source_format, ".parquet")))
     _refuse_overwrite(Path(output), force)
-    table = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
-    log.info("wrote %s: %d rows, %d columns", output, table.num_rows, len(table.columns))
-    click.echo(f"{output}: {table.num_rows} rows, {len(table.columns)} columns")
+    data = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
+    if isinstance(data, Dataset):
+        with BaleReader(file) as reader:
+            events = reader.num_rows
+        click.echo(f"{output}: {events} events, collections {', '.join(data.counters) or 'none'}")
+    else:
+        click.echo(f"{output}: {data.num_rows} rows, {len(data.columns)} columns")
 
 
 @main.command()
@@ -215,10 +254,18 @@ def train(data: str, output: str, force: bool, **options: Any) -> None:
     from bale.api import train as run
 
     _refuse_overwrite(Path(output), force)
+    from bale.models.bundle import DatasetModel
+
     model = run(data, **_data_arguments(options))
     digest = save_model(model, output)
-    kinds = {c.name: c.predictor["kind"] for c in model.columns}
-    click.echo(f"{output}: sha256 {digest[:16]}…, predictors {kinds}")
+    for name, table_model in DatasetModel.of(model).tables.items():
+        counts: dict[str, int] = {}
+        for c in table_model.columns:
+            counts[c.predictor["kind"]] = counts.get(c.predictor["kind"], 0) + 1
+        where = f"collection {name}" if name else "table"
+        log.info("%s: %s", where, {c.name: c.predictor["kind"] for c in table_model.columns})
+        click.echo(f"{output}: {where}: {len(table_model.columns)} columns, predictors {counts}")
+    click.echo(f"{output}: sha256 {digest[:16]}…")
 
 
 @main.command()
@@ -258,6 +305,9 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
             lines.append(
                 f"  ratio with the model's {report['model']['bytes']:,} B counted: {report['ratio_with_model']:.3f}"
             )
+    for name, table in (report.get("tables") or {}).items():
+        label = f"collection {name} (counter {table['counter']})" if name else "main table"
+        lines.append(f"  {label}: {table['rows']:,} rows, {table['columns']} columns")
     lines.append("  bytes:")
     for name, size in report["bytes"].items():
         lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
