@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import awkward as ak
@@ -72,7 +73,8 @@ def test_nanoaod_collections_round_trip(nanoaod_round_trip: tuple[Path, Path, di
 def test_nanoaod_dtypes_survive_but_counters_become_int32(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
     _, out, _ = nanoaod_round_trip
     with uproot.open(NANOAOD) as a, uproot.open(out) as b:
-        for name in b["Events"].keys():
+        names = b["Events"].keys()
+        for name in names:
             want = a["Events"][name].typename
             got = b["Events"][name].typename
             if name in ("nJet", "nMuon", "nElectron"):
@@ -123,12 +125,12 @@ def test_external_model_for_collections(tmp_path: Path) -> None:
     assert not report["model"]["embedded"]
     dataset = bale.decompress(tmp_path / "m.bale", model=tmp_path / "m.safetensors")
     assert dataset.tables["Muon"].num_rows == report["tables"]["Muon"]["rows"]
-    with pytest.raises(BaleInputError, match="other tables|another schema"):
+    with pytest.raises(BaleInputError, match=r"other tables|another schema"):
         bale.compress(HZZ, tmp_path / "x.bale", model=loaded, columns=["Jet_*"])
 
 
 def test_streaming_steps_match_the_whole(tmp_path: Path) -> None:
-    layout, pieces = iter_dataset(NANOAOD, ["Jet_pt", "Muon_pt"], step_rows=100)
+    _, pieces = iter_dataset(NANOAOD, ["Jet_pt", "Muon_pt"], step_rows=100)
     parts = list(pieces)
     assert len(parts) > 5
     assert all(p.tables[t].num_rows <= 100 or p.num_events == 1 for p in parts for t in p.tables)
@@ -150,7 +152,7 @@ def test_plan_steps_keeps_events_whole() -> None:
     counts = np.array([3, 0, 5, 1, 1, 9, 0], dtype=np.uint32)
     steps = plan_steps([counts], len(counts), 4)
     assert steps[0][0] == 0 and steps[-1][1] == len(counts)
-    assert all(a[1] == b[0] for a, b in zip(steps, steps[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(steps))
     for start, stop in steps:
         assert counts[start:stop].sum() <= 4 or stop - start == 1
 
