@@ -19,6 +19,8 @@ from bale.bounds import Bound, check_bound
 
 FROZEN = Path(__file__).parent / "data" / "frozen"
 JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
+NANOAOD = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+EVENT_BRANCHES = ["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId", "Muon_pt", "Muon_charge", "MET_*", "run"]
 VERSIONS = (1, 2)  # every format version ever written; make_frozen.py adds the next
 EXPECTED = {
     name: want
@@ -33,10 +35,13 @@ CASES = {
         f"jets_external_v{v}": (JETS, f"jets_model_v{v}.safetensors", {}),
         f"special_v{v}": (FROZEN / f"special_v{v}_original.npz", None, {"y_abs": Bound("abs", 0.05)}),
     }.items()
-}
+} | {f"events_v{v}": (NANOAOD, None, {}) for v in VERSIONS if v >= 2}
 
 
 def _original(path: Path) -> dict[str, np.ndarray]:
+    if path.suffix == ".root":
+        dataset = bale.as_dataset(path, columns=EVENT_BRANCHES)
+        return {c: v for table in dataset.tables.values() for c, v in table.columns.items()}
     if path.suffix == ".npz":
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
@@ -46,11 +51,13 @@ def _original(path: Path) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_frozen_file_decodes(name: str) -> None:
     source, model, overrides = CASES[name]
-    table = bale.decompress(FROZEN / f"{name}.bale", model=FROZEN / model if model else None)
+    data = bale.decompress(FROZEN / f"{name}.bale", model=FROZEN / model if model else None)
+    tables = data.tables.values() if isinstance(data, bale.Dataset) else [data]
+    decoded = {column: values for table in tables for column, values in table.columns.items()}
     original = _original(source)
     expected = EXPECTED[name]
-    assert sorted(table.columns) == sorted(expected)
-    for column, values in table.columns.items():
+    assert sorted(decoded) == sorted(expected)
+    for column, values in decoded.items():
         want = expected[column]
         if values.dtype.kind == "f":
             bound = overrides.get(column, Bound("rel", 1e-3))

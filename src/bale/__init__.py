@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 from bale._version import __version__
-from bale.api import compress, decompress, info, load_model, save_model, train
+from bale.api import as_dataset, compress, decompress, info, load_model, save_model, train
 from bale.bounds import Bound, parse_bound
 from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.table import Table
+from bale.models import CompressionModel
+from bale.models.bundle import DatasetModel
+from bale.table import Dataset, Table
 
 __all__ = [
     "BaleConfigError",
@@ -20,8 +22,12 @@ __all__ = [
     "BaleInputError",
     "BaleModelMismatchError",
     "Bound",
+    "CompressionModel",
+    "Dataset",
+    "DatasetModel",
     "Table",
     "__version__",
+    "as_dataset",
     "compress",
     "decompress",
     "info",
