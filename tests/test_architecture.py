@@ -26,6 +26,7 @@ LAYERS = {
     "container": 6,
     "api": 7,
     "batch": 8,
+    "numcodecs_codec": 8,
     "cli": 9,
     "__init__": 10,
 }

@@ -177,3 +177,45 @@ def test_dataset_cannot_be_written_flat(nanoaod_round_trip: tuple[Path, Path, di
     with pytest.raises(BaleInputError, match="ROOT"):
         bale.decompress(bale_file, tmp_path / "x.parquet")
     assert not (tmp_path / "x.parquet").exists()
+
+
+def _write_rntuple(path: Path, n: int = 300) -> dict[str, ak.Array]:
+    rng = np.random.default_rng(7)
+    jets, muons = rng.poisson(3, n), rng.poisson(1, n)
+    data = {
+        "EventInfo:run": np.full(n, 284500, np.uint32),
+        "EventInfo:mu": rng.gamma(20, 1, n).astype(np.float32),
+        "Jets:pt": ak.unflatten(rng.exponential(40, jets.sum()).astype(np.float32) + 20, jets),
+        "Jets:eta": ak.unflatten(rng.normal(0, 1.5, jets.sum()).astype(np.float32), jets),
+        "Jets:nTrk": ak.unflatten(rng.poisson(8, jets.sum()).astype(np.int32), jets),
+        "Jets:constituents": ak.unflatten(ak.unflatten(np.zeros(2 * jets.sum(), np.int32), 2), jets),
+        "Muons:pt": ak.unflatten(rng.exponential(30, muons.sum()).astype(np.float32) + 5, muons),
+    }
+    with uproot.recreate(path) as f:
+        f["EventData"] = data
+    return data
+
+
+def test_rntuple_round_trip(tmp_path: Path) -> None:
+    data = _write_rntuple(tmp_path / "nt.root")
+    report = bale.compress(tmp_path / "nt.root", tmp_path / "nt.bale", columns=["EventInfo:*", "Jets:*", "Muons:pt"],
+                           error="rel=1e-3", config=quick_config())
+    assert set(report["tables"]) == {"", "Jets", "Muons"}  # Jets:constituents (nested lists) was left out
+    bale.decompress(tmp_path / "nt.bale", tmp_path / "back.root")
+    with uproot.open(tmp_path / "back.root") as f:
+        assert "RNTuple" in f.classnames()["EventData;1"]
+        back = f["EventData"].arrays()
+    assert sorted(ak.fields(back)) == sorted(k for k in data if k != "Jets:constituents")  # no added counters
+    for name in ak.fields(back):
+        want, got = data[name], back[name]
+        if isinstance(want, ak.Array):
+            assert ak.num(got, axis=1).tolist() == ak.num(want, axis=1).tolist()
+            want, got = ak.to_numpy(ak.flatten(want)), ak.to_numpy(ak.flatten(got))
+        got = np.asarray(got)
+        assert got.dtype == want.dtype, name
+        if want.dtype.kind == "f":
+            assert check_bound(want, got, Bound("rel", 1e-3)) == 0, name
+        else:
+            assert got.tobytes() == want.tobytes(), name
+    with pytest.raises(BaleInputError, match="unsupported"):
+        read_dataset(tmp_path / "nt.root", ["Jets:constituents"])

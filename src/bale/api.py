@@ -139,7 +139,7 @@ class _Source:
                 yield from self._dataset.steps(rows)
             return
         assert self._path is not None
-        _, pieces = iter_dataset(self._path, **self._options, step_rows=rows)  # type: ignore[arg-type]
+        _, pieces = iter_dataset(self._path, step_rows=rows, layout=self.layout)
         yield from pieces
 
     def sample(self, max_rows: int) -> Dataset:

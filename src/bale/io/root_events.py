@@ -13,6 +13,13 @@ memory does not grow with the file (:func:`plan_steps`, :func:`iter_dataset`,
 uproot writes counters as ``int32`` (ROOT's ``Int_t``) whatever they were, so a counter
 read as ``uint32`` comes back as ``int32`` with the same values; every other branch keeps
 its dtype.
+
+RNTuples (ATLAS PHYSLITE, for example) are read the same way: top-level numeric fields
+form the main table, ``var * number`` fields one collection per container prefix
+(``AnalysisJetsAuxDyn:pt`` belongs to ``AnalysisJetsAuxDyn``). RNTuples keep their
+offsets inside, so bale adds a counter column (``n<collection>``) to the main table and
+leaves it out again when it writes the RNTuple back. Fields of other types (nested lists,
+records, strings) cannot be selected.
 """
 
 from __future__ import annotations
@@ -54,24 +61,34 @@ class EventLayout:
     counters: dict[str, str]  # collection -> counter branch
     dtypes: dict[str, str] = field(default_factory=dict)  # branch -> native dtype (of the content, if jagged)
     kept: list[str] = field(default_factory=list)  # branches read only because of keep_rest (coded exactly)
+    kind: str = "ttree"  # or "rntuple"
+    synthetic: list[str] = field(default_factory=list)  # counters bale added (RNTuple), not in the file
 
     @property
     def branches(self) -> list[str]:
         return self.flat + [b for members in self.collections.values() for b in members]
 
+    @property
+    def read(self) -> list[str]:
+        """What is read from the file: every branch but the counters bale adds."""
+        return [b for b in self.branches if b not in self.synthetic]
+
     def source(self) -> dict[str, Any]:
-        return {"format": "root", "tree": self.tree, "title": self.title}
+        source: dict[str, Any] = {"format": "root", "tree": self.tree, "title": self.title}
+        if self.kind != "ttree":
+            source.update(kind=self.kind, synthetic_counters=self.synthetic)
+        return source
 
 
 def _pick_tree(f: Any, path: Path, tree: str | None) -> str:
-    trees = list(dict.fromkeys(f.keys(recursive=True, cycle=False, filter_classname="TTree")))
+    trees = list(dict.fromkeys(f.keys(recursive=True, cycle=False, filter_classname=["TTree", "ROOT::RNTuple"])))
     if tree is not None:
         if tree not in trees:
-            raise BaleInputError(f"no TTree {tree!r} in {path}; trees: {', '.join(trees) or 'none'}")
+            raise BaleInputError(f"no TTree or RNTuple {tree!r} in {path}; there are: {', '.join(trees) or 'none'}")
         return tree
     if not trees:
         others = ", ".join(f"{k} ({v})" for k, v in f.classnames(cycle=False).items()) or "nothing"
-        raise BaleInputError(f"no TTree in {path} (it holds {others}); RNTuples are not supported yet")
+        raise BaleInputError(f"no TTree or RNTuple in {path} (it holds {others})")
     if len(trees) > 1:
         default = [t for t in trees if t == DEFAULT_TREE]
         if default:
@@ -108,6 +125,20 @@ def _select(names: Sequence[str], patterns: Sequence[str] | None) -> list[str]:
     return [n for n in names if n in chosen]  # in the tree's order
 
 
+def _drop_unsupported(selected: list[str], bad: list[str], patterns: Sequence[str] | None, what: str) -> list[str]:
+    """Unsupported branches named exactly are an error; those a glob (or no selection) matched are left out."""
+    named = [n for n in bad if patterns and n in patterns]
+    if named:
+        raise BaleInputError(
+            f"{len(named)} {what} of unsupported type: {', '.join(named[:5])}{' …' if len(named) > 5 else ''}; "
+            "leave them out of --branches"
+        )
+    if bad:
+        log.warning("leaving out %d %s of unsupported type: %s%s", len(bad), what, ", ".join(bad[:5]),
+                    " …" if len(bad) > 5 else "")  # fmt: skip
+    return [n for n in selected if n not in bad]
+
+
 def _collection_name(counter: str, members: list[str], taken: set[str]) -> str:
     prefix = os.path.commonprefix(members)  # noqa: RUF071 - branch names, not paths
     prefix = prefix[: prefix.rfind("_")] if "_" in prefix else ""
@@ -127,12 +158,7 @@ def layout_of(ttree: Any, patterns: Sequence[str] | None = None, *, keep_rest: b
     unsupported = [n for n, (k, _) in kinds.items() if k == "unsupported"]
     selected = _select(list(kinds), patterns)
     bad = [n for n in selected if kinds[n][0] == "unsupported"]
-    if bad:
-        shown = ", ".join(f"{n} ({ttree[n].typename})" for n in bad[:5])
-        raise BaleInputError(
-            f"{len(bad)} branch(es) of unsupported type: {shown}{' …' if len(bad) > 5 else ''}; "
-            "leave them out with --branches"
-        )
+    selected = _drop_unsupported(selected, bad, patterns, "branch(es)")
     wanted = readable if keep_rest else selected
     if unsupported and keep_rest:
         log.warning("--keep-rest cannot keep %d branch(es) of unsupported type: %s", len(unsupported), unsupported[:5])
@@ -172,6 +198,47 @@ def _counter(ttree: Any, name: str, kinds: dict[str, tuple[str, np.dtype | None]
     return counter
 
 
+def rntuple_layout(ntuple: Any, name: str, patterns: Sequence[str] | None, *, keep_rest: bool) -> EventLayout:
+    """The layout of an RNTuple's top-level fields (see the module docstring)."""
+    names = [k for k in ntuple.keys() if "." not in k.rsplit(":", 1)[-1]]  # noqa: SIM118 - top-level fields
+    selected = _select(names, patterns)
+    empty = ntuple.arrays(names if keep_rest else selected, entry_stop=0)
+    kinds: dict[str, tuple[str, np.dtype | None]] = {}
+    for field_name in ak.fields(empty):
+        kind, dtype = "unsupported", None
+        tp = empty[field_name].type.content
+        if isinstance(tp, ak.types.ListType) and isinstance(tp.content, ak.types.NumpyType):
+            kind, dtype = "jagged", np.dtype(ak.types.numpytype.primitive_to_dtype(tp.content.primitive))
+        elif isinstance(tp, ak.types.NumpyType):
+            kind, dtype = "flat", np.dtype(ak.types.numpytype.primitive_to_dtype(tp.primitive))
+        if dtype is not None and (dtype.shape != () or dtype.kind not in "biuf"):
+            kind, dtype = "unsupported", None
+        kinds[field_name] = (kind, dtype)
+    bad = [n for n in selected if kinds.get(n, ("unsupported", None))[0] == "unsupported"]
+    selected = _drop_unsupported(selected, bad, patterns, "field(s)")
+    wanted = [n for n in kinds if kinds[n][0] != "unsupported"] if keep_rest else selected
+    flat = [n for n in wanted if kinds[n][0] == "flat"]
+    groups: dict[str, list[str]] = {}
+    for n in wanted:
+        if kinds[n][0] == "jagged":
+            prefix = n.rsplit(":", 1)[0] if ":" in n else n.rsplit(".", 1)[0] if "." in n else n
+            groups.setdefault(prefix, []).append(n)
+    collections, counters, synthetic = {}, {}, []
+    for prefix, members in groups.items():
+        cname = _collection_name(prefix, [prefix + "_"], set(collections))
+        counter = f"n{prefix}"
+        while counter in kinds or counter in synthetic:
+            counter += "_"
+        collections[cname], counters[cname] = members, counter
+        synthetic.append(counter)
+    dtypes = {n: str(kinds[n][1]) for n in wanted} | dict.fromkeys(synthetic, "uint32")
+    chosen = set(selected)
+    kept = [n for n in wanted if n not in chosen]
+    return EventLayout(
+        name, "", int(ntuple.num_entries), flat + synthetic, collections, counters, dtypes, kept, "rntuple", synthetic
+    )
+
+
 def plan_steps(counts: Sequence[np.ndarray], num_entries: int, max_rows: int) -> list[tuple[int, int]]:
     """Entry ranges of whole events, each with at most ``max_rows`` rows per table (or a single event)."""
     cumulative = [np.cumsum(c, dtype=np.int64) for c in counts]
@@ -186,9 +253,24 @@ def plan_steps(counts: Sequence[np.ndarray], num_entries: int, max_rows: int) ->
     return steps
 
 
+def _counts(ttree: Any, layout: EventLayout, entries: int) -> list[np.ndarray]:
+    """Objects per event of each collection, for the first ``entries`` events."""
+    if layout.kind == "rntuple":
+        first = [members[0] for members in layout.collections.values()]
+        arrays = ttree.arrays(first, entry_stop=entries) if first else {}
+        return [ak.to_numpy(ak.num(arrays[b], axis=1)) for b in first]
+    names = list(dict.fromkeys(layout.counters.values()))
+    arrays = ttree.arrays(names, entry_stop=entries, library="np") if names else {}
+    return [arrays[c] for c in names]
+
+
 def _piece(arrays: Any, layout: EventLayout) -> Dataset:
-    main = Table({n: native(np.asarray(ak.to_numpy(arrays[n]))).astype(layout.dtypes[n], copy=False)
-                  for n in layout.flat})  # fmt: skip
+    columns = {}
+    for cname, counter in layout.counters.items():
+        if counter in layout.synthetic:
+            columns[counter] = ak.to_numpy(ak.num(arrays[layout.collections[cname][0]], axis=1)).astype(np.uint32)
+    main = Table({n: columns[n] if n in columns else native(np.asarray(ak.to_numpy(arrays[n]))).astype(
+        layout.dtypes[n], copy=False) for n in layout.flat})  # fmt: skip
     tables = {MAIN: main}
     for cname, members in layout.collections.items():
         counts = main.columns[layout.counters[cname]]
@@ -210,22 +292,28 @@ def iter_dataset(
     keep_rest: bool = False,
     step_rows: int = 262144,
     max_events: int | None = None,
+    layout: EventLayout | None = None,
 ) -> tuple[EventLayout, Iterator[Dataset]]:
     """The layout of the tree, and its events in steps of at most ``step_rows`` rows per table.
 
-    The file is opened again when the steps are iterated, and closed when they end.
+    The file is opened again when the steps are iterated, and closed when they end. A
+    ``layout`` from an earlier call saves working it out again (slow for wide RNTuples).
     """
     path = Path(path)
     try:
         with uproot.open(path) as f:
-            name = _pick_tree(f, path, tree)
+            name = _pick_tree(f, path, tree) if layout is None else layout.tree
             ttree = f[name]
-            layout = layout_of(ttree, patterns, keep_rest=keep_rest)
+            if layout is not None:
+                pass
+            elif "RNTuple" in type(ttree).__name__:
+                layout = rntuple_layout(ttree, name, patterns, keep_rest=keep_rest)
+            else:
+                layout = layout_of(ttree, patterns, keep_rest=keep_rest)
             layout.tree = name  # its path in the file
             entries = layout.num_entries if max_events is None else min(max_events, layout.num_entries)
-            counter_names = list(dict.fromkeys(layout.counters.values()))
-            counts = ttree.arrays(counter_names, entry_stop=entries, library="np") if counter_names else {}
-            steps = plan_steps([counts[c] for c in counter_names], entries, step_rows)
+            counts = _counts(ttree, layout, entries)
+            steps = plan_steps(counts, entries, step_rows)
     except BaleInputError:
         raise
     except Exception as exc:
@@ -235,7 +323,7 @@ def iter_dataset(
         with uproot.open(path) as f:
             ttree = f[layout.tree]
             for start, stop in steps:
-                arrays = ttree.arrays(layout.branches, entry_start=start, entry_stop=stop, library="ak")
+                arrays = ttree.arrays(layout.read, entry_start=start, entry_stop=stop, library="ak")
                 yield _piece(arrays, layout)
 
     log.debug("%s: %d events in %d steps, %d collections", path, entries, len(steps), len(layout.collections))
@@ -278,6 +366,9 @@ def write_dataset(first: Dataset, pieces: Iterable[Dataset], path: str | os.Path
         columns = first.tables[cname].columns
         record = ak.types.RecordType([_ak_type(v.dtype) for v in columns.values()], list(columns))
         branch_types[cname] = ak.types.ListType(record)
+    if source.get("kind") == "rntuple":
+        _write_rntuple(first, pieces, path, source)
+        return
     with uproot.recreate(path) as f:
         tree = f.mktree(
             source.get("tree", DEFAULT_TREE), branch_types, title=source.get("title", ""),
@@ -292,6 +383,24 @@ def write_dataset(first: Dataset, pieces: Iterable[Dataset], path: str | os.Path
                 counts = piece.main.columns[counter]
                 data[cname] = ak.zip({b: ak.unflatten(v, counts) for b, v in piece.tables[cname].columns.items()})
             tree.extend(data)
+
+
+def _write_rntuple(first: Dataset, pieces: Iterable[Dataset], path: str | os.PathLike[str], source: dict) -> None:
+    synthetic = set(source.get("synthetic_counters") or [])
+    types: dict[str, Any] = {n: v.dtype for n, v in first.main.columns.items() if n not in synthetic}
+    for cname in first.counters:
+        for b, v in first.tables[cname].columns.items():
+            types[b] = ak.types.ListType(_ak_type(v.dtype))
+    with uproot.recreate(path) as f:
+        ntuple = f.mkrntuple(source.get("tree", DEFAULT_TREE), types)
+        for piece in _chain(first, pieces):
+            if piece.num_events == 0:
+                continue
+            data: dict[str, Any] = {n: v for n, v in piece.main.columns.items() if n not in synthetic}
+            for cname, counter in piece.counters.items():
+                counts = piece.main.columns[counter]
+                data.update({b: ak.unflatten(v, counts) for b, v in piece.tables[cname].columns.items()})
+            ntuple.extend(data)
 
 
 def _chain(first: Dataset, rest: Iterable[Dataset]) -> Iterator[Dataset]:

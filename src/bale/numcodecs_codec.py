@@ -1,0 +1,482 @@
+"""A numcodecs codec, and its zarr v3 adapter, that store arrays with a trained bale model.
+
+:class:`BaleCodec` is a :class:`numcodecs.abc.Codec` (``codec_id = "bale"``): ``encode``
+turns a NumPy array chunk into the bytes of a ``.bale`` file coded with a trained
+:class:`~bale.models.plan.CompressionModel`, ``decode`` gives the array back. Its
+configuration is plain JSON — the model's bytes in base64, the column layout and the
+bounds — so :meth:`~BaleCodec.get_config` / :func:`numcodecs.get_codec` round-trip it and an
+array's metadata is self-contained: nothing but bale is needed to read the data back.
+
+**Lossy.** Float values come back within the bounds (by default the model's own, for
+example ``rel=1e-3``: ``|x' - x| <= 1e-3 * |x|`` for every value; NaN, ±inf and ±0 stay
+bit-exact); integer and bool values come back exactly. Shape and dtype are preserved.
+
+**Layout.** A chunk becomes a table: with a one-column model the flattened chunk (C order)
+is that column; with a model of ``C`` columns the chunk's last axis must have length ``C``
+and index ``i`` of it is ``columns[i]`` (an ``(rows, C)`` array is a table of ``rows``
+rows); a structured array whose fields are the model's columns is also accepted. The
+chunk's shape, dtype and layout travel in the ``source`` metadata of the ``.bale`` header.
+A dtype that differs from the model's is accepted only when it casts safely to it (for
+example ``int16`` data for an ``int32`` column): ``float64`` data needs a model trained on
+``float64``.
+
+**Zarr v3.** Zarr v3 does not take numcodecs codecs as they are: its codec pipeline is
+made of typed codecs (array→array "filters", one array→bytes "serializer", bytes→bytes
+"compressors"). bale sees arrays and writes bytes, so :class:`BaleZarrCodec` wraps
+:class:`BaleCodec` as an :class:`zarr.abc.codec.ArrayBytesCodec`, to be given as
+``serializer=``; it is named ``numcodecs.bale`` in ``zarr.json``, after the convention of
+zarr's own wrappers of numcodecs codecs (:mod:`zarr.codecs.numcodecs`), whose base classes
+are private, so the adapter builds on the public :mod:`zarr.abc.codec` instead. Further
+``compressors`` (zstd…) may follow but gain little on bale's entropy-coded bytes::
+
+    codec = BaleZarrCodec.from_model("jets.model", columns=["pt", "eta", "phi", "mass"])
+    z = zarr.create_array(store, shape=(n, 4), chunks=(65536, 4), dtype="float32",
+                          serializer=codec, compressors=None)
+
+A multi-column chunk must span every column (``chunks=(rows, C)``); :meth:`BaleZarrCodec.validate`
+says so when the array is created. Each chunk is a whole ``.bale`` file, with a header of a few
+hundred bytes: chunks of tens of thousands of values or more keep that overhead small.
+
+Importing this module registers :class:`BaleCodec` with numcodecs and, when zarr (>= 3) is
+installed, :class:`BaleZarrCodec` with zarr. Installed bale also declares both as entry points
+(``numcodecs.codecs``: ``bale``; ``zarr.codecs``: ``numcodecs.bale``), so a process that opens
+such an array finds the codec without importing bale first. The codec is not part of the zarr
+v3 specification: other zarr implementations cannot read these arrays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numcodecs.abc
+import numcodecs.compat
+import numcodecs.registry
+import numpy as np
+
+from bale.api import compress, decompress
+from bale.bounds import parse_bound, parse_bound_options
+from bale.errors import BaleFormatError, BaleInputError
+from bale.models.bundle import DatasetModel, model_from_bytes
+from bale.models.plan import CompressionModel
+from bale.table import Table
+
+if TYPE_CHECKING:
+    from zarr.core.array_spec import ArraySpec
+    from zarr.core.buffer import Buffer, NDBuffer
+
+__all__ = ["CODEC_ID", "ZARR_CODEC_NAME", "BaleCodec", "BaleZarrCodec"]
+
+
+CODEC_ID = "bale"
+ZARR_CODEC_NAME = f"numcodecs.{CODEC_ID}"
+_SOURCE_KEY = "numcodecs"  # the key of the chunk's description in the .bale header's source
+_SOURCE_VERSION = 1
+_SHM = Path("/dev/shm")
+
+
+def _tempdir() -> tempfile.TemporaryDirectory[str]:
+    """A private temporary folder, in memory (``/dev/shm``) where there is one."""
+    where = str(_SHM) if _SHM.is_dir() and os.access(_SHM, os.W_OK | os.X_OK) else None
+    return tempfile.TemporaryDirectory(prefix="bale-codec-", dir=where)
+
+
+def _native(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    return dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
+
+
+def _single_model(data: bytes) -> CompressionModel:
+    model = model_from_bytes(data)
+    if isinstance(model, DatasetModel):
+        raise BaleInputError(
+            "BaleCodec needs the model of a single table; this is a dataset model with "
+            f"collections {sorted(n for n in model.tables if n)}"
+        )
+    return model
+
+
+def _default_columns(model: CompressionModel) -> list[str]:
+    """The model's columns in the order of the table it was trained on (else in coding order)."""
+    schema = model.info.get("schema")
+    if isinstance(schema, list):
+        names = [entry.get("name") for entry in schema if isinstance(entry, dict)]
+        if sorted(map(str, names)) == sorted(model.names):
+            return [str(n) for n in names]
+    return list(model.names)
+
+
+class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
+    """Lossy, error-bounded numcodecs codec applying a trained bale model to array chunks.
+
+    Parameters
+    ----------
+    model:
+        The bytes of a single-table bale model (what :func:`bale.save_model` writes), base64
+        encoded. :meth:`from_model` builds the codec from a model or a model file.
+    columns:
+        The model's columns in the order of the chunk's last axis (or, for one column, that
+        column). Default: the order of the table the model was trained on.
+    error, errors:
+        Bounds as for :func:`bale.compress` (``"rel=1e-4"``; ``["mass:rel=1e-4", ...]``).
+        Default: the bounds the model was trained with. A bound may change its value, not
+        its mode, and integer columns are always exact.
+    workers:
+        Threads coding the ``.bale`` chunks within one array chunk.
+    """
+
+    codec_id = CODEC_ID
+
+    def __init__(
+        self,
+        model: str,
+        columns: Sequence[str] | None = None,
+        error: str | None = None,
+        errors: Sequence[str] | None = None,
+        workers: int = 1,
+    ) -> None:
+        if not isinstance(model, str):
+            raise BaleInputError("BaleCodec: model must be a base64 string; use BaleCodec.from_model")
+        try:
+            raw = base64.b64decode(model.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raise BaleInputError("BaleCodec: model is not valid base64") from None
+        self._model = _single_model(raw)
+        self._sha256 = hashlib.sha256(raw).hexdigest()
+        names = self._model.names
+        if columns is None:
+            chosen = _default_columns(self._model)
+        else:
+            if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+                raise BaleInputError("BaleCodec: columns must be a list of column names")
+            chosen = list(columns)
+            if sorted(chosen) != sorted(names) or len(set(chosen)) != len(chosen):
+                raise BaleInputError(f"BaleCodec: columns must name each of the model's columns once: {names}")
+        if error is not None:
+            parse_bound(error)
+        if errors is not None:
+            if isinstance(errors, str):
+                raise BaleInputError("BaleCodec: errors must be a list such as ['mass:rel=1e-4']")
+            _, per_column = parse_bound_options(errors)
+            unknown = sorted(set(per_column) - set(names))
+            if unknown:
+                raise BaleInputError(f"BaleCodec: bound for unknown column(s) {unknown}; columns are {names}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise BaleInputError(f"BaleCodec: workers must be a positive integer, got {workers!r}")
+        self.model = model
+        self.columns = chosen
+        self.error = error
+        self.errors = list(errors) if errors is not None else None
+        self.workers = workers
+        self._dtypes = {plan.name: np.dtype(plan.dtype) for plan in self._model.columns}
+
+    @classmethod
+    def from_model(
+        cls,
+        model: CompressionModel | str | os.PathLike[str],
+        columns: Sequence[str] | None = None,
+        *,
+        error: str | None = None,
+        errors: Sequence[str] | None = None,
+        workers: int = 1,
+    ) -> BaleCodec:
+        """The codec of a trained model (a :class:`CompressionModel` or the path of a model file)."""
+        if isinstance(model, DatasetModel):
+            raise BaleInputError("BaleCodec needs the model of a single table, not a dataset model")
+        if isinstance(model, CompressionModel):
+            raw = model.to_bytes()
+        elif isinstance(model, (str, os.PathLike)):
+            path = Path(model)
+            if not path.is_file():
+                raise BaleInputError(f"no such model file: {path}")
+            raw = path.read_bytes()
+        else:
+            raise BaleInputError(f"BaleCodec.from_model: expected a model or a path, got {type(model).__name__}")
+        encoded = base64.b64encode(raw).decode("ascii")
+        return cls(encoded, columns, error=error, errors=errors, workers=workers)
+
+    # configuration -----------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-ready configuration; :func:`numcodecs.get_codec` makes an equal codec of it."""
+        return {
+            "id": self.codec_id,
+            "model": self.model,
+            "columns": list(self.columns),
+            "error": self.error,
+            "errors": list(self.errors) if self.errors is not None else None,
+            "workers": self.workers,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> BaleCodec:
+        config = dict(config)
+        config.pop("id", None)
+        return cls(**config)
+
+    @property
+    def compression_model(self) -> CompressionModel:
+        """The model the codec codes with."""
+        return self._model
+
+    @property
+    def model_sha256(self) -> str:
+        """SHA-256 of the model's bytes (that of the model file it came from)."""
+        return self._sha256
+
+    def __repr__(self) -> str:
+        bounds = "".join(f", {k}={v!r}" for k, v in (("error", self.error), ("errors", self.errors)) if v is not None)
+        return (
+            f"BaleCodec(model=<sha256 {self._sha256[:12]}…>, columns={self.columns!r}{bounds}, workers={self.workers})"
+        )
+
+    # layout ------------------------------------------------------------------------------
+
+    def check_layout(self, shape: Sequence[int], dtype: np.dtype[Any]) -> str:
+        """How an array of ``shape`` and ``dtype`` maps to the model's columns; raises if it cannot.
+
+        Returns ``"structured"``, ``"flat"`` (one column) or ``"last_axis"``.
+        """
+        dtype = np.dtype(dtype)
+        if dtype.names is not None:
+            if sorted(dtype.names) != sorted(self.columns):
+                raise BaleInputError(
+                    f"BaleCodec: the structured dtype's fields {list(dtype.names)} are not the model's "
+                    f"columns {self.columns}"
+                )
+            for name in self.columns:
+                self._check_dtype(name, dtype.fields[name][0])
+            return "structured"
+        for name in self.columns:
+            self._check_dtype(name, dtype)
+        if len(self.columns) == 1:
+            return "flat"
+        if len(shape) == 0 or shape[-1] != len(self.columns):
+            raise BaleInputError(
+                f"BaleCodec: an array of shape {tuple(shape)} does not fit a model of {len(self.columns)} columns "
+                f"{self.columns}: its last axis must have length {len(self.columns)}"
+            )
+        return "last_axis"
+
+    def _check_dtype(self, name: str, dtype: np.dtype[Any]) -> None:
+        want = self._dtypes[name]
+        have = _native(np.dtype(dtype))
+        if have != want and not np.can_cast(have, want, "safe"):
+            raise BaleInputError(
+                f"BaleCodec: column {name!r} of the model is {want}, the array is {np.dtype(dtype)} "
+                f"(which does not cast safely to {want}); train a model on {have} data"
+            )
+
+    def _to_table(self, arr: np.ndarray) -> Table:
+        layout = self.check_layout(arr.shape, arr.dtype)
+        if layout == "structured":
+            flat = arr.reshape(-1)
+            columns = {name: flat[name] for name in self.columns}
+        elif layout == "flat":
+            columns = {self.columns[0]: arr.reshape(-1)}
+        else:
+            rows = arr.reshape(-1, len(self.columns))
+            columns = {name: rows[:, i] for i, name in enumerate(self.columns)}
+        columns = {name: np.ascontiguousarray(values, dtype=self._dtypes[name]) for name, values in columns.items()}
+        described = {
+            "version": _SOURCE_VERSION,
+            "shape": [int(n) for n in arr.shape],
+            "dtype": np.lib.format.dtype_to_descr(arr.dtype),
+            "layout": layout,
+            "columns": list(self.columns),
+            "order": "F" if arr.flags.f_contiguous and not arr.flags.c_contiguous else "C",
+        }
+        return Table(columns, {_SOURCE_KEY: described})
+
+    # coding ------------------------------------------------------------------------------
+
+    def _bounds(self) -> tuple[str | None, list[str]]:
+        if self.error is None and self.errors is None:  # the model's own bounds
+            return None, [f"{plan.name}:{plan.bound.to_json()}" for plan in self._model.columns]
+        return self.error, list(self.errors or [])
+
+    def encode(self, buf: Any) -> bytes:
+        """The ``.bale`` file of the array chunk ``buf`` (lossy within the bounds), as bytes."""
+        arr = np.asarray(numcodecs.compat.ensure_ndarray_like(buf))
+        if arr.dtype == object:
+            raise BaleInputError("BaleCodec: object arrays cannot be compressed")
+        table = self._to_table(arr)
+        error, errors = self._bounds()
+        with _tempdir() as folder:
+            path = Path(folder) / "chunk.bale"
+            compress(table, path, model=self._model, error=error, errors=errors, workers=self.workers)
+            return path.read_bytes()
+
+    def decode(self, buf: Any, out: Any = None) -> Any:
+        """The array chunk of the ``.bale`` bytes ``buf``; copied into ``out`` when given."""
+        data = numcodecs.compat.ensure_contiguous_ndarray(buf).view(np.uint8)
+        with _tempdir() as folder:
+            path = Path(folder) / "chunk.bale"
+            path.write_bytes(data.tobytes())
+            table = decompress(path, model=self._model, workers=self.workers)
+        if not isinstance(table, Table):
+            raise BaleFormatError("BaleCodec: the chunk holds more than one table")
+        decoded = self._from_table(table)
+        if isinstance(out, np.ndarray) and out.shape == decoded.shape and out.dtype == decoded.dtype:
+            np.copyto(out, decoded)  # element by element, whatever the memory orders
+            return out
+        return numcodecs.compat.ndarray_copy(decoded, out)
+
+    def _from_table(self, table: Table) -> np.ndarray:
+        described = table.source.get(_SOURCE_KEY)
+        try:
+            if not isinstance(described, dict) or described.get("version") != _SOURCE_VERSION:
+                raise KeyError("numcodecs")
+            shape = tuple(int(n) for n in described["shape"])
+            dtype = np.lib.format.descr_to_dtype(_descr(described["dtype"]))
+            layout = described["layout"]
+            names = [str(n) for n in described["columns"]]
+            columns = [table.columns[n] for n in names]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BaleFormatError(f"BaleCodec: not a chunk written by BaleCodec ({exc})") from None
+        count = int(np.prod(shape, dtype=np.int64))
+        if layout == "structured":
+            arr = np.empty(shape, dtype)
+            flat = arr.reshape(-1)
+            for name, values in zip(names, columns, strict=True):
+                flat[name] = values
+        elif layout == "flat" and len(columns) == 1 and len(columns[0]) == count:
+            arr = columns[0].astype(dtype, copy=False).reshape(shape)
+        elif layout == "last_axis" and shape and shape[-1] == len(columns):
+            arr = np.stack(columns, axis=-1).astype(dtype, copy=False).reshape(shape)
+        else:
+            raise BaleFormatError(f"BaleCodec: the chunk's layout {layout!r} does not fit its shape {shape}")
+        if arr.size != count:
+            raise BaleFormatError("BaleCodec: the chunk's rows do not fit its shape")
+        # the memory order of the input, for callers that take the bytes (zarr v2 order="F")
+        return np.asfortranarray(arr) if described.get("order") == "F" else arr
+
+
+def _descr(value: Any) -> Any:
+    """A dtype description back from JSON: the fields of a structured dtype are tuples again."""
+    if isinstance(value, list):
+        return [tuple(_descr(v) for v in field) if isinstance(field, list) else field for field in value]
+    return value
+
+
+numcodecs.registry.register_codec(BaleCodec)
+
+
+# zarr v3 -----------------------------------------------------------------------------------
+
+try:
+    from zarr.abc.codec import ArrayBytesCodec
+    from zarr.registry import register_codec as _register_zarr_codec
+except ImportError:  # zarr (>= 3) is optional
+    _HAVE_ZARR = False
+else:
+    _HAVE_ZARR = True
+
+
+if _HAVE_ZARR:
+
+    @dataclass(frozen=True, repr=False)
+    class BaleZarrCodec(ArrayBytesCodec):  # type: ignore[misc]
+        """:class:`BaleCodec` as a zarr v3 array→bytes codec (``serializer=``), named ``numcodecs.bale``.
+
+        Takes the same keyword arguments as :class:`BaleCodec`; its ``configuration`` in
+        ``zarr.json`` is the numcodecs configuration without ``id``.
+        """
+
+        codec_config: dict[str, Any]
+        codec_name: ClassVar[str] = ZARR_CODEC_NAME
+        is_fixed_size: ClassVar[bool] = False
+
+        def __init__(self, **codec_config: Any) -> None:
+            config = dict(codec_config)
+            if config.pop("id", CODEC_ID) != CODEC_ID:
+                raise BaleInputError(f"{ZARR_CODEC_NAME}: the codec id must be {CODEC_ID!r}")
+            codec = BaleCodec.from_config(config)
+            stored = codec.get_config()
+            stored.pop("id")
+            object.__setattr__(self, "codec_config", stored)
+            object.__setattr__(self, "_codec", codec)
+
+        @classmethod
+        def from_codec(cls, codec: BaleCodec) -> BaleZarrCodec:
+            return cls(**codec.get_config())
+
+        @classmethod
+        def from_model(
+            cls,
+            model: CompressionModel | str | os.PathLike[str],
+            columns: Sequence[str] | None = None,
+            *,
+            error: str | None = None,
+            errors: Sequence[str] | None = None,
+            workers: int = 1,
+        ) -> BaleZarrCodec:
+            """See :meth:`BaleCodec.from_model`."""
+            return cls.from_codec(BaleCodec.from_model(model, columns, error=error, errors=errors, workers=workers))
+
+        @property
+        def codec(self) -> BaleCodec:
+            """The numcodecs codec doing the work."""
+            return self._codec  # type: ignore[no-any-return,attr-defined]
+
+        @classmethod
+        def from_dict(cls, data: dict[str, Any]) -> BaleZarrCodec:
+            if data.get("name") != ZARR_CODEC_NAME:
+                raise BaleInputError(f"expected a codec named {ZARR_CODEC_NAME!r}, got {data.get('name')!r}")
+            config = data.get("configuration") or {}
+            if not isinstance(config, dict):
+                raise BaleInputError(f"{ZARR_CODEC_NAME}: configuration must be an object")
+            return cls(**config)
+
+        def to_dict(self) -> dict[str, Any]:
+            return {"name": ZARR_CODEC_NAME, "configuration": dict(self.codec_config)}
+
+        def __hash__(self) -> int:
+            return hash((ZARR_CODEC_NAME, self.codec.model_sha256, repr(sorted(self.codec_config.items()))))
+
+        def __repr__(self) -> str:
+            return f"BaleZarrCodec({self.codec!r})"
+
+        def validate(self, *, shape: tuple[int, ...], dtype: Any, chunk_grid: Any) -> None:
+            """Refuse, when the array is created, a dtype or chunk shape the model cannot code."""
+            native = dtype.to_native_dtype() if hasattr(dtype, "to_native_dtype") else np.dtype(dtype)
+            chunks = getattr(chunk_grid, "chunk_shape", None)
+            self.codec.check_layout(tuple(chunks) if chunks is not None else tuple(shape), native)
+
+        def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
+            raise NotImplementedError("the size of a bale chunk depends on its data")
+
+        def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
+            encoded = self.codec.encode(chunk_array.as_numpy_array())
+            return chunk_spec.prototype.buffer.from_bytes(encoded)
+
+        def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
+            decoded = self.codec.decode(chunk_bytes.as_numpy_array())
+            want = chunk_spec.dtype.to_native_dtype()
+            if decoded.shape != tuple(chunk_spec.shape):
+                raise BaleFormatError(
+                    f"{ZARR_CODEC_NAME}: decoded a chunk of shape {decoded.shape}, expected {tuple(chunk_spec.shape)}"
+                )
+            return chunk_spec.prototype.nd_buffer.from_numpy_array(decoded.astype(want, copy=False))
+
+        async def _encode_single(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
+            return await asyncio.to_thread(self._encode_sync, chunk_array, chunk_spec)
+
+        async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
+            return await asyncio.to_thread(self._decode_sync, chunk_bytes, chunk_spec)
+
+    _register_zarr_codec(ZARR_CODEC_NAME, BaleZarrCodec)
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name == "BaleZarrCodec":
+            raise ImportError("BaleZarrCodec needs zarr >= 3: pip install 'zarr>=3'")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
