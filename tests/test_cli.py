@@ -172,3 +172,27 @@ def test_keep_rest_and_unknown_preset(runner: CliRunner, tmp_path: Path) -> None
     assert info["per_column"]["Jet_Px"]["bound"] == "rel=0.001"
     result = runner.invoke(main, ["compress", str(HZZ), "-o", str(tmp_path / "x.bale"), "--preset", "nope", *FAST])
     assert result.exit_code == 2 and "preset" in result.output and "nanoaod" in result.output
+
+
+def test_many_files_into_out_dir_and_rerun_skips(runner: CliRunner, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(JETS)
+    for i in range(3):
+        pq.write_table(table.slice(i * 300, 300), tmp_path / f"part{i}.parquet")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    model = tmp_path / "m.safetensors"
+    assert runner.invoke(main, ["train", str(JETS), "-o", str(model), *FAST]).exit_code == 0
+    args = ["compress", str(tmp_path / "part*.parquet"), str(tmp_path / "broken.parquet"), "--model", str(model),
+            "--out-dir", str(tmp_path / "out"), "--jobs", "1", "--json", "--no-progress"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1, result.output  # the broken file fails, alone
+    report = json.loads(result.output[result.output.index("{"):])
+    status = {Path(f["input"]).name: f["status"] for f in report["files"]}
+    assert status == {"part0.parquet": "done", "part1.parquet": "done", "part2.parquet": "done",
+                      "broken.parquet": "failed"}
+    result = runner.invoke(main, args[:2] + args[3:])  # again, without the broken file: everything skipped
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert [f["status"] for f in report["files"]] == ["skipped"] * 3

@@ -155,29 +155,80 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
 
 
 @main.command()
-@click.argument("data", type=click.Path())
+@click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output .bale file (default: DATA.bale).")
 @click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False), help="Use a trained model file.")
 @click.option("--chunk-rows", type=int, help="Rows per chunk (overrides compress.chunk_rows).")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    help="Compress many files (DATA: files or quoted globs) into this folder, on Dask; re-runs skip what is done.",
+)
+@click.option("--scheduler", metavar="ADDRESS", help="With --out-dir: an existing Dask scheduler (default: local).")
+@click.option("--jobs", type=int, default=2, show_default=True, help="With --out-dir: local Dask worker processes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
 @_data_options
 def compress(
-    data: str,
+    data: tuple[str, ...],
     output: str | None,
     model_path: str | None,
     chunk_rows: int | None,
+    out_dir: str | None,
+    scheduler: str | None,
+    jobs: int,
     as_json: bool,
     force: bool,
     **options: Any,
 ) -> None:
-    """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file."""
+    """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file, or many files into --out-dir.
+
+    Put DATA first: --branches takes every value that follows it.
+    """
+    arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
+    if out_dir is not None or len(data) > 1:
+        _compress_many(data, out_dir, model_path, scheduler, jobs, as_json, arguments, output)
+        return
     from bale.api import compress as run
 
-    out = Path(output) if output else Path(data).with_suffix(".bale")
+    out = Path(output) if output else Path(data[0]).with_suffix(".bale")
     _refuse_overwrite(out, force)
-    report = run(data, out, model=model_path, **_data_arguments(options, compress__chunk_rows=chunk_rows))
+    report = run(data[0], out, model=model_path, **arguments)
     _print_info(report, as_json)
+
+
+def _compress_many(
+    data: tuple[str, ...],
+    out_dir: str | None,
+    model_path: str | None,
+    scheduler: str | None,
+    jobs: int,
+    as_json: bool,
+    arguments: dict[str, Any],
+    output: str | None,
+) -> None:
+    import glob
+
+    from bale.batch import compress_many
+
+    if out_dir is None:
+        raise click.UsageError("several inputs need --out-dir")
+    if output is not None:
+        raise click.UsageError("--output names one file; with --out-dir each input gets DIR/NAME.bale")
+    paths: list[Path] = []
+    for pattern in data:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise click.UsageError(f"no file matches {pattern!r}")
+        paths += [Path(m) for m in matches]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    progress = arguments.pop("progress")
+    report = compress_many(
+        paths, Path(out_dir), model=model_path, scheduler=scheduler, workers=jobs, progress=progress, **arguments
+    )
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
+    if not report.ok:
+        sys.exit(1)
 
 
 @main.command()
