@@ -219,3 +219,16 @@ def test_rntuple_round_trip(tmp_path: Path) -> None:
             assert got.tobytes() == want.tobytes(), name
     with pytest.raises(BaleInputError, match="unsupported"):
         read_dataset(tmp_path / "nt.root", ["Jets:constituents"])
+
+
+def test_steps_are_planned_in_blocks_of_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bale.io import root_events
+
+    monkeypatch.setattr(root_events, "_PLAN_BLOCK", 37)  # counters read 37 events at a time
+    _, pieces = iter_dataset(NANOAOD, ["Jet_pt"], step_rows=50)
+    parts = list(pieces)
+    assert sum(p.num_events for p in parts) == 200
+    assert all(p.num_events <= 37 for p in parts)
+    whole = read_dataset(NANOAOD, ["Jet_pt"])
+    assert Dataset.concat(parts).tables["Jet"].columns["Jet_pt"].tobytes() == whole.tables["Jet"].columns[
+        "Jet_pt"].tobytes()

@@ -271,13 +271,13 @@ class BaleReader:
         """The sections of chunk ``index``, each checked against its CRC-32."""
         info = self.chunks[index]
         data = memoryview(self._read(info.offset, info.length))
-        first = self.first_row(index)
-        where = f"table {self.tables[info.table]['name']!r}, " if len(self.tables) > 1 else ""
         out: dict[str, memoryview] = {}
         pos = 0
         for name, length, crc in info.sections:
             part = data[pos : pos + length]
             if _crc(part) != crc:
+                first = self.first_row(index)
+                where = f"table {self.tables[info.table]['name']!r}, " if len(self.tables) > 1 else ""
                 raise BaleFormatError(
                     f"{self.path}: chunk {index} ({where}rows {first}-{first + info.rows - 1}), "
                     f"section {name!r}: checksum mismatch (file corrupt)"

@@ -253,15 +253,31 @@ def plan_steps(counts: Sequence[np.ndarray], num_entries: int, max_rows: int) ->
     return steps
 
 
-def _counts(ttree: Any, layout: EventLayout, entries: int) -> list[np.ndarray]:
-    """Objects per event of each collection, for the first ``entries`` events."""
-    if layout.kind == "rntuple":
-        first = [members[0] for members in layout.collections.values()]
-        arrays = ttree.arrays(first, entry_stop=entries) if first else {}
-        return [ak.to_numpy(ak.num(arrays[b], axis=1)) for b in first]
-    names = list(dict.fromkeys(layout.counters.values()))
-    arrays = ttree.arrays(names, entry_stop=entries, library="np") if names else {}
-    return [arrays[c] for c in names]
+_PLAN_BLOCK = 1 << 20  # events whose counters are read at once to plan the steps
+
+
+def _plan(ttree: Any, layout: EventLayout, entries: int, step_rows: int) -> list[tuple[int, int]]:
+    """The steps of the first ``entries`` events, planned a block of events at a time.
+
+    Steps do not cross block boundaries, so memory stays bounded by one block of counters
+    however many events the file holds.
+    """
+    if not layout.collections:
+        return plan_steps([], entries, step_rows)
+    steps: list[tuple[int, int]] = []
+    for start in range(0, entries, _PLAN_BLOCK):
+        stop = min(start + _PLAN_BLOCK, entries)
+        if layout.kind == "rntuple":
+            first = [members[0] for members in layout.collections.values()]
+            arrays = ttree.arrays(first, entry_start=start, entry_stop=stop)
+            counts = [ak.to_numpy(ak.num(arrays[b], axis=1)) for b in first]
+        else:
+            names = list(dict.fromkeys(layout.counters.values()))
+            arrays = ttree.arrays(names, entry_start=start, entry_stop=stop, library="np")
+            counts = [arrays[c] for c in names]
+        del arrays
+        steps += [(start + a, start + b) for a, b in plan_steps(counts, stop - start, step_rows)]
+    return steps
 
 
 def _piece(arrays: Any, layout: EventLayout) -> Dataset:
@@ -301,7 +317,7 @@ def iter_dataset(
     """
     path = Path(path)
     try:
-        with uproot.open(path) as f:
+        with uproot.open(path, array_cache=None) as f:  # nothing cached: memory stays with the step
             name = _pick_tree(f, path, tree) if layout is None else layout.tree
             ttree = f[name]
             if layout is not None:
@@ -312,15 +328,14 @@ def iter_dataset(
                 layout = layout_of(ttree, patterns, keep_rest=keep_rest)
             layout.tree = name  # its path in the file
             entries = layout.num_entries if max_events is None else min(max_events, layout.num_entries)
-            counts = _counts(ttree, layout, entries)
-            steps = plan_steps(counts, entries, step_rows)
+            steps = _plan(ttree, layout, entries, step_rows)
     except BaleInputError:
         raise
     except Exception as exc:
         raise BaleInputError(f"cannot read {path} as ROOT: {exc}") from exc
 
     def pieces() -> Iterator[Dataset]:
-        with uproot.open(path) as f:
+        with uproot.open(path, array_cache=None) as f:
             ttree = f[layout.tree]
             for start, stop in steps:
                 arrays = ttree.arrays(layout.read, entry_start=start, entry_stop=stop, library="ak")
