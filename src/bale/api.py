@@ -216,9 +216,19 @@ def _train(
             models[name] = _trivial_model(table, own)
         else:
             log.info("training the model of %s (%d rows)", f"collection {name}" if name else "the table", len(table))
-            models[name] = fit_model(table, own, cfg, progress=progress)
+            models[name] = fit_model(table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name))
         models[name].info["schema"] = [{"name": n, "dtype": str(v.dtype)} for n, v in table.columns.items()]
     return DatasetModel(models, {"counters": dict(dataset.counters)} if dataset.counters else {}).simplest()
+
+
+def _checkpoint(cfg: BaleConfig, table: str) -> Path | None:
+    """The checkpoint file of ``table``'s network, when checkpoints are kept."""
+    if cfg.train.checkpoint_dir is None:
+        return None
+    folder = Path(cfg.train.checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in table) or "main"
+    return folder / f"{safe}.checkpoint.safetensors"
 
 
 def _dtypes(dataset: Dataset) -> dict[str, np.dtype]:

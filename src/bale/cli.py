@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -298,17 +299,33 @@ def info(file: str, model_path: str | None, as_json: bool) -> None:
     help="Model file to write (safetensors, e.g. model.safetensors).",
 )
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted training from its checkpoints (OUTPUT.checkpoints/)."
+)
 @_data_options
-def train(data: str, output: str, force: bool, **options: Any) -> None:
-    """Train a model on DATA, to compress many files with `bale compress --model`."""
+def train(data: str, output: str, force: bool, resume: bool, **options: Any) -> None:
+    """Train a model on DATA, to compress many files with `bale compress --model`.
+
+    Checkpoints go to OUTPUT.checkpoints/ while training and are removed when the model is
+    written. Under torchrun, the processes share the batches (DDP); rank 0 writes the model.
+    """
+    import shutil
+
     from bale.api import save_model
     from bale.api import train as run
-
-    _refuse_overwrite(Path(output), force)
     from bale.models.bundle import DatasetModel
 
-    model = run(data, **_data_arguments(options))
+    if not resume:
+        _refuse_overwrite(Path(output), force)
+    checkpoints = Path(output + ".checkpoints")
+    if resume and not checkpoints.is_dir():
+        raise click.UsageError(f"nothing to resume: no {checkpoints}")
+    arguments = _data_arguments(options, train__checkpoint_dir=str(checkpoints), train__resume=resume or None)
+    model = run(data, **arguments)
+    if int(os.environ.get("RANK", "0")) > 0:  # torchrun: one writer
+        return
     digest = save_model(model, output)
+    shutil.rmtree(checkpoints, ignore_errors=True)
     for name, table_model in DatasetModel.of(model).tables.items():
         counts: dict[str, int] = {}
         for c in table_model.columns:

@@ -59,6 +59,20 @@ class TrainConfig(_Section):
     validation_fraction: float = Field(0.15, gt=0, lt=0.9)
     patience: int = Field(5, ge=1, description="Epochs without validation gain before stopping early.")
     latent_penalty: float = Field(0.02, ge=0, description="Weight of the latent rate term (L1 on latents).")
+    loss: Literal["bits", "l1", "mse", "huber"] = Field(
+        "bits", description="bits: sum of log2 mean |residual| (the coded size); or l1, mse, huber."
+    )
+    huber_delta: float = Field(1.0, gt=0, description="Huber loss threshold, in standardized units.")
+    scheduler: Literal["plateau", "step", "cosine", "none"] = Field("plateau", description="Learning-rate schedule.")
+    step_size: int = Field(25, ge=1, description="StepLR: epochs between learning-rate cuts.")
+    gamma: float = Field(0.5, gt=0, le=1, description="StepLR: factor of each cut.")
+    plateau_factor: float = Field(0.5, gt=0, lt=1, description="ReduceLROnPlateau: factor of each cut.")
+    plateau_patience: int | None = Field(None, ge=0, description="ReduceLROnPlateau: epochs (default patience // 2).")
+    min_lr: float = Field(1e-5, ge=0, description="Lower limit of the learning rate (plateau, cosine).")
+    min_delta: float = Field(1e-4, ge=0, description="Validation gain that counts as progress for early stopping.")
+    checkpoint_every: int = Field(5, ge=1, description="Epochs between checkpoints (when a checkpoint dir is set).")
+    checkpoint_dir: str | None = Field(None, description="Where to keep checkpoints; `bale train` sets one.")
+    resume: bool = Field(False, description="Continue from the checkpoint in checkpoint_dir, if there is one.")
     threads: int = Field(1, ge=1, description="Torch CPU threads; fixed so results are reproducible.")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Training device.")
 
@@ -135,6 +149,26 @@ validation_fraction = 0.15
 patience = 5
 # Weight of the rate term on the latents (bits cost bytes).
 latent_penalty = 0.02
+# Training loss: "bits" (sum over columns of log2 mean |residual|: the coded size),
+# or "l1", "mse", "huber" (with huber_delta, in standardized units).
+loss = "bits"
+huber_delta = 1.0
+# Learning-rate schedule: "plateau" (cut by plateau_factor after plateau_patience
+# epochs without gain; default patience // 2), "step" (times gamma every step_size
+# epochs), "cosine" (to min_lr over `epochs`) or "none".
+scheduler = "plateau"
+step_size = 25
+gamma = 0.5
+plateau_factor = 0.5
+# plateau_patience = 2
+min_lr = 1e-05
+# Validation gain that counts as progress for early stopping.
+min_delta = 0.0001
+# Checkpoints every checkpoint_every epochs into checkpoint_dir (`bale train` keeps them
+# beside its output); resume = true (or `bale train --resume`) continues from there.
+checkpoint_every = 5
+# checkpoint_dir = "model.checkpoints"
+resume = false
 # Torch threads. Fixed, so that the same seed gives the same model and bytes; one
 # thread is fastest for these small networks and robust on a busy machine.
 threads = 1

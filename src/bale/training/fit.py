@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -70,9 +71,18 @@ def _network_inputs(columns: Mapping[str, np.ndarray], order: list[ColumnPlan]) 
 
 
 def fit_model(
-    table: Table, bounds: Mapping[str, Bound], config: BaleConfig, *, progress: bool = True
+    table: Table,
+    bounds: Mapping[str, Bound],
+    config: BaleConfig,
+    *,
+    progress: bool = True,
+    checkpoint: Path | None = None,
 ) -> CompressionModel:
-    """Choose predictors and train the network for ``table`` under ``bounds``."""
+    """Choose predictors and train the network for ``table`` under ``bounds``.
+
+    ``checkpoint``: where the network's training state is saved (and resumed from, with
+    ``config.train.resume``).
+    """
     rows = sample_rows(table.num_rows, config.train.max_rows, config.train.seed)
     sample = {name: values[rows] for name, values in table.columns.items()}
     exact = [
@@ -119,7 +129,9 @@ def fit_model(
     info: dict[str, object] = {"sample_rows": len(rows)}
     targets = [p for p in lossy if p.predictor["kind"] != "relation"]
     if config.model.learned and targets and len(rows) >= 64:
-        network, train_info = _fit_network(sample, decoded, order, targets, config, progress, table.num_rows)
+        network, train_info = _fit_network(
+            sample, decoded, order, targets, config, progress, table.num_rows, checkpoint
+        )
         info["training"] = train_info
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
     return CompressionModel(columns=order, network=network, info=info)
@@ -187,6 +199,7 @@ def _fit_network(
     config: BaleConfig,
     progress: bool,
     total_rows: int,
+    checkpoint: Path | None = None,
 ) -> tuple[ConditionalNetwork | None, dict[str, object]]:
     from bale.training.trainer import describe, train_network  # torch is needed only to train
 
@@ -226,6 +239,7 @@ def _fit_network(
         hidden=config.model.hidden,
         config=config.train,
         progress=progress,
+        checkpoint=checkpoint,
     )
     net.targets = [p.name for p in targets]
     net.available = available

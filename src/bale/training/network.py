@@ -36,6 +36,9 @@ class TorchConditional(nn.Module):
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         return self.enc2(torch.relu(self.enc1(features)))
 
+    def forward(self, features: torch.Tensor, latent: torch.Tensor | None) -> torch.Tensor:
+        return self.heads(features, latent)
+
     def heads(self, features: torch.Tensor, latent: torch.Tensor | None) -> torch.Tensor:
         inputs = features if latent is None else torch.cat([latent, features], dim=1)
         hidden = torch.relu(torch.einsum("nc,jhc->njh", inputs, self.w1 * self.mask) + self.b1)

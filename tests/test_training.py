@@ -1,0 +1,114 @@
+"""Training: reproducible, resumable from checkpoints, the losses and schedules, DDP on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bale
+from bale.config import BaleConfig
+from bale.errors import BaleInputError
+
+JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
+# enough rows for the network to pay for its bytes, so that there are weights to compare
+TILED = {k: np.tile(v, 12) for k, v in bale.api.as_table(JETS).columns.items()}
+
+
+def config(**train: object) -> BaleConfig:
+    cfg = BaleConfig()
+    cfg.train.epochs = 4
+    cfg.train.patience = 50  # no early stop: every epoch runs
+    for key, value in train.items():
+        setattr(cfg.train, key, value)
+    return cfg
+
+
+def weights(model: bale.CompressionModel) -> dict[str, bytes]:
+    assert model.network is not None
+    return {k: v.tobytes() for k, v in model.network.weights.items()}
+
+
+def test_same_seed_same_weights_other_seed_others() -> None:
+    a = bale.train(TILED, config=config())
+    b = bale.train(TILED, config=config())
+    c = bale.train(TILED, config=config(seed=1))
+    assert weights(a) == weights(b)
+    assert weights(a) != weights(c)
+
+
+def test_resumed_training_ends_where_uninterrupted_training_does(tmp_path: Path) -> None:
+    whole = bale.train(TILED, config=config(epochs=6))
+    # "interrupted" after 3 epochs: a checkpoint at epoch 3, then resumed up to 6
+    first = bale.train(TILED, config=config(epochs=3, checkpoint_dir=str(tmp_path), checkpoint_every=3))
+    assert list(tmp_path.iterdir())
+    resumed = bale.train(TILED, config=config(epochs=6, checkpoint_dir=str(tmp_path), checkpoint_every=3, resume=True))
+    assert resumed.info["training"]["resumed_from"] == 3
+    assert len(resumed.info["training"]["history"]) == len(whole.info["training"]["history"]) == 6
+    assert weights(resumed) == weights(whole)
+    assert weights(first) != weights(whole)
+
+
+def test_checkpoint_of_other_settings_is_refused(tmp_path: Path) -> None:
+    bale.train(TILED, config=config(epochs=2, checkpoint_dir=str(tmp_path), checkpoint_every=1))
+    with pytest.raises(BaleInputError, match="other data or settings"):
+        bale.train(TILED, config=config(epochs=3, checkpoint_dir=str(tmp_path), resume=True, learning_rate=1e-2))
+
+
+@pytest.mark.parametrize(
+    ("loss", "scheduler"), [("l1", "step"), ("mse", "cosine"), ("huber", "none"), ("bits", "plateau")]
+)
+def test_losses_and_schedules_train_and_decode(tmp_path: Path, loss: str, scheduler: str) -> None:
+    cfg = config(epochs=3, loss=loss, scheduler=scheduler, step_size=1, gamma=0.5)
+    model = bale.train(TILED, error="rel=1e-3", config=cfg)
+    history = model.info["training"]["history"]
+    assert len(history) == 3
+    if scheduler == "step":  # halved every epoch
+        assert [round(h["lr"] / cfg.train.learning_rate, 6) for h in history] == [0.5, 0.25, 0.125]
+    if scheduler == "none":
+        assert {h["lr"] for h in history} == {cfg.train.learning_rate}
+    report = bale.compress(JETS, tmp_path / "x.bale", model=model, error="rel=1e-3")
+    assert report["ratio"] > 2
+
+
+def test_cli_train_resume(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bale.cli import main
+
+    out = tmp_path / "m.safetensors"
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(JETS), "-o", str(out), "--resume", "--no-progress"])
+    assert result.exit_code != 0 and "nothing to resume" in result.output
+    result = runner.invoke(main, ["train", str(JETS), "-o", str(out), "--epochs", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and not Path(str(out) + ".checkpoints").exists()  # removed once the model is written
+
+
+def test_ddp_on_cpu_with_two_processes(tmp_path: Path) -> None:
+    """torchrun with two processes on the gloo backend: one model, written once, that decodes."""
+    import socket
+
+    data, out = tmp_path / "tiled.npz", tmp_path / "ddp.safetensors"
+    np.savez(data, **TILED)
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "-m",
+           "bale.cli", "train", str(data), "-o", str(out), "--epochs", "2", "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model = bale.load_model(out)
+    assert model.network is not None
+    assert model.info["training"]["world_size"] == 2
+    report = bale.compress(TILED, tmp_path / "x.bale", model=out, error="rel=1e-3")
+    table = bale.decompress(tmp_path / "x.bale", model=out)
+    assert table.num_rows == len(TILED["pt"]) and report["ratio"] > 2
+    json.dumps(model.info)  # the training record stays plain data
+    assert np.isfinite([h["val"] for h in model.info["training"]["history"]]).all()
