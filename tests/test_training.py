@@ -112,3 +112,26 @@ def test_ddp_on_cpu_with_two_processes(tmp_path: Path) -> None:
     assert table.num_rows == len(TILED["pt"]) and report["ratio"] > 2
     json.dumps(model.info)  # the training record stays plain data
     assert np.isfinite([h["val"] for h in model.info["training"]["history"]]).all()
+
+
+def test_training_sample_drawn_from_many_files(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bale.cli import main
+
+    table = bale.api.as_table(JETS).columns
+    for i in range(4):
+        np.savez(tmp_path / f"part{i}.npz", **{k: v[i * 500 : (i + 1) * 500] for k, v in table.items()})
+    cfg = config(epochs=1, max_rows=400)
+    files = sorted(tmp_path.glob("part*.npz"))
+    model = bale.train(files, config=cfg, train_fraction=0.5)
+    assert model.info["sample_rows"] == 400  # 100 from each file (at most half of each)
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "part*.npz"), "-o", str(tmp_path / "m.safetensors"),
+                                       "--max-rows", "400", "--train-fraction", "0.1", "--epochs", "1",
+                                       "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert bale.load_model(tmp_path / "m.safetensors").info["sample_rows"] == 200  # 50 from each
+    (tmp_path / "odd.npz").write_bytes((tmp_path / "part0.npz").read_bytes())
+    np.savez(tmp_path / "odd.npz", x=np.zeros(10))
+    with pytest.raises(BaleInputError, match="other columns"):
+        bale.train([*files, tmp_path / "odd.npz"], config=cfg)

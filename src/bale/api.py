@@ -181,16 +181,66 @@ def train(
     tree: str | None = None,
     keep_rest: bool = False,
     preset: str | None = None,
+    train_fraction: float | None = None,
     progress: bool = False,
 ) -> CompressionModel | DatasetModel:
     """Fit a compression model to ``data``: predictors per column and the network, per table.
 
     A flat table gives a :class:`CompressionModel`; a dataset with collections (a ROOT
-    tree with jagged branches) a :class:`DatasetModel` with one model per table.
+    tree with jagged branches) a :class:`DatasetModel` with one model per table. ``data``
+    may be a list of files: the sample (``train.max_rows`` rows in all) is drawn from all
+    of them, an equal share each, at most ``train_fraction`` of each file.
     """
     cfg = _config(config)
+    if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
+        sample, exact = _sample_files([Path(d) for d in data], cfg, columns, tree, keep_rest, train_fraction)
+        return _train(sample, cfg, error, errors, exact, preset, progress)
     source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
-    return _train(source.sample(cfg.train.max_rows), cfg, error, errors, source.exact, preset, progress)
+    sample = source.sample(cfg.train.max_rows)
+    if train_fraction is not None:
+        sample = _fraction(sample, train_fraction, np.random.default_rng(cfg.train.seed))
+    return _train(sample, cfg, error, errors, source.exact, preset, progress)
+
+
+def _fraction(dataset: Dataset, fraction: float, rng: np.random.Generator, limit: int | None = None) -> Dataset:
+    """A random ``fraction`` of the events (at most ``limit``), kept in order."""
+    if not 0 < fraction <= 1:
+        raise BaleInputError(f"train_fraction must be in (0, 1], not {fraction}")
+    n = dataset.num_events
+    take = min(n, max(1, round(fraction * n)), limit if limit is not None else n)
+    if take >= n:
+        return dataset
+    if dataset.counters:  # whole events: a random run of consecutive events keeps the structure simple
+        start = int(rng.integers(0, n - take + 1))
+        return dataset.slice(start, start + take)
+    rows = np.sort(rng.choice(n, take, replace=False))
+    return Dataset.single(Table({k: v[rows] for k, v in dataset.main.columns.items()}, dict(dataset.main.source)))
+
+
+def _sample_files(
+    paths: list[Path],
+    cfg: BaleConfig,
+    columns: Iterable[str] | None,
+    tree: str | None,
+    keep_rest: bool,
+    train_fraction: float | None,
+) -> tuple[Dataset, list[str]]:
+    """A training sample across files: an equal share of ``train.max_rows`` from each."""
+    if not paths:
+        raise BaleInputError("no input files to train on")
+    share = max(1, cfg.train.max_rows // len(paths))
+    rng = np.random.default_rng(cfg.train.seed)
+    parts, exact = [], []
+    for path in paths:
+        source = _Source(path, columns, tree, keep_rest, cfg.compress.chunk_rows)
+        piece = source.sample(share)
+        parts.append(_fraction(piece, train_fraction or 1.0, rng, limit=share))
+        exact = source.exact
+    first = parts[0]
+    for path, part in zip(paths, parts, strict=True):
+        if _dtypes(part) != _dtypes(first) or list(part.tables) != list(first.tables):
+            raise BaleInputError(f"{path} has other columns or tables than {paths[0]}: train on like files only")
+    return Dataset.concat(parts), exact
 
 
 def _train(

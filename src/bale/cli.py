@@ -88,6 +88,19 @@ class _GreedyOption(click.Option):
             option.process = process
 
 
+def _expand(patterns: tuple[str, ...]) -> list[Path]:
+    """Files and quoted globs (sorted) as paths."""
+    import glob
+
+    paths: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise click.UsageError(f"no file matches {pattern!r}")
+        paths += [Path(m) for m in matches]
+    return paths
+
+
 def _refuse_overwrite(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
@@ -208,20 +221,13 @@ def _compress_many(
     arguments: dict[str, Any],
     output: str | None,
 ) -> None:
-    import glob
-
     from bale.batch import compress_many
 
     if out_dir is None:
         raise click.UsageError("several inputs need --out-dir")
     if output is not None:
         raise click.UsageError("--output names one file; with --out-dir each input gets DIR/NAME.bale")
-    paths: list[Path] = []
-    for pattern in data:
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        if not matches:
-            raise click.UsageError(f"no file matches {pattern!r}")
-        paths += [Path(m) for m in matches]
+    paths = _expand(data)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     progress = arguments.pop("progress")
     report = compress_many(
@@ -290,7 +296,7 @@ def info(file: str, model_path: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("data", type=click.Path())
+@click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o",
     "--output",
@@ -302,9 +308,18 @@ def info(file: str, model_path: str | None, as_json: bool) -> None:
 @click.option(
     "--resume", is_flag=True, help="Continue an interrupted training from its checkpoints (OUTPUT.checkpoints/)."
 )
+@click.option(
+    "--train-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="At most this fraction of each file's rows (events) goes into the training sample.",
+)
 @_data_options
-def train(data: str, output: str, force: bool, resume: bool, **options: Any) -> None:
-    """Train a model on DATA, to compress many files with `bale compress --model`.
+def train(
+    data: tuple[str, ...], output: str, force: bool, resume: bool, train_fraction: float | None, **options: Any
+) -> None:
+    """Train a model on DATA (files or quoted globs), to compress many files with `bale compress --model`.
+
+    With several files, the sample (--max-rows in all) is drawn from each file in equal shares.
 
     Checkpoints go to OUTPUT.checkpoints/ while training and are removed when the model is
     written. Under torchrun, the processes share the batches (DDP); rank 0 writes the model.
@@ -321,7 +336,8 @@ def train(data: str, output: str, force: bool, resume: bool, **options: Any) -> 
     if resume and not checkpoints.is_dir():
         raise click.UsageError(f"nothing to resume: no {checkpoints}")
     arguments = _data_arguments(options, train__checkpoint_dir=str(checkpoints), train__resume=resume or None)
-    model = run(data, **arguments)
+    paths = _expand(data)
+    model = run(paths if len(paths) > 1 else paths[0], train_fraction=train_fraction, **arguments)
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: one writer
         return
     digest = save_model(model, output)
