@@ -12,7 +12,7 @@ from bale.bounds import check_bound, parse_bound
 from bale.errors import BaleConfigError
 from bale.presets import FULL_PRECISION, PRESETS, Preset, get_preset, mantissa_bound, preset_bounds, preset_names
 
-NANOAOD_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+NANOAOD_FILE = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 
 # Real branch names of NanoAODv9 (from nanoAOD_2015_CMS_Open_Data_ttbar.root), floats and a few non-floats.
 REAL_BRANCHES = [
