@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_limits
 
 import bale
@@ -13,18 +14,22 @@ from bale.models import conditional
 from bale.models.conditional import FEATURE_BITS, ConditionalNetwork
 
 
-def random_network(seed: int = 0, columns: int = 9, latent: int = 2, hidden: int = 16) -> ConditionalNetwork:
+def random_network(
+    seed: int = 0, columns: int = 9, latent: int = 2, hidden: int = 16, skip: bool = False, ensemble: int = 1
+) -> ConditionalNetwork:
     rng = np.random.default_rng(seed)
     context = [f"c{i}" for i in range(columns)]
     targets = context[3:]
     net = ConditionalNetwork(context, ["linear"] * columns, [0.0] * columns, [1.0] * columns, targets,
-                             [list(range(3 + j)) for j in range(len(targets))], latent, hidden)
-    j, k = len(targets), latent
+                             [list(range(3 + j)) for j in range(len(targets))], latent, hidden,
+                             skip=skip, ensemble=ensemble)
+    j, k = len(targets) * ensemble, latent
     w1 = rng.normal(0, 0.5, (j, hidden, k + columns))
     for t, cols in enumerate(net.available):
         mask = np.zeros(columns, bool)
         mask[cols] = True
-        w1[t][:, k:][:, ~mask] = 0.0
+        for head in range(t * ensemble, (t + 1) * ensemble):
+            w1[head][:, k:][:, ~mask] = 0.0
     net.set_float_weights({
         "head.w1": w1, "head.b1": rng.normal(0, 0.1, (j, hidden)), "head.w2": rng.normal(0, 0.3, (j, hidden, hidden)),
         "head.b2": rng.normal(0, 0.1, (j, hidden)), "head.w3": rng.normal(0, 0.3, (j, hidden)),
@@ -36,6 +41,13 @@ def random_network(seed: int = 0, columns: int = 9, latent: int = 2, hidden: int
 
 
 def reference_predict(net: ConditionalNetwork, target: int, features: np.ndarray, latent: np.ndarray) -> np.ndarray:
+    """A target's prediction: its heads' mean (in head order), each head in exact integers."""
+    heads = range(target * net.ensemble, (target + 1) * net.ensemble)
+    total = sum(reference_head(net, head, features, latent) for head in heads)
+    return total / net.ensemble if net.ensemble > 1 else total
+
+
+def reference_head(net: ConditionalNetwork, target: int, features: np.ndarray, latent: np.ndarray) -> np.ndarray:
     """The fixed-point forward pass written out with Python integers: no float rounding at all."""
     w, e = net.weights, net.exponents
     e1, e2, e3 = (e[f"head.{n}"][target] for n in ("w1", "w2", "w3"))
@@ -52,6 +64,8 @@ def reference_predict(net: ConditionalNetwork, target: int, features: np.ndarray
             acc = sum(a * int(b) for a, b in zip(h1, w["head.w2"][target][unit], strict=True))
             acc += int(w["head.b2"][target][unit])
             h2.append(min(max(acc, 0) >> e2 if e2 >= 0 else max(acc, 0) << -e2, 2**22))
+        if net.skip:  # residual connection: same scale, exact sum, clipped
+            h2 = [min(a + b, 2**22) for a, b in zip(h1, h2, strict=True)]
         acc = sum(a * int(b) for a, b in zip(h2, w["head.w3"][target], strict=True)) + int(w["head.b3"][target])
         out.append(acc / 2.0 ** (conditional.HIDDEN_BITS + e3))
     return np.array(out)
@@ -102,3 +116,23 @@ def test_same_bytes_with_any_worker_count(tmp_path: Path) -> None:
     decoded = [bale.decompress(tmp_path / "w1.bale", model=model, workers=w) for w in (1, 2)]
     for name in data:
         assert decoded[0][name].tobytes() == decoded[1][name].tobytes()
+
+
+@pytest.mark.parametrize(("skip", "ensemble"), [(True, 1), (False, 3), (True, 2)])
+def test_skip_and_ensemble_heads_are_exact(skip: bool, ensemble: int) -> None:
+    net = random_network(seed=3, skip=skip, ensemble=ensemble)
+    rng = np.random.default_rng(2)
+    values = {name: rng.normal(0, 2, 600) for name in net.context}
+    features = net.features(values, 600)
+    latent = net.encode(features)
+    rows = slice(0, 300)
+    for t in range(len(net.targets)):
+        got = net.predict(t, features, latent)
+        assert got.tobytes() == net.predict(t, np.asfortranarray(features), latent).tobytes()
+        np.testing.assert_array_equal(got[rows], reference_predict(net, t, features[rows], latent[rows]))
+    # the layout survives the model file, and keep_heads keeps a target's whole ensemble
+    again = ConditionalNetwork.from_config(net.get_config(), net.storage())
+    assert (again.skip, again.ensemble) == (skip, ensemble)
+    assert again.predict(1, features, latent).tobytes() == net.predict(1, features, latent).tobytes()
+    again.keep_heads([1])
+    assert again.predict(0, features, latent).tobytes() == net.predict(1, features, latent).tobytes()

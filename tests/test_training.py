@@ -135,3 +135,34 @@ def test_training_sample_drawn_from_many_files(tmp_path: Path) -> None:
     np.savez(tmp_path / "odd.npz", x=np.zeros(10))
     with pytest.raises(BaleInputError, match="other columns"):
         bale.train([*files, tmp_path / "odd.npz"], config=cfg)
+
+
+@pytest.mark.parametrize(
+    ("family", "options"),
+    [("dense", {"latent_dim": 2}), ("skip", {"condition": True}), ("sparse", {"latent_dim": 2}),
+     ("ensemble", {"condition": True, "heads": 2}), ("vae", {"latent_dim": 2})],
+)
+def test_every_family_trains_and_codes_within_the_bound(tmp_path: Path, family: str, options: dict) -> None:
+    from bale.bounds import Bound, check_bound
+
+    cfg = config(epochs=2)
+    cfg.model.family = family
+    for key, value in options.items():
+        setattr(cfg.model, key, value)
+    model = bale.train(TILED, error="rel=1e-3", config=cfg)
+    assert model.info["training"]["epochs"] == 2
+    bale.save_model(model, tmp_path / "m.safetensors")
+    bale.compress(TILED, tmp_path / "x.bale", model=tmp_path / "m.safetensors", error="rel=1e-3")
+    back = bale.decompress(tmp_path / "x.bale", model=tmp_path / "m.safetensors").columns
+    for name, values in TILED.items():
+        bound = Bound("rel", 1e-3) if values.dtype.kind == "f" else Bound("exact")
+        assert check_bound(values, back[name], bound) == 0, name
+
+
+def test_autoencoder_families_need_a_latent() -> None:
+    from bale.config import load_config
+    from bale.errors import BaleConfigError
+
+    with pytest.raises(BaleConfigError, match="latent"):
+        load_config(None, {"model.family": "dense"})
+    assert load_config(None, {"model.family": "dense", "model.latent_dim": 3}).model.family == "dense"

@@ -254,6 +254,15 @@ def _train(
 ) -> CompressionModel | DatasetModel:
     from bale.training import fit_model  # torch is imported only when training
 
+    if cfg.model.learned:
+        try:
+            import torch  # noqa: F401  (the network is trained with torch: fail before the relation search)
+        except ImportError:
+            raise BaleInputError(
+                "training the network needs torch, which is not installed: pip install 'bale[train]' "
+                "(or set model.learned = false to train without the network)"
+            ) from None
+
     if not any(t.columns for t in dataset.tables.values()):
         raise BaleInputError("the table has no columns")
     if dataset.num_events == 0:

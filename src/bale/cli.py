@@ -1,4 +1,4 @@
-"""The ``bale`` command line: train, compress, decompress, info, init, schema.
+"""The ``bale`` command line: train, compress, decompress, info, export, init, schema.
 
 Errors that bale raises on purpose print as one line and exit with status 2; ``--debug``
 shows the traceback instead.
@@ -350,6 +350,49 @@ def train(
         log.info("%s: %s", where, {c.name: c.predictor["kind"] for c in table_model.columns})
         click.echo(f"{output}: {where}: {len(table_model.columns)} columns, predictors {counts}")
     click.echo(f"{output}: sha256 {digest[:16]}…")
+
+
+@main.command("export")
+@click.argument("model_file", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="ONNX file to write; a collection's network goes beside it, as STEM.COLLECTION.onnx.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+def export(model_file: str, output: str, force: bool) -> None:
+    """Export the network of MODEL (a model file, or a .bale file with an embedded model) to ONNX.
+
+    The graph takes the fixed-point features and latents and gives every head's prediction,
+    equal bit for bit to bale's own decoder (docs/onnx.md). Needs `pip install 'bale[onnx]'`.
+    """
+    from bale.api import load_model
+    from bale.container import BaleReader
+    from bale.errors import BaleInputError
+    from bale.models.bundle import DatasetModel, model_from_bytes
+    from bale.models.onnx_export import export_model, onnx_path
+
+    if Path(model_file).suffix == ".bale":
+        with BaleReader(model_file) as reader:
+            embedded = reader.model()
+        if embedded is None:
+            raise BaleInputError(f"{model_file} was compressed with an external model: export that model file")
+        model = model_from_bytes(embedded)
+    else:
+        model = load_model(model_file)
+    tables = {name: m.network for name, m in DatasetModel.of(model).tables.items() if m.network is not None}
+    for name in tables:
+        _refuse_overwrite(onnx_path(output, name), force)
+    export_model(model, output)
+    for name, net in tables.items():
+        where = f"collection {name}" if name else "table"
+        click.echo(
+            f"{onnx_path(output, name)}: {where}: {len(net.targets)} heads ({', '.join(net.targets)}), "
+            f"latent_dim {net.latent_dim}"
+        )
+    click.echo(f"model sha256 {model.sha256[:16]}…")
 
 
 @main.command()

@@ -10,12 +10,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bale.bounds import parse_bound
 from bale.errors import BaleConfigError, BaleInputError
 
-__all__ = ["TEMPLATE", "BaleConfig", "CompressConfig", "ModelConfig", "TrainConfig", "load_config"]
+__all__ = ["FAMILIES", "TEMPLATE", "BaleConfig", "CompressConfig", "ModelConfig", "TrainConfig", "load_config"]
 
 
 class _Section(BaseModel):
@@ -42,10 +42,22 @@ class CompressConfig(_Section):
         return value
 
 
+FAMILIES = ("conditional", "dense", "skip", "sparse", "ensemble", "vae")
+
+
 class ModelConfig(_Section):
-    family: Literal["conditional"] = Field("conditional", description="Predictor family (see docs/models.md).")
+    family: Literal["conditional", "dense", "skip", "sparse", "ensemble", "vae"] = Field(
+        "conditional", description="Predictor family (see docs/models.md)."
+    )
     latent_dim: int = Field(0, ge=0, le=64, description="Latent values stored per row (0: purely conditional).")
     hidden: int = Field(16, ge=4, le=1024, description="Width of the hidden layers of each head.")
+    condition: bool | None = Field(
+        None, description="Heads also see the columns decoded before them (default: only for `conditional`)."
+    )
+    heads: int = Field(5, ge=1, le=16, description="ensemble: decoder heads per column, averaged.")
+    reg_param: float = Field(1e-3, ge=0, description="sparse: weight of the L1 activity penalty on the latents.")
+    rho: float = Field(0.05, gt=0, lt=1, description="sparse: target mean activation of hidden units (KL penalty).")
+    kl_weight: float = Field(1e-3, ge=0, description="vae: weight of the KL divergence of the latent posterior.")
     relations: bool = Field(True, description="Search closed-form relations between columns (px = pt*cos(phi)).")
     learned: bool = Field(True, description="Train the network; false keeps relations and classical coding.")
 
@@ -82,6 +94,14 @@ class BaleConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
+    @model_validator(mode="after")
+    def _v_family(self) -> BaleConfig:
+        m = self.model
+        conditioned = m.condition if m.condition is not None else m.family == "conditional"
+        if not conditioned and m.latent_dim == 0 and m.learned:
+            raise ValueError(f"family {m.family!r} predicts from the latent only: set model.latent_dim >= 1")
+        return self
+
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> BaleConfig:
     """Read and validate a TOML config (or the defaults), then apply ``section.key`` overrides."""
@@ -104,7 +124,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise BaleConfigError(f"config {where}: {first['msg']}") from None
+        raise BaleConfigError(f"config {where}: {first['msg']}" if where else f"config: {first['msg']}") from None
 
 
 TEMPLATE = """\
@@ -124,8 +144,19 @@ chunk_rows = 262144
 # event = "exact"
 
 [model]
-# Predictor family; see docs/models.md.
+# Predictor family; see docs/models.md: "conditional" (each column's head sees the
+# columns decoded before it), or Baler's autoencoders, whose heads see only the latent:
+# "dense", "skip" (residual connections), "sparse" (L1 + KL activity penalties),
+# "ensemble" (several heads per column, averaged), "vae" (variational encoder).
 family = "conditional"
+# Heads also see the columns decoded before them (default: true for conditional only).
+# condition = true
+# ensemble: heads per column. sparse: reg_param (L1 on latents), rho (KL target of the
+# mean hidden activation). vae: kl_weight.
+heads = 5
+reg_param = 0.001
+rho = 0.05
+kl_weight = 0.001
 # Latent values stored per row. 0 = predict each column from the columns decoded
 # before it in the same row only. Measured on the Pythia tt-bar jets: a latent of 2
 # saves 11.6 bits/row of residuals but costs 13.3 bits/row to store.

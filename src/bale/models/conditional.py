@@ -72,10 +72,21 @@ class ConditionalNetwork:
     hidden: int
     weights: dict[str, np.ndarray] = field(default_factory=dict)  # integer-valued float64
     exponents: dict[str, list[int]] = field(default_factory=dict)  # per weight tensor, per head
+    skip: bool = False  # residual connection around each head's second layer
+    ensemble: int = 1  # heads per target, their outputs averaged (head k of target j is j*ensemble+k)
+    family: str = "conditional"  # the architecture it was trained as (docs/models.md)
 
     # -- configuration round trip (weights travel separately, as safetensors) --
     def get_config(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}  # only what differs from the defaults: older files stay byte-identical
+        if self.skip:
+            extra["skip"] = True
+        if self.ensemble != 1:
+            extra["ensemble"] = self.ensemble
+        if self.family != "conditional":
+            extra["trained_as"] = self.family
         return {
+            **extra,
             "family": "conditional",
             "context": self.context,
             "transforms": self.transforms,
@@ -106,7 +117,12 @@ class ConditionalNetwork:
                 hidden=int(config["hidden"]),
                 weights={k: np.asarray(v).astype(np.float64) for k, v in weights.items()},
                 exponents={str(k): [int(e) for e in v] for k, v in dict(config["exponents"]).items()},
+                skip=bool(config.get("skip", False)),
+                ensemble=int(config.get("ensemble", 1)),
+                family=str(config.get("trained_as", "conditional")),
             )
+            if not 1 <= net.ensemble <= 64:
+                raise BaleFormatError(f"ensemble of {net.ensemble} heads is out of range")
         except (KeyError, TypeError, ValueError) as exc:
             raise BaleFormatError(f"bad network configuration: {exc}") from None
         net.validate()
@@ -134,19 +150,20 @@ class ConditionalNetwork:
         self.validate()
 
     def keep_heads(self, keep: list[int]) -> None:
-        """Drop every head but ``keep`` (in that order)."""
+        """Drop every target but ``keep`` (in that order), with all its heads."""
         self.targets = [self.targets[j] for j in keep]
         self.available = [self.available[j] for j in keep]
+        rows = [j * self.ensemble + k for j in keep for k in range(self.ensemble)]
         for name in list(self.weights):
             if name.startswith("head."):
-                self.weights[name] = self.weights[name][keep]
+                self.weights[name] = self.weights[name][rows]
         for name in list(self.exponents):
             if name.startswith("head."):
-                self.exponents[name] = [self.exponents[name][j] for j in keep]
+                self.exponents[name] = [self.exponents[name][r] for r in rows]
         self.validate()
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
-        c, h, k, j = len(self.context), self.hidden, self.latent_dim, len(self.targets)
+        c, h, k, j = len(self.context), self.hidden, self.latent_dim, len(self.targets) * self.ensemble
         shapes: dict[str, tuple[int, ...]] = {
             "head.w1": (j, h, k + c),
             "head.b1": (j, h),
@@ -188,8 +205,9 @@ class ConditionalNetwork:
         for j, cols in enumerate(self.available):
             hidden_cols = np.ones(n, dtype=bool)
             hidden_cols[cols] = False
-            if np.any(self.weights["head.w1"][j][:, k:][:, hidden_cols]):
-                raise BaleFormatError(f"network head {j} uses columns decoded after it")
+            for head in range(j * self.ensemble, (j + 1) * self.ensemble):
+                if np.any(self.weights["head.w1"][head][:, k:][:, hidden_cols]):
+                    raise BaleFormatError(f"network head {head} uses columns decoded after it")
 
     # -- evaluation --
     def feature(self, index: int, values: np.ndarray) -> np.ndarray:
@@ -243,23 +261,28 @@ class ConditionalNetwork:
 
         ``features`` has shape ``(n, len(context))``; a column-major array (``features.T``
         contiguous, as the codec keeps it) is used without a copy. The head reads only the
-        columns it may see (the others have zero weight, checked in :meth:`validate`).
+        columns it may see (the others have zero weight, checked in :meth:`validate`). An
+        ensemble's heads are each exact; their mean is taken in a fixed order.
         """
         w, e, k = self.weights, self.exponents, self.latent_dim
-        w1 = w["head.w1"][target]
         columns = np.asarray(self.available[target], dtype=np.int64)
-        e1, e2, e3 = (e[f"head.{name}"][target] for name in _WEIGHTS)
         by_column = np.ascontiguousarray(features.T, dtype=np.float64)
         latent_fixed = np.ascontiguousarray(np.ldexp(latent.T.astype(np.float64), FEATURE_BITS))
-        out = np.empty(len(features), dtype=np.float64)
-        head_forward(
-            by_column, columns, latent_fixed,
-            np.ascontiguousarray(w1[:, k:][:, columns]), np.ascontiguousarray(w1[:, :k]), w["head.b1"][target],
-            2.0 ** (HIDDEN_BITS - FEATURE_BITS - e1),
-            np.ascontiguousarray(w["head.w2"][target]), w["head.b2"][target], 2.0 ** (-e2),
-            np.ascontiguousarray(w["head.w3"][target]), _HIDDEN_CLIP, out,
-        )  # fmt: skip
-        out += w["head.b3"][target]
-        standardized = np.ldexp(out, -HIDDEN_BITS - e3)
+        standardized = np.zeros(len(features), dtype=np.float64)
+        for head in range(target * self.ensemble, (target + 1) * self.ensemble):
+            w1 = w["head.w1"][head]
+            e1, e2, e3 = (e[f"head.{name}"][head] for name in _WEIGHTS)
+            out = np.empty(len(features), dtype=np.float64)
+            head_forward(
+                by_column, columns, latent_fixed,
+                np.ascontiguousarray(w1[:, k:][:, columns]), np.ascontiguousarray(w1[:, :k]), w["head.b1"][head],
+                2.0 ** (HIDDEN_BITS - FEATURE_BITS - e1),
+                np.ascontiguousarray(w["head.w2"][head]), w["head.b2"][head], 2.0 ** (-e2),
+                np.ascontiguousarray(w["head.w3"][head]), _HIDDEN_CLIP, self.skip, out,
+            )  # fmt: skip
+            out += w["head.b3"][head]
+            standardized += np.ldexp(out, -HIDDEN_BITS - e3)
+        if self.ensemble > 1:
+            standardized /= self.ensemble
         index = self.context.index(self.targets[target])
         return standardized * self.norm_std[index] + self.norm_mean[index]

@@ -33,6 +33,12 @@ def _multiply_add(acc: np.ndarray, values: np.ndarray, weight: float) -> None:
         acc[r] += values[r] * weight
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _add_clipped(acc: np.ndarray, values: np.ndarray, clip: float) -> None:
+    for r in range(acc.shape[0]):
+        acc[r] = min(acc[r] + values[r], clip)
+
+
 @numba.njit(nogil=True, cache=True)
 def head_forward(
     features: np.ndarray,  # (columns, n): fixed-point features, integer-valued float64
@@ -47,6 +53,7 @@ def head_forward(
     scale2: float,
     w3: np.ndarray,  # (hidden,)
     clip: float,
+    skip: bool,  # residual connection: the second layer adds to the first's activations
     out: np.ndarray,  # (n,): the head's output before its bias, an exact integer
 ) -> None:
     n = out.shape[0]
@@ -70,6 +77,8 @@ def head_forward(
             for i in range(hidden):
                 _multiply_add(acc, h1[i, :m], w2[u, i])
             _requantize(acc, scale2, clip)
+            if skip:  # same fixed-point scale on both sides: the sum is exact
+                _add_clipped(acc, h1[u, :m], clip)
         result = out[start:stop]
         result[:] = 0.0
         for u in range(hidden):

@@ -22,6 +22,7 @@ from bale.bounds import Bound
 from bale.codec.estimate import estimated_bits, estimated_cost
 from bale.codec.lossy import Prediction, encode_lossy
 from bale.config import BaleConfig
+from bale.errors import BaleConfigError
 from bale.models.conditional import FEATURE_BITS, ConditionalNetwork
 from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.relations import Relation, relation_prediction, search_relation
@@ -207,7 +208,12 @@ def _fit_network(
     n = len(next(iter(sample.values())))
     position = {name: i for i, name in enumerate(net.context)}
     target_index = [position[p.name] for p in targets]
-    available = [list(range(position[p.name])) for p in targets]
+    family = config.model
+    conditioned = family.condition if family.condition is not None else family.family == "conditional"
+    if not conditioned and family.latent_dim == 0:
+        raise BaleConfigError(f"family {family.family!r} predicts from the latent only: set model.latent_dim >= 1")
+    # a conditional head sees every column decoded before its target; an autoencoder's, the latent only
+    available = [list(range(position[p.name])) if conditioned else [] for p in targets]
     true_features = net.features(sample, n)  # fixed point, as the decoder computes them
     valid = np.stack(
         [
@@ -240,11 +246,15 @@ def _fit_network(
         config=config.train,
         progress=progress,
         checkpoint=checkpoint,
+        family=family,
     )
     net.targets = [p.name for p in targets]
     net.available = available
     net.latent_dim = config.model.latent_dim
     net.hidden = config.model.hidden
+    net.skip = family.family == "skip"
+    net.ensemble = family.heads if family.family == "ensemble" else 1
+    net.family = family.family
     net.set_float_weights(result.weights)
     info: dict[str, object] = describe(result)
     # measure on held-out rows, with features from decoded values as the decoder will see them

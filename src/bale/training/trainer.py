@@ -30,7 +30,7 @@ import safetensors.torch
 import torch
 from tqdm.auto import tqdm
 
-from bale.config import TrainConfig
+from bale.config import ModelConfig, TrainConfig
 from bale.errors import BaleInputError
 from bale.training.network import TorchConditional
 
@@ -66,19 +66,34 @@ def _loss(
     valid: torch.Tensor,
     config: TrainConfig,
     train: bool,
+    family: ModelConfig | None = None,
 ) -> tuple[torch.Tensor, float]:
     """(loss to minimise, estimated residual bits per row): the second is what validation compares."""
     net: TorchConditional = model.module if hasattr(model, "module") else model  # type: ignore[assignment]
     latent = None
     rate = torch.zeros(())
+    penalty = torch.zeros(())
     if net.latent_dim:
-        latent = net.encode(feats)
+        latent, log_var = net.encode_stats(feats)
         rate = latent.abs().mean() * net.latent_dim
+        if log_var is not None and train and family is not None:  # vae: sample, and pull towards N(0, 1)
+            kl = -0.5 * (1 + log_var - latent**2 - log_var.exp()).sum(1).mean()
+            penalty = penalty + family.kl_weight * kl
+            latent = latent + torch.randn_like(latent) * (0.5 * log_var).exp()
         if train:  # quantization seen as uniform noise
             latent = latent + torch.rand_like(latent) - 0.5
         else:
             latent = torch.round(latent)
     pred = model(feats, latent)
+    if train and family is not None and family.family == "sparse":
+        # Baler's sparse autoencoder: L1 on the latent activity, KL of the mean hidden activation to rho
+        rho_hat = net.last_hidden.mean(0).clamp(1e-4, 1 - 1e-4) if net.last_hidden is not None else None
+        if latent is not None:
+            penalty = penalty + family.reg_param * latent.abs().mean()
+        if rho_hat is not None:
+            rho = family.rho
+            kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+            penalty = penalty + family.reg_param * kl.sum(-1).mean()
     diff = (pred - targets) * valid
     count = valid.sum(0).clamp_min(1.0)
     mean_err = diff.abs().sum(0) / count
@@ -92,7 +107,18 @@ def _loss(
     else:
         loss = (torch.nn.functional.huber_loss(diff, torch.zeros_like(diff), reduction="none",
                                                delta=config.huber_delta).sum(0) / count).sum()  # fmt: skip
-    return loss + config.latent_penalty * rate, float(bits.detach())
+    return loss + config.latent_penalty * rate + penalty, float(bits.detach())
+
+
+def _family_options(family: ModelConfig | None) -> dict[str, Any]:
+    """The architecture options of :class:`TorchConditional` for a family (docs/models.md)."""
+    if family is None:
+        return {}
+    return {
+        "skip": family.family == "skip",
+        "ensemble": family.heads if family.family == "ensemble" else 1,
+        "variational": family.family == "vae",
+    }
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
@@ -198,6 +224,7 @@ def train_network(
     config: TrainConfig,
     progress: bool = True,
     checkpoint: Path | None = None,
+    family: ModelConfig | None = None,
 ) -> TrainResult:
     """Fit a :class:`TorchConditional` to standardized ``features``; targets are feature columns.
 
@@ -211,7 +238,8 @@ def train_network(
     feats = torch.from_numpy(features).to(device)
     targets_all = feats[:, target_index]
     valid_all = torch.from_numpy(valid.astype(np.float32)).to(device)  # rows where the target is predicted
-    net = TorchConditional(features.shape[1], available, latent_dim, hidden).to(device)
+    options = _family_options(family)
+    net = TorchConditional(features.shape[1], available, latent_dim, hidden, **options).to(device)
     model: torch.nn.Module = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net)
@@ -222,6 +250,7 @@ def train_network(
     val_idx = torch.from_numpy(val_rows).to(device)
     settings = config.model_dump(exclude={"epochs", "resume", "checkpoint_dir", "checkpoint_every", "device"})
     fingerprint = _fingerprint(features, target_index, available, latent_dim, hidden, settings, world,
+                               family.model_dump() if family is not None else None,
                                train_rows.tolist(), valid.sum(0).tolist())  # fmt: skip
     best = (math.inf, 0, net.export())
     history: list[dict[str, float]] = []
@@ -249,7 +278,7 @@ def train_network(
             if len(batch) < world:  # every process must take part in every step, or DDP waits forever
                 continue
             rows = batch[rank::world]  # each process its share of the batch
-            loss, bits = _loss(model, feats[rows], targets_all[rows], valid_all[rows], config, train=True)
+            loss, bits = _loss(model, feats[rows], targets_all[rows], valid_all[rows], config, True, family)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
