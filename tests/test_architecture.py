@@ -27,6 +27,8 @@ LAYERS = {
     "api": 7,
     "batch": 8,
     "numcodecs_codec": 8,
+    "evaluate": 8,
+    "bench": 8,
     "cli": 9,
     "__init__": 10,
 }
