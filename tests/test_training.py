@@ -166,3 +166,32 @@ def test_autoencoder_families_need_a_latent() -> None:
     with pytest.raises(BaleConfigError, match="latent"):
         load_config(None, {"model.family": "dense"})
     assert load_config(None, {"model.family": "dense", "model.latent_dim": 3}).model.family == "dense"
+
+
+def test_normalizations() -> None:
+    from bale.bounds import Bound
+    from bale.models.plan import ColumnPlan
+    from bale.training.fit import _network_inputs
+
+    rng = np.random.default_rng(0)
+    cols = {"pt": rng.exponential(30, 5000) + 1, "phi": rng.uniform(-np.pi, np.pi, 5000), "x": rng.normal(3, 2, 5000)}
+    plans = [ColumnPlan("pt", "float64", Bound("rel", 1e-3), {"kind": "grid"}),
+             ColumnPlan("phi", "float64", Bound("abs", 1e-3), {"kind": "grid"}),
+             ColumnPlan("x", "float64", Bound("abs", 1e-3), {"kind": "grid"})]
+
+    def norms(**model: object) -> dict[str, tuple[float, float]]:
+        cfg = BaleConfig()
+        for key, value in model.items():
+            setattr(cfg.model, key, value)
+        net = _network_inputs(cols, plans, cfg)
+        return {n: (m, s) for n, m, s in zip(net.context, net.norm_mean, net.norm_std, strict=True)}
+
+    auto = norms()
+    assert auto["phi"] == (0.0, float(np.pi))  # an angle with an abs bound: periodic
+    assert auto["x"][0] == pytest.approx(np.median(cols["x"]))
+    assert norms(normalization="standard")["x"] == pytest.approx((cols["x"].mean(), cols["x"].std()))
+    lo, hi = cols["x"].min(), cols["x"].max()
+    assert norms(normalization="minmax")["x"] == pytest.approx(((lo + hi) / 2, (hi - lo) / 2))
+    logs = np.log(cols["pt"])  # a rel bound: the column is seen as log|x|
+    assert norms(normalization="standard")["pt"] == pytest.approx((logs.mean(), logs.std()))
+    assert norms(normalizations={"x": "periodic"})["x"] == (0.0, float(np.pi))

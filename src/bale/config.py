@@ -58,6 +58,12 @@ class ModelConfig(_Section):
     reg_param: float = Field(1e-3, ge=0, description="sparse: weight of the L1 activity penalty on the latents.")
     rho: float = Field(0.05, gt=0, lt=1, description="sparse: target mean activation of hidden units (KL penalty).")
     kl_weight: float = Field(1e-3, ge=0, description="vae: weight of the KL divergence of the latent posterior.")
+    normalization: Literal["auto", "robust", "standard", "minmax"] = Field(
+        "auto", description="Scaling of the network's inputs: robust (median, quantiles), standard, minmax; auto."
+    )
+    normalizations: dict[str, Literal["robust", "standard", "minmax", "periodic"]] = Field(
+        default_factory=dict, description="Per-column scaling, overriding `normalization` (periodic: angles, x/pi)."
+    )
     relations: bool = Field(True, description="Search closed-form relations between columns (px = pt*cos(phi)).")
     learned: bool = Field(True, description="Train the network; false keeps relations and classical coding.")
 
@@ -157,6 +163,11 @@ heads = 5
 reg_param = 0.001
 rho = 0.05
 kl_weight = 0.001
+# Scaling of the network's inputs: "robust" (median and 68% quantile spread),
+# "standard" (mean, std), "minmax", or "auto" (robust; angles with an abs bound: periodic).
+# Columns with a rel bound are seen as log|x|, the domain their residuals are coded in.
+normalization = "auto"
+
 # Latent values stored per row. 0 = predict each column from the columns decoded
 # before it in the same row only. Measured on the Pythia tt-bar jets: a latent of 2
 # saves 11.6 bits/row of residuals but costs 13.3 bits/row to store.
@@ -167,6 +178,10 @@ hidden = 16
 relations = true
 # Train the network at all (false: relations and classical coding only).
 learned = true
+
+[model.normalizations]
+# Per-column scaling: robust, standard, minmax or periodic (x/pi, for angles), e.g.
+# phi = "periodic"
 
 [train]
 seed = 0

@@ -48,18 +48,48 @@ def sample_rows(n: int, max_rows: int, seed: int) -> np.ndarray:
     return rows[rows < n]
 
 
-def _network_inputs(columns: Mapping[str, np.ndarray], order: list[ColumnPlan]) -> ConditionalNetwork:
-    """A network skeleton whose context is every column in coding order, with fitted normalization."""
+_ANGLES = ("phi", "Phi", "PHI")
+
+
+def _scaling(name: str, plan: ColumnPlan, config: BaleConfig) -> str:
+    """The normalization of one column: per-column choice, else the global one, else the heuristic."""
+    chosen = config.model.normalizations.get(name)
+    if chosen is not None:
+        return chosen
+    if config.model.normalization != "auto":
+        return config.model.normalization
+    angle = plan.bound.mode == "abs" and any(name == a or name.endswith("_" + a) for a in _ANGLES)
+    return "periodic" if angle else "robust"
+
+
+def _network_inputs(
+    columns: Mapping[str, np.ndarray], order: list[ColumnPlan], config: BaleConfig | None = None
+) -> ConditionalNetwork:
+    """A network skeleton whose context is every column in coding order, with fitted normalization.
+
+    Each column is first put in its coding domain (``log|x|`` under a relative bound, ``x``
+    otherwise), then centred and scaled (``model.normalization``; docs/models.md).
+    """
     context, transforms, means, stds = [], [], [], []
     for plan in order:
+        scaling = _scaling(plan.name, plan, config) if config is not None else "robust"
         with np.errstate(all="ignore"):
             x = columns[plan.name].astype(np.float64)
             transform = "log" if plan.bound.mode == "rel" else "linear"
             t = np.log(np.abs(x)) if transform == "log" else x
             t = t[np.isfinite(t)]
-            # median and quantile spread: robust to outliers; non-finite results are caught below
-            mean = float(np.median(t)) if len(t) else 0.0
-            std = float(np.subtract(*np.percentile(t, [84.13, 15.87])) / 2) if len(t) else 1.0
+            if not len(t):
+                mean, std = 0.0, 1.0
+            elif scaling == "standard":
+                mean, std = float(t.mean()), float(t.std())
+            elif scaling == "minmax":
+                lo, hi = float(t.min()), float(t.max())
+                mean, std = (lo + hi) / 2, (hi - lo) / 2
+            elif scaling == "periodic" and transform == "linear":
+                mean, std = 0.0, float(np.pi)
+            else:  # robust: median and quantile spread; non-finite results are caught below
+                mean = float(np.median(t))
+                std = float(np.subtract(*np.percentile(t, [84.13, 15.87])) / 2)
         if not np.isfinite(std) or std <= 1e-12 * max(1.0, abs(mean)):
             std = max(1.0, abs(mean)) if np.isfinite(mean) else 1.0
         if not np.isfinite(mean):
@@ -204,7 +234,7 @@ def _fit_network(
 ) -> tuple[ConditionalNetwork | None, dict[str, object]]:
     from bale.training.trainer import describe, train_network  # torch is needed only to train
 
-    net = _network_inputs(sample, order)
+    net = _network_inputs(sample, order, config)
     n = len(next(iter(sample.values())))
     position = {name: i for i, name in enumerate(net.context)}
     target_index = [position[p.name] for p in targets]
