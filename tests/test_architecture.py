@@ -29,6 +29,7 @@ LAYERS = {
     "numcodecs_codec": 8,
     "evaluate": 8,
     "bench": 8,
+    "tune": 8,
     "cli": 9,
     "__init__": 10,
 }

@@ -195,3 +195,25 @@ def test_normalizations() -> None:
     logs = np.log(cols["pt"])  # a rel bound: the column is seen as log|x|
     assert norms(normalization="standard")["pt"] == pytest.approx((logs.mean(), logs.std()))
     assert norms(normalizations={"x": "periodic"})["x"] == (0.0, float(np.pi))
+
+
+def test_tune_finds_settings_and_writes_a_config(tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    from click.testing import CliRunner
+
+    from bale.cli import main
+    from bale.config import load_config
+
+    data = tmp_path / "tiled.npz"
+    np.savez(data, **{k: v[:12000] for k, v in TILED.items()})
+    out = tmp_path / "best.toml"
+    result = CliRunner().invoke(main, ["tune", str(data), "--trials", "3", "--families", "conditional,skip",
+                                       "--epochs", "2", "-o", str(out), "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    done = [t for t in report["trials"] if not t.get("pruned")]
+    assert done and report["best_bytes"] == min(t["bytes"] for t in done)
+    assert report["best_params"]["model.family"] in ("conditional", "skip")
+    cfg = load_config(out)  # the best settings, as a config bale reads
+    assert cfg.model.family == report["best_params"]["model.family"]
+    assert cfg.train.learning_rate == pytest.approx(report["best_params"]["train.learning_rate"])

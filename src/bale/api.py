@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,17 @@ from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.table import MAIN, Dataset, Table
 
-__all__ = ["as_dataset", "as_table", "compress", "decompress", "info", "load_model", "save_model", "train"]
+__all__ = [
+    "as_dataset",
+    "as_table",
+    "compress",
+    "decompress",
+    "info",
+    "load_model",
+    "save_model",
+    "train",
+    "training_sample",
+]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +173,18 @@ class _Source:
         return Dataset(tables, dict(layout.counters), layout.source())
 
 
+def training_sample(
+    data: Any,
+    *,
+    config: BaleConfig | PathLike | None = None,
+    columns: Iterable[str] | None = None,
+    tree: str | None = None,
+) -> Dataset:
+    """The rows ``train`` would learn from: the first events of a ROOT file, the whole of anything else."""
+    cfg = _config(config)
+    return _Source(data, columns, tree, False, cfg.compress.chunk_rows).sample(cfg.train.max_rows)
+
+
 def as_dataset(
     data: Any, *, columns: Iterable[str] | None = None, tree: str | None = None, keep_rest: bool = False
 ) -> Dataset:
@@ -251,6 +273,7 @@ def _train(
     exact: Iterable[str],
     preset: str | None,
     progress: bool,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> CompressionModel | DatasetModel:
     from bale.training import fit_model  # torch is imported only when training
 
@@ -275,7 +298,9 @@ def _train(
             models[name] = _trivial_model(table, own)
         else:
             log.info("training the model of %s (%d rows)", f"collection {name}" if name else "the table", len(table))
-            models[name] = fit_model(table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name))
+            models[name] = fit_model(
+                table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name), on_epoch=on_epoch
+            )
         models[name].info["schema"] = [{"name": n, "dtype": str(v.dtype)} for n, v in table.columns.items()]
     return DatasetModel(models, {"counters": dict(dataset.counters)} if dataset.counters else {}).simplest()
 
@@ -360,6 +385,7 @@ def compress(
     preset: str | None = None,
     progress: bool = False,
     workers: int = DEFAULT_WORKERS,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Compress ``data`` into the ``.bale`` file ``output``; returns :func:`info` of the result.
 
@@ -380,7 +406,7 @@ def compress(
     if model is None:
         sample = source.sample(cfg.train.max_rows)
         if sample.num_events:
-            model = _train(sample, cfg, error, errors, source.exact, preset, progress)
+            model = _train(sample, cfg, error, errors, source.exact, preset, progress, on_epoch)
         else:
             model = DatasetModel({n: _trivial_model(t, bounds) for n, t in structure.tables.items()}).simplest()
         del sample

@@ -1,4 +1,4 @@
-"""The ``bale`` command line: train, compress, decompress, info, export, init, schema.
+"""The ``bale`` command line: train, tune, compress, decompress, info, export, init, schema.
 
 Errors that bale raises on purpose print as one line and exit with status 2; ``--debug``
 shows the traceback instead.
@@ -350,6 +350,51 @@ def train(
         log.info("%s: %s", where, {c.name: c.predictor["kind"] for c in table_model.columns})
         click.echo(f"{output}: {where}: {len(table_model.columns)} columns, predictors {counts}")
     click.echo(f"{output}: sha256 {digest[:16]}…")
+
+
+@main.command()
+@click.argument("data", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the best settings as a TOML config.")
+@click.option("--trials", type=int, default=20, show_default=True, help="Settings to try.")
+@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option("--families", help="Comma-separated model families to try (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print every trial as JSON.")
+@click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@_data_options
+def tune(
+    data: str,
+    output: str | None,
+    trials: int,
+    timeout: float | None,
+    families: str | None,
+    as_json: bool,
+    force: bool,
+    **options: Any,
+) -> None:
+    """Search model family, latent size, width, learning rate and schedule for the smallest file (Optuna).
+
+    Each trial compresses the training sample with its settings, model embedded, at your bound.
+    """
+    from bale.tune import tune as run
+
+    if output is not None:
+        _refuse_overwrite(Path(output), force)
+    arguments = _data_arguments(options)
+    result = run(
+        data, error=None, errors=arguments["errors"], config=arguments["config"], columns=arguments["columns"],
+        tree=arguments["tree"], trials=trials, timeout=timeout, families=_split(families),
+        progress=arguments["progress"],
+    )  # fmt: skip
+    if output is not None:
+        Path(output).write_text(result.to_toml(), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    done = [t for t in result.trials if not t.get("pruned")]
+    click.echo(f"{len(done)} trials completed, {len(result.trials) - len(done)} pruned")
+    click.echo(f"best: ratio {result.best_ratio:.3f} ({result.best_bytes:,} B) with {result.best_params}")
+    if output is not None:
+        click.echo(f"wrote {output}: use it with --config")
 
 
 @main.command("export")

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +108,7 @@ def fit_model(
     *,
     progress: bool = True,
     checkpoint: Path | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> CompressionModel:
     """Choose predictors and train the network for ``table`` under ``bounds``.
 
@@ -161,7 +162,7 @@ def fit_model(
     targets = [p for p in lossy if p.predictor["kind"] != "relation"]
     if config.model.learned and targets and len(rows) >= 64:
         network, train_info = _fit_network(
-            sample, decoded, order, targets, config, progress, table.num_rows, checkpoint
+            sample, decoded, order, targets, config, progress, table.num_rows, checkpoint, on_epoch
         )
         info["training"] = train_info
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
@@ -231,6 +232,7 @@ def _fit_network(
     progress: bool,
     total_rows: int,
     checkpoint: Path | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[ConditionalNetwork | None, dict[str, object]]:
     from bale.training.trainer import describe, train_network  # torch is needed only to train
 
@@ -277,6 +279,7 @@ def _fit_network(
         progress=progress,
         checkpoint=checkpoint,
         family=family,
+        on_epoch=on_epoch,
     )
     net.targets = [p.name for p in targets]
     net.available = available

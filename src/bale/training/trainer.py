@@ -21,6 +21,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,7 @@ def train_network(
     progress: bool = True,
     checkpoint: Path | None = None,
     family: ModelConfig | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Fit a :class:`TorchConditional` to standardized ``features``; targets are feature columns.
 
@@ -293,6 +295,8 @@ def train_network(
             scheduler.step()
         lr = optimizer.param_groups[0]["lr"]
         history.append({"epoch": epoch, "train": total / max(batches, 1), "val": val, "lr": lr})
+        if on_epoch is not None:  # e.g. a tuner that stops unpromising trials
+            on_epoch(epoch, val)
         bar.set_postfix(val=f"{val:.3f}")
         if val < best[0] - config.min_delta:
             best = (val, epoch, net.export())
