@@ -217,3 +217,13 @@ def test_tune_finds_settings_and_writes_a_config(tmp_path: Path) -> None:
     cfg = load_config(out)  # the best settings, as a config bale reads
     assert cfg.model.family == report["best_params"]["model.family"]
     assert cfg.train.learning_rate == pytest.approx(report["best_params"]["train.learning_rate"])
+
+
+def test_a_missing_gpu_is_an_error_not_a_silent_fallback() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(BaleInputError, match="no such device"):
+        bale.train(TILED, config=config(epochs=1, device="cuda"))
+    assert bale.train(TILED, config=config(epochs=1, device="auto")).info["training"]["epochs"] == 1

@@ -131,6 +131,12 @@ _common_data = [
     click.option("--epochs", type=int, help="Maximum training epochs (overrides train.epochs)."),
     click.option("--max-rows", type=int, help="Rows sampled for training (overrides train.max_rows)."),
     click.option("--latent-dim", type=int, help="Latent values per row (overrides model.latent_dim)."),
+    click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+        help="Training device (overrides train.device); decoding always runs on the CPU.",
+    ),
+    click.option("--family", help="Model family (overrides model.family; docs/models.md)."),
     click.option("--no-progress", is_flag=True, help="No progress bars."),
 ]
 
@@ -153,6 +159,8 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
         train__epochs=options["epochs"],
         train__max_rows=options["max_rows"],
         model__latent_dim=options["latent_dim"],
+        train__device=options["device"],
+        model__family=options["family"],
         **overrides,
     )
     columns = _split(options["columns"]) or []

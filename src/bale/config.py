@@ -92,7 +92,10 @@ class TrainConfig(_Section):
     checkpoint_dir: str | None = Field(None, description="Where to keep checkpoints; `bale train` sets one.")
     resume: bool = Field(False, description="Continue from the checkpoint in checkpoint_dir, if there is one.")
     threads: int = Field(1, ge=1, description="Torch CPU threads; fixed so results are reproducible.")
-    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Training device.")
+    device: Literal["cpu", "cuda", "mps", "auto"] = Field(
+        "cpu", description="Training device; auto: cuda, else mps, else cpu. Decoding always runs on the CPU."
+    )
+    amp: bool = Field(False, description="Mixed precision (bfloat16 autocast) on a GPU; ignored on the CPU.")
 
 
 class BaleConfig(_Section):
@@ -218,5 +221,9 @@ resume = false
 # Torch threads. Fixed, so that the same seed gives the same model and bytes; one
 # thread is fastest for these small networks and robust on a busy machine.
 threads = 1
+# "cpu", "cuda", "mps" or "auto" (cuda, else mps, else cpu). Only training runs there:
+# the model is quantized to exact fixed point, so files decode the same on any CPU.
 device = "cpu"
+# Mixed precision (bfloat16 autocast) on a GPU.
+amp = false
 """

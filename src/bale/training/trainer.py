@@ -122,6 +122,17 @@ def _family_options(family: ModelConfig | None) -> dict[str, Any]:
     }
 
 
+def _device(name: str) -> torch.device:
+    """The training device; a named GPU that is missing is an error rather than a silent fallback."""
+    cuda = torch.cuda.is_available()
+    mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise BaleInputError(f"train.device = {name!r}, but torch sees no such device here")
+    return torch.device(name)
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
     if config.scheduler == "plateau":
         patience = config.plateau_patience if config.plateau_patience is not None else max(1, config.patience // 2)
@@ -236,7 +247,8 @@ def train_network(
     """
     seed_everything(config.seed, config.threads)
     rank, world = _distributed()
-    device = torch.device("cuda" if config.device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
+    device = _device(config.device)
+    autocast = config.amp and device.type in ("cuda", "mps")
     feats = torch.from_numpy(features).to(device)
     targets_all = feats[:, target_index]
     valid_all = torch.from_numpy(valid.astype(np.float32)).to(device)  # rows where the target is predicted
@@ -250,7 +262,7 @@ def train_network(
     generator = torch.Generator().manual_seed(config.seed)
     train_idx = torch.from_numpy(train_rows)
     val_idx = torch.from_numpy(val_rows).to(device)
-    settings = config.model_dump(exclude={"epochs", "resume", "checkpoint_dir", "checkpoint_every", "device"})
+    settings = config.model_dump(exclude={"epochs", "resume", "checkpoint_dir", "checkpoint_every", "device", "amp"})
     fingerprint = _fingerprint(features, target_index, available, latent_dim, hidden, settings, world,
                                family.model_dump() if family is not None else None,
                                train_rows.tolist(), valid.sum(0).tolist())  # fmt: skip
@@ -280,7 +292,8 @@ def train_network(
             if len(batch) < world:  # every process must take part in every step, or DDP waits forever
                 continue
             rows = batch[rank::world]  # each process its share of the batch
-            loss, bits = _loss(model, feats[rows], targets_all[rows], valid_all[rows], config, True, family)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss, bits = _loss(model, feats[rows], targets_all[rows], valid_all[rows], config, True, family)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
