@@ -1,4 +1,4 @@
-"""The ``bale`` command line: train, tune, compress, decompress, info, export, init, schema.
+"""The ``bale`` command line: train, tune, compress, decompress, info, evaluate, export, init, schema.
 
 Errors that bale raises on purpose print as one line and exit with status 2; ``--debug``
 shows the traceback instead.
@@ -403,6 +403,81 @@ def tune(
     click.echo(f"best: ratio {result.best_ratio:.3f} ({result.best_bytes:,} B) with {result.best_params}")
     if output is not None:
         click.echo(f"wrote {output}: use it with --config")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--against", type=click.Path(dir_okay=False), help="The original, when FILES is one .bale file.")
+@click.option(
+    "--model",
+    "-m",
+    "model_path",
+    type=click.Path(dir_okay=False),
+    help="The model file: needed for a file compressed with an external model; its training history is shown.",
+)
+@click.option(
+    "--out-dir",
+    "-o",
+    default="bale-evaluation",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where metrics.json, plots/ and report.html go.",
+)
+@click.option("--pdf", is_flag=True, help="Also write report.pdf.")
+@click.option("--columns", help="Comma-separated columns, or globs of ROOT branches, to compare (default: all).")
+@click.option("--tree", help="ROOT tree to read (default: Events, or the only one).")
+@click.option(
+    "--error",
+    "-e",
+    "errors",
+    multiple=True,
+    metavar="BOUND",
+    help="Bound to judge by: rel=X, abs=X, exact; COLUMN:BOUND for one column (default: the .bale file's own).",
+)
+@click.option(
+    "--four-vector",
+    "four_vectors",
+    multiple=True,
+    metavar="NAME:ROLE=COL,...",
+    help="A four-vector by hand, e.g. jet:pt=jpt,eta=jeta,phi=jphi,mass=jm (default: found by column names).",
+)
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML file with [evaluate].")
+@click.option("--max-rows", type=int, help="Rows per table sampled for KS, chi2, correlations, figures (200000).")
+@click.option("--no-plots", is_flag=True, help="Metrics and report tables only, no figures (fast).")
+def evaluate(
+    files: tuple[str, ...],
+    against: str | None,
+    model_path: str | None,
+    out_dir: str,
+    pdf: bool,
+    columns: str | None,
+    tree: str | None,
+    errors: tuple[str, ...],
+    four_vectors: tuple[str, ...],
+    config_path: str | None,
+    max_rows: int | None,
+    no_plots: bool,
+) -> None:
+    """Judge a decompression like a physicist: metrics.json, plots/ and report.html in --out-dir.
+
+    bale evaluate ORIGINAL DECOMPRESSED, or bale evaluate FILE.bale --against ORIGINAL (decompressed in
+    memory). Exit status 1 when a column breaks its bound.
+    """
+    from bale.evaluate import evaluate_files
+    from bale.evaluate.inputs import parse_four_vector_options
+    from bale.evaluate.report import summary_text
+
+    if (against is None and len(files) != 2) or (against is not None and len(files) != 1):
+        raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
+    metrics: dict[str, Any] = evaluate_files(
+        files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
+        columns=_split(columns), tree=tree, errors=list(errors) or None,
+        four_vectors=parse_four_vector_options(four_vectors) or None, config=config_path, pdf=pdf,
+        max_rows=max_rows, plots=not no_plots,
+    )  # fmt: skip
+    click.echo(summary_text(metrics, out_dir))
+    if metrics["summary"]["failed"]:
+        sys.exit(1)
 
 
 @main.command("export")

@@ -1,0 +1,18 @@
+"""Evaluate a decompression like a physicist: bounds, distributions, physics quantities, training.
+
+``bale evaluate ORIGINAL DECOMPRESSED`` (or ``bale evaluate FILE.bale --against ORIGINAL``)
+writes ``metrics.json``, the figures (``plots/*.png``) and one self-contained
+``report.html`` (optionally ``report.pdf``). See ``docs/evaluate.md``.
+
+- :mod:`bale.evaluate.metrics`: residuals, responses, max error against the bound, correlations;
+- :mod:`bale.evaluate.stats`: KS and χ² against split-half baselines, the flag rule;
+- :mod:`bale.evaluate.physics`: four-vectors from column names, masses, pair masses, response vs pt;
+- :mod:`bale.evaluate.plots` and :mod:`bale.evaluate.report`: figures (mplhep style) and the page;
+- :mod:`bale.evaluate.inputs`: files, bounds and training records.
+
+Needs the ``evaluate`` extra (matplotlib, mplhep, scipy, vector).
+"""
+
+from bale.evaluate.core import DEFAULT_MAX_ROWS, evaluate, evaluate_files
+
+__all__ = ["DEFAULT_MAX_ROWS", "evaluate", "evaluate_files"]
