@@ -44,6 +44,7 @@ __all__ = [
     "save_model",
     "train",
     "training_sample",
+    "verify",
 ]
 
 log = logging.getLogger(__name__)
@@ -446,6 +447,7 @@ def compress(
     }
     started = time.perf_counter()
     raw_bytes = 0
+    digests = {n: hashlib.sha256() for n, b in bounds.items() if b.mode == "exact"}  # checked by verify()
     with BaleWriter(output, header, model_bytes if embedded else None) as writer:
         bar = tqdm(desc="compressing", unit="event", disable=not progress, leave=False)
 
@@ -453,6 +455,7 @@ def compress(
             nonlocal raw_bytes
             for step, piece in enumerate(source.pieces()):
                 raw_bytes += piece.nbytes
+                _update_digests(digests, piece)
                 for t, table in enumerate(piece.tables.values()):
                     if table.num_rows or (t == 0 and step == 0):
                         yield step, t, piece.num_events if t == 0 else 0, table.columns
@@ -466,7 +469,7 @@ def compress(
             writer.write_chunk(rows, sections, table=t, step=step)
             bar.update(events)
         bar.close()
-        writer.close({"raw_bytes": raw_bytes})
+        writer.close({"raw_bytes": raw_bytes, "exact_sha256": {n: d.hexdigest() for n, d in digests.items()}})
     report = info(output)
     report["seconds"] = {"train": round(train_seconds, 3), "compress": round(time.perf_counter() - started, 3)}
     return report
@@ -499,19 +502,25 @@ def _open_model(reader: BaleReader, model: CompressionModel | DatasetModel | Pat
                 f"(sha256 {str(meta.get('sha256'))[:16]}…): pass it with --model"
             )
         found = model if isinstance(model, (CompressionModel, DatasetModel)) else load_model(model)
-    if found.sha256 != meta.get("sha256"):
+    if embedded is not None:
+        if hashlib.sha256(embedded).hexdigest() != meta.get("sha256"):
+            raise BaleFormatError(f"{reader.path}: the embedded model does not match its SHA-256 (file corrupt)")
+    elif found.sha256 != meta.get("sha256"):
         raise BaleModelMismatchError(
             f"{reader.path} was compressed with model {str(meta.get('sha256'))[:16]}…, not with {found.sha256[:16]}…"
         )
     models = DatasetModel.of(found)
     if [t["name"] for t in reader.tables] != list(models.tables):
         raise BaleFormatError(f"{reader.path}: the tables of the file and of its model differ")
+    for t in reader.tables:
+        if {c["name"]: c["dtype"] for c in t["schema"]} != {c.name: c.dtype for c in models.tables[t["name"]].columns}:
+            raise BaleFormatError(f"{reader.path}: the columns of the file and of its model differ")
     try:
         return [
             _with_bounds(models.tables[t["name"]], {c["name"]: parse_bound(c["bound"]) for c in t["schema"]})
             for t in reader.tables
         ]
-    except (KeyError, TypeError, BaleInputError) as exc:
+    except (KeyError, TypeError, ValueError, BaleInputError) as exc:
         raise BaleFormatError(f"{reader.path}: header does not fit its model: {exc}") from None
 
 
@@ -687,3 +696,63 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
             result["ratio_with_model"] = round(raw / (total + len(external)), 4)
             result["model"]["bytes"] = len(external)
         return result
+
+
+def _update_digests(digests: Mapping[str, Any], piece: Dataset) -> None:
+    """Add the next rows of every exact column to its SHA-256 (little-endian bytes, chunking-independent)."""
+    for table in piece.tables.values():
+        for name, values in table.columns.items():
+            if name in digests:
+                digests[name].update(np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).data)
+
+
+def verify(path: PathLike, *, model: CompressionModel | DatasetModel | PathLike | None = None) -> dict[str, Any]:
+    """Check a ``.bale`` file without writing anything; returns a summary, raises on any damage.
+
+    Checks every checksum (header, model, index and each section), decodes every chunk into
+    memory one at a time (discarding the values), checks that each decoded column has its
+    rows and dtype and that a dataset's steps hold together, and compares the SHA-256 of
+    every exact column with the one stored at compress time (files written before bale kept
+    it have none). The error bounds of lossy columns cannot be checked without the original.
+    A damaged file raises :class:`BaleFormatError` naming the chunk (table, rows) and
+    section; the wrong external model :class:`BaleModelMismatchError`.
+    """
+    started = time.perf_counter()
+    with BaleReader(path) as reader:
+        coders = _open_model(reader, model)
+        stored = reader.footer.get("exact_sha256")
+        exact = {c["name"] for t in reader.tables for c in t["schema"] if c["bound"] == "exact"}
+        if stored is not None and (
+            not isinstance(stored, dict)
+            or set(stored) != exact
+            or not all(isinstance(v, str) for v in stored.values())
+        ):
+            raise BaleFormatError(f"{reader.path}: bad exact_sha256 in the index")
+        digests = {n: hashlib.sha256() for n in exact}
+        dtypes = [{c["name"]: np.dtype(c["dtype"]) for c in t["schema"]} for t in reader.tables]
+        if len(reader.tables) > 1:
+            for piece in _decode_steps(reader, coders, False, 1):
+                _update_digests(digests, piece)
+        else:
+            for i, (chunk, sections) in enumerate(reader.iter_chunks()):
+                decoded = decode_chunk(sections, chunk.rows, coders[0], reader.version)
+                for name, dtype in dtypes[0].items():
+                    values = decoded.get(name)
+                    if values is None or len(values) != chunk.rows or values.dtype != dtype:
+                        raise BaleFormatError(f"{reader.path}: chunk {i}: column {name!r} did not decode whole")
+                _update_digests(digests, Dataset.single(Table(decoded)))
+        if stored is not None:
+            bad = sorted(n for n, d in digests.items() if d.hexdigest() != stored[n])
+            if bad:
+                raise BaleFormatError(f"{reader.path}: exact column(s) {bad} decode to other values than were stored")
+        return {
+            "file": str(path),
+            "ok": True,
+            "format_version": reader.version,
+            "rows": reader.num_rows,
+            "tables": len(reader.tables),
+            "columns": sum(len(t["schema"]) for t in reader.tables),
+            "chunks": len(reader.chunks),
+            "exact_sha256_checked": stored is not None,
+            "seconds": round(time.perf_counter() - started, 3),
+        }

@@ -30,7 +30,7 @@ def _check_bound(value: str) -> str:
 class CompressConfig(_Section):
     error: str = Field("rel=1e-3", description="Default bound of float columns: rel=X, abs=X or exact.")
     errors: dict[str, str] = Field(default_factory=dict, description="Per-column bounds, overriding `error`.")
-    chunk_rows: int = Field(262_144, ge=1, description="Rows per independently coded chunk.")
+    chunk_rows: int = Field(262_144, ge=1, le=2**27, description="Rows per independently coded chunk.")
 
     _v_error = field_validator("error")(classmethod(lambda cls, v: _check_bound(v)))
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import zlib
 from collections.abc import Iterator, Mapping
@@ -30,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import zstandard
 
-from bale.errors import BaleFormatError, BaleInputError
+from bale.bounds import parse_bound
+from bale.errors import BaleError, BaleFormatError, BaleInputError
 from bale.fsutil import temp_beside
 
 __all__ = ["END_MAGIC", "FORMAT_VERSION", "MAGIC", "BaleReader", "BaleWriter", "ChunkInfo"]
@@ -44,6 +47,9 @@ _PREAMBLE = struct.Struct("<8sHHII")
 _TRAILER = struct.Struct("<QII8s")
 _MAX_JSON = 64 * 2**20
 _MAX_MODEL = 2**30
+MAX_CHUNK_ROWS = 2**27  # rows of one chunk: a constant column codes to nothing, so bytes cannot bound rows
+_DTYPE_KINDS = "biuf"
+_DTYPE_NAME = re.compile(r"[<>=|]?[a-z]+[0-9]*")  # float64, <f8, uint8, bool: no structured or subarray dtypes
 _FLAGS = 1  # bit 0: header, footer and embedded model are zstd frames
 
 
@@ -194,15 +200,29 @@ class BaleReader:
             raise BaleFormatError(f"{self.path}: unknown flags {flags:#x}")
         self.header = self._json(_PREAMBLE.size, head_len, head_crc, "header")
         self.header_bytes = _PREAMBLE.size + head_len
-        model = self.header.get("model", {})
-        self.model_bytes = int(model.get("length", 0)) if model.get("embedded") else 0
+        model = self.header.get("model")
+        if not isinstance(model, dict) or not isinstance(model.get("embedded", False), bool):
+            raise BaleFormatError(f"{self.path}: the header does not describe the model")
+        length = model.get("length", 0) if model.get("embedded") else 0
+        if not isinstance(length, int) or not 0 <= length <= self.size - self.header_bytes - _TRAILER.size:
+            raise BaleFormatError(f"{self.path}: embedded model of {length!r} bytes does not fit in the file")
+        self.model_bytes = length
         offset, length, crc, end = _TRAILER.unpack(self._read(self.size - _TRAILER.size, _TRAILER.size))
         if end != END_MAGIC:
             raise BaleFormatError(f"{self.path}: truncated or unfinished .bale file (no end marker)")
+        if offset < self.header_bytes + self.model_bytes or offset + length != self.size - _TRAILER.size:
+            raise BaleFormatError(f"{self.path}: the chunk index is not where the trailer says")
         self.footer_bytes = length + _TRAILER.size
         self.footer = self._json(offset, length, crc, "footer")
         try:
             self.tables = _tables(self.header)
+            self._section_names = [{c["name"] for c in t["schema"]} | {"@latent"} for t in self.tables]
+            chunk_rows = self.header.get("chunk_rows", MAX_CHUNK_ROWS)
+            if not isinstance(chunk_rows, int) or not 1 <= chunk_rows <= MAX_CHUNK_ROWS:
+                raise BaleFormatError(f"{self.path}: bad chunk_rows {chunk_rows!r} in the header")
+            self.chunk_rows = chunk_rows
+            if not isinstance(self.header.get("source", {}), dict):
+                raise BaleFormatError(f"{self.path}: bad source description in the header")
             self.chunks = [
                 ChunkInfo(
                     int(c["rows"]),
@@ -215,21 +235,38 @@ class BaleReader:
             ]
             self.num_rows = int(self.footer["num_rows"])
             self.table_rows = [int(r) for r in self.footer.get("table_rows", [self.num_rows])]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise BaleFormatError(f"{self.path}: bad header or chunk index: {exc}") from None
+            int(self.footer.get("raw_bytes", self.header.get("raw_bytes", 0)))
+        except BaleFormatError as exc:
+            if str(exc).startswith(str(self.path)):
+                raise
+            raise BaleFormatError(f"{self.path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise BaleFormatError(f"{self.path}: bad header or chunk index: {exc!r}") from None
         data_start = self.header_bytes + self.model_bytes
         if len(self.table_rows) != len(self.tables) or (self.table_rows and self.table_rows[0] != self.num_rows):
             raise BaleFormatError(f"{self.path}: row counts do not match the tables")
         steps = [c.step for c in self.chunks]
         if steps != sorted(steps):
             raise BaleFormatError(f"{self.path}: chunks are out of step order")
+        end = data_start
         for i, c in enumerate(self.chunks):
             if c.rows < 0 or c.offset < data_start or c.offset + c.length > offset or c.length < 0:
                 raise BaleFormatError(f"{self.path}: chunk {i} lies outside the data area")
             if not 0 <= c.table < len(self.tables):
                 raise BaleFormatError(f"{self.path}: chunk {i} belongs to no table")
+            if c.offset != end or any(length < 0 for _, length, _ in c.sections):
+                raise BaleFormatError(f"{self.path}: chunk {i} does not follow the one before it")
+            end = c.offset + c.length
+            if c.rows > self.chunk_rows and (c.table == 0 or c.rows > MAX_CHUNK_ROWS):
+                raise BaleFormatError(f"{self.path}: chunk {i} declares {c.rows} rows, more than a chunk holds")
+            names = [name for name, _, _ in c.sections]
+            allowed = self._section_names[c.table]
+            if len(set(names)) != len(names) or not set(names) <= allowed:
+                raise BaleFormatError(f"{self.path}: chunk {i} has sections {names} that its table does not")
+        if end != offset:
+            raise BaleFormatError(f"{self.path}: the chunks do not fill the data area")
         for t, rows in enumerate(self.table_rows):
-            if sum(c.rows for c in self.chunks if c.table == t) != rows:
+            if rows < 0 or sum(c.rows for c in self.chunks if c.table == t) != rows:
                 raise BaleFormatError(f"{self.path}: chunk rows do not add up to the row count of table {t}")
 
     def _read(self, offset: int, length: int) -> bytes:
@@ -312,7 +349,34 @@ def _tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
         tables = [{"name": "", "schema": header["schema"]}]
     if not isinstance(tables, list) or not tables:
         raise BaleFormatError("the header lists no tables")
-    for t in tables:
+    seen: set[str] = set()
+    for i, t in enumerate(tables):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("schema"), list):
             raise BaleFormatError("a table in the header has no name or schema")
+        if (i == 0) != (t["name"] == "") or (i > 0 and not isinstance(t.get("counter"), str)):
+            raise BaleFormatError("the header's tables are not a main table and its collections")
+        for c in t["schema"]:
+            _check_column(c, seen)
     return [dict(t) for t in tables]
+
+
+def _check_column(column: Any, seen: set[str]) -> None:
+    """A schema entry: a new non-empty name, a numeric NumPy dtype, a valid bound, a predictor (a name)."""
+    if not isinstance(column, dict) or not all(
+        isinstance(column.get(k), str) for k in ("name", "dtype", "bound", "predictor")
+    ):
+        raise BaleFormatError(f"bad column in the header: {str(column)[:80]}")
+    name = column["name"]
+    if not name or name in seen or name == "@latent":
+        raise BaleFormatError(f"column name {name!r} is empty or repeated in the header")
+    seen.add(name)
+    try:
+        if not _DTYPE_NAME.fullmatch(column["dtype"]):
+            raise ValueError(f"{column['dtype']!r} is not a plain NumPy dtype name")
+        dtype = np.dtype(column["dtype"])
+        parse_bound(column["bound"])
+    except (TypeError, ValueError, SyntaxError, BaleError) as exc:
+        raise BaleFormatError(f"column {name!r}: bad dtype or bound in the header: {exc}") from None
+    if dtype.kind not in _DTYPE_KINDS or dtype.itemsize > 8 or dtype.hasobject:
+        raise BaleFormatError(f"column {name!r}: dtype {dtype} cannot be stored in a .bale file")
+

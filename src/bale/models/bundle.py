@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bale.errors import BaleFormatError
-from bale.models.plan import METADATA_KEY, CompressionModel, load_safetensors, save_safetensors
+from bale.models.plan import METADATA_KEY, CompressionModel, load_safetensors, model_errors, save_safetensors
 
 __all__ = ["DATASET_METADATA_KEY", "DatasetModel", "model_from_bytes"]
 
@@ -55,8 +55,13 @@ class DatasetModel:
 
 
 def model_from_bytes(data: bytes) -> CompressionModel | DatasetModel:
-    """A model file's model: one table's, or a dataset's."""
+    """A model file's model: one table's, or a dataset's; a damaged or forged one is a :class:`BaleFormatError`."""
     metadata, tensors = load_safetensors(data)
+    with model_errors():
+        return _from_parts(metadata, tensors)
+
+
+def _from_parts(metadata: dict[str, Any], tensors: dict[str, Any]) -> CompressionModel | DatasetModel:
     if METADATA_KEY in metadata:
         return CompressionModel.from_parts(metadata[METADATA_KEY], tensors)
     meta = metadata.get(DATASET_METADATA_KEY)

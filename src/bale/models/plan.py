@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,13 +57,24 @@ class ColumnPlan:
             plan = cls(
                 str(data["name"]), str(np.dtype(data["dtype"])), parse_bound(data["bound"]), dict(data["predictor"])
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, SyntaxError) as exc:
             raise BaleFormatError(f"bad column plan: {exc}") from None
+        dtype = np.dtype(plan.dtype)
+        if dtype.kind not in "biuf" or dtype.itemsize > 8:
+            raise BaleFormatError(f"column {plan.name!r}: dtype {dtype} cannot be coded")
         kind = plan.predictor.get("kind")
         if kind not in PREDICTOR_KINDS:
             raise BaleFormatError(f"column {plan.name!r}: unknown predictor {kind!r}")
         if kind == "relation" and plan.predictor.get("formula") not in FORMULAS:
             raise BaleFormatError(f"column {plan.name!r}: unknown relation {plan.predictor.get('formula')!r}")
+        if kind == "relation":
+            inputs = plan.predictor.get("inputs")
+            arity = FORMULAS[plan.predictor["formula"]][0]
+            if not isinstance(inputs, list) or len(inputs) != arity or not all(isinstance(i, str) for i in inputs):
+                raise BaleFormatError(f"column {plan.name!r}: bad inputs of its relation")
+        head = plan.predictor.get("head")
+        if kind == "learned" and (not isinstance(head, int) or isinstance(head, bool) or head < 0):
+            raise BaleFormatError(f"column {plan.name!r}: bad network head {head!r}")
         return plan
 
 
@@ -117,7 +130,19 @@ class CompressionModel:
         metadata, tensors = load_safetensors(data)
         if METADATA_KEY not in metadata:
             raise BaleFormatError("not a bale model: safetensors file without bale metadata")
-        return cls.from_parts(metadata[METADATA_KEY], tensors)
+        with model_errors():
+            return cls.from_parts(metadata[METADATA_KEY], tensors)
+
+
+@contextmanager
+def model_errors() -> Iterator[None]:
+    """Any error building a model from a file's metadata and tensors is a :class:`BaleFormatError`."""
+    try:
+        yield
+    except BaleFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, SyntaxError) as exc:
+        raise BaleFormatError(f"bad model: {type(exc).__name__}: {exc}") from None
 
 
 def save_safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, Any]) -> bytes:
