@@ -334,7 +334,10 @@ def load_model(path: PathLike) -> CompressionModel | DatasetModel:
     p = Path(path)
     if not p.is_file():
         raise BaleInputError(f"no such model file: {p}")
-    return model_from_bytes(p.read_bytes())
+    try:
+        return model_from_bytes(p.read_bytes())
+    except BaleFormatError as exc:
+        raise BaleFormatError(f"{p}: {exc}") from None
 
 
 def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> CompressionModel:

@@ -1,4 +1,4 @@
-"""The ``bale`` command line: train, tune, compress, decompress, info, evaluate, bench, export, init, schema.
+"""The ``bale`` command line: train, tune, compress, decompress, info, verify, evaluate, bench, export, init, schema.
 
 Errors that bale raises on purpose print as one line and exit with status 2; ``--debug``
 shows the traceback instead.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import click
 
 from bale._version import __version__
 from bale.errors import BaleError
+from bale.fsutil import write_atomic
 
 log = logging.getLogger("bale")
 
@@ -48,9 +51,15 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """bale: error-bounded learned compression of scientific tables."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if threading.current_thread() is threading.main_thread():  # a kill unwinds like Ctrl-C: no temporary files left
+        signal.signal(signal.SIGTERM, _terminate)
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bale").setLevel(level)
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _overrides(**values: Any) -> dict[str, Any]:
@@ -304,6 +313,35 @@ def info(file: str, model_path: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("file", type=click.Path())
+@click.option(
+    "--model",
+    "-m",
+    "model_path",
+    type=click.Path(dir_okay=False),
+    help="The model the file was compressed with, if not embedded.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(file: str, model_path: str | None, as_json: bool) -> None:
+    """Check a .bale FILE without writing anything: every checksum and a full decode in memory.
+
+    Exit status 0 when the file is whole; 2 with a one-line message naming what is damaged.
+    Error bounds cannot be checked without the original (use bale evaluate for that).
+    """
+    from bale.api import verify as run
+
+    result = run(file, model=model_path)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    hashed = ", exact columns match their SHA-256" if result["exact_sha256_checked"] else ""
+    click.echo(
+        f"{file}: ok ({result['rows']} rows, {result['columns']} columns, {result['chunks']} chunk(s), "
+        f"every checksum checked, decoded{hashed})"
+    )
+
+
+@main.command()
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o",
@@ -394,7 +432,7 @@ def tune(
         progress=arguments["progress"],
     )  # fmt: skip
     if output is not None:
-        Path(output).write_text(result.to_toml(), encoding="utf-8")
+        write_atomic(output, result.to_toml())
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -593,7 +631,7 @@ def init(path: str, force: bool) -> None:
     from bale.config import TEMPLATE
 
     _refuse_overwrite(Path(path), force)
-    Path(path).write_text(TEMPLATE, encoding="utf-8")
+    write_atomic(path, TEMPLATE)
     click.echo(f"wrote {path}")
 
 

@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bale.fsutil import atomic_target, write_atomic
+
 __all__ = [
     "CLASSICAL_FAMILIES",
     "cell",
@@ -324,7 +326,8 @@ def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
 
@@ -374,9 +377,9 @@ def write_outputs(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """``bench.json``, ``bench.md`` and ``pareto.png`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"json": out_dir / "bench.json", "markdown": out_dir / "bench.md"}
-    written["json"].write_text(to_json(results))
+    write_atomic(written["json"], to_json(results))
     plot = pareto_plot(results, out_dir / "pareto.png")
-    written["markdown"].write_text(to_markdown(results, heading="#", plot="pareto.png" if plot else None))
+    write_atomic(written["markdown"], to_markdown(results, heading="#", plot="pareto.png" if plot else None))
     if plot:
         written["plot"] = plot
     return written

@@ -21,6 +21,7 @@ file's length before anything is allocated, and every block has a checksum.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -97,6 +98,16 @@ class BaleWriter:
             raise BaleInputError(f"output directory does not exist: {directory}")
         fd, self._tmp = temp_beside(self.path)
         self._file: IO[bytes] = os.fdopen(fd, "wb")
+        try:
+            self._start(header, model)
+        except OSError as exc:
+            self.abort()
+            raise _write_error(self.path, exc) from exc
+        except BaseException:
+            self.abort()
+            raise
+
+    def _start(self, header: Mapping[str, Any], model: bytes | None) -> None:
         header = dict(header)
         if model is not None:
             model = zstandard.ZstdCompressor(level=19, write_content_size=True).compress(model)
@@ -127,9 +138,12 @@ class BaleWriter:
             raise ValueError(f"no table {table} in this file")
         offset = self._file.tell()
         index = []
-        for name, payload in sections.items():
-            self._file.write(payload)
-            index.append((name, len(payload), _crc(payload)))
+        try:
+            for name, payload in sections.items():
+                self._file.write(payload)
+                index.append((name, len(payload), _crc(payload)))
+        except OSError as exc:
+            raise _write_error(self.path, exc) from exc
         self.chunks.append(ChunkInfo(rows, offset, index, table, len(self.chunks) if step is None else step))
         self.table_rows[table] += rows
 
@@ -145,19 +159,24 @@ class BaleWriter:
             ],
         }
         data = _json_bytes(footer)
-        offset = self._file.tell()
-        self._file.write(data)
-        self._file.write(_TRAILER.pack(offset, len(data), _crc(data), END_MAGIC))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        size = self._file.tell()
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        try:
+            offset = self._file.tell()
+            self._file.write(data)
+            self._file.write(_TRAILER.pack(offset, len(data), _crc(data), END_MAGIC))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            size = self._file.tell()
+            self._file.close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            raise _write_error(self.path, exc) from exc
         return size
 
     def abort(self) -> None:
+        """Remove the temporary file: nothing appears under the target's name."""
         if not self._file.closed:
-            self._file.close()
+            with contextlib.suppress(OSError):  # a full disk fails the flush of the close too
+                self._file.close()
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> BaleWriter:
@@ -166,6 +185,13 @@ class BaleWriter:
     def __exit__(self, exc_type: object, *_: object) -> None:
         if exc_type is not None:
             self.abort()
+
+
+def _write_error(path: Path, exc: OSError) -> OSError:
+    """An OSError of the writer, naming the file (``[Errno 28] cannot write x.bale: No space left on device``)."""
+    if exc.errno is None:
+        return exc
+    return OSError(exc.errno, f"cannot write {path}: {exc.strerror}")
 
 
 class BaleReader:

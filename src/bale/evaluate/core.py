@@ -27,6 +27,7 @@ from bale.evaluate import inputs, physics, report
 from bale.evaluate import plots as plots_module
 from bale.evaluate.metrics import column_metrics, correlation_difference
 from bale.evaluate.stats import compare_distributions
+from bale.fsutil import write_atomic
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
 from bale.table import MAIN, Dataset
@@ -260,8 +261,8 @@ def evaluate(
     images = {f["name"]: f for f in figures.written}
     metrics["figures"] = {name: str(Path(f["file"]).relative_to(out)) for name, f in images.items()}
     clean = inputs.jsonable(metrics)
-    (out / "metrics.json").write_text(json.dumps(clean, indent=1, allow_nan=False), encoding="utf-8")
-    (out / "report.html").write_text(report.render_html(clean, images), encoding="utf-8")
+    write_atomic(out / "metrics.json", json.dumps(clean, indent=1, allow_nan=False))
+    write_atomic(out / "report.html", report.render_html(clean, images))
     log.info("wrote %s: metrics.json, report.html, %d figures", out, len(images))
     return clean
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from bale.fsutil import write_atomic
+
 __all__ = [
     "Figures",
     "column_figure",
@@ -108,7 +110,7 @@ class Figures:
                 self._pdf.savefig(fig)
         data = buffer.getvalue()
         path = self.directory / f"{unique}.png"
-        path.write_bytes(data)
+        write_atomic(path, data)
         entry = {
             "name": unique,
             "file": str(path),

@@ -167,9 +167,12 @@ def load_safetensors(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]
 
 def _safetensors_metadata(data: bytes) -> dict[str, str]:
     if len(data) < 8:
-        raise BaleFormatError("model too short")
+        raise BaleFormatError("not a valid bale model: too short")
     n = int.from_bytes(data[:8], "little")
     if n > len(data) - 8:
-        raise BaleFormatError("model header longer than the model")
+        raise BaleFormatError(
+            "not a valid bale model: no safetensors header (models are safetensors; pickles and torch.save "
+            "files are never loaded)"
+        )
     header = json.loads(bytes(data[8 : 8 + n]))
     return dict(header.get("__metadata__") or {})
