@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -84,7 +85,9 @@ class Figures:
         if pdf_path is not None and enabled:
             from matplotlib.backends.backend_pdf import PdfPages
 
-            self._pdf = PdfPages(pdf_path)
+            self._pdf_path = pdf_path
+            self._pdf_tmp = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")  # renamed into place on close
+            self._pdf = PdfPages(self._pdf_tmp)
         self.written: list[dict[str, str]] = []
         self._names: set[str] = set()
 
@@ -133,8 +136,12 @@ class Figures:
 
     def close(self) -> None:
         if self._pdf is not None:
-            self._pdf.close()
-            self._pdf = None
+            try:
+                self._pdf.close()
+                os.replace(self._pdf_tmp, self._pdf_path)
+            finally:
+                self._pdf_tmp.unlink(missing_ok=True)
+                self._pdf = None
 
 
 def _edges(values: np.ndarray, bins: int = 60) -> np.ndarray:
