@@ -32,7 +32,7 @@ from bale.io.root_events import iter_dataset
 from bale.io.root_events import write_dataset as write_root_dataset
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
-from bale.table import MAIN, Dataset, Table
+from bale.table import MAIN, Dataset, Table, check_unique
 
 __all__ = [
     "as_dataset",
@@ -60,8 +60,15 @@ def as_table(data: Any, *, columns: Iterable[str] | None = None, tree: str | Non
     if isinstance(data, Table):
         table = data
     elif hasattr(data, "to_pydict") and hasattr(data, "schema"):  # pyarrow
+        check_unique(data.column_names)
+        for name in data.column_names:
+            _no_missing(name, data.column(name).null_count)
         table = Table({name: data.column(name).to_numpy() for name in data.column_names})
     elif hasattr(data, "to_numpy") and hasattr(data, "columns"):  # pandas
+        check_unique(data.columns)
+        for name in data.columns:  # a nullable column (Int64, boolean ...) would turn into floats
+            if not isinstance(data[name].dtype, np.dtype):
+                _no_missing(name, int(data[name].isna().sum()))
         table = Table({str(name): data[name].to_numpy() for name in data.columns})
     elif isinstance(data, np.ndarray) and data.dtype.names:
         table = Table({name: np.ascontiguousarray(data[name]) for name in data.dtype.names})
@@ -78,6 +85,11 @@ def as_table(data: Any, *, columns: Iterable[str] | None = None, tree: str | Non
             raise BaleInputError(f"unknown column(s) {missing}; columns are {table.names}")
         table = Table({c: table.columns[c] for c in wanted}, table.source)
     return table
+
+
+def _no_missing(name: Any, count: int) -> None:
+    if count:
+        raise BaleInputError(f"column {str(name)!r} has {count} missing values; not supported")
 
 
 def _resolve_bounds(

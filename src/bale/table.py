@@ -21,9 +21,19 @@ import numpy as np
 
 from bale.errors import BaleInputError
 
-__all__ = ["MAIN", "Dataset", "Table"]
+__all__ = ["MAIN", "Dataset", "Table", "check_unique"]
 
 MAIN = ""  # the name of a dataset's main table (one row per event)
+
+
+def check_unique(names: Iterable[Any]) -> None:
+    """Refuse column names that repeat (as strings): one of them would be lost."""
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[str(name)] = seen.get(str(name), 0) + 1
+    repeated = sorted(n for n, count in seen.items() if count > 1)
+    if repeated:
+        raise BaleInputError(f"duplicate column name(s) {repeated}: every column needs a name of its own")
 
 
 @dataclass
@@ -38,6 +48,8 @@ class Table:
         for name, values in self.columns.items():
             if not isinstance(name, str) or not name:
                 raise BaleInputError(f"column names must be non-empty strings, got {name!r}")
+            if name.startswith("@"):
+                raise BaleInputError(f"column name {name!r}: names starting with '@' are reserved by bale")
             arr = np.asarray(values)
             if arr.ndim != 1:
                 raise BaleInputError(f"column {name!r} is not one-dimensional (shape {arr.shape})")
@@ -52,6 +64,7 @@ class Table:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: dict[str, Any] | None = None) -> Table:
+        check_unique(data)
         return cls({str(k): np.asarray(v) for k, v in data.items()}, dict(source or {}))
 
     @property

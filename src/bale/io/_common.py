@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bale.errors import BaleInputError
-from bale.table import Table
+from bale.table import Table, check_unique
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ def is_numeric(dtype: np.dtype) -> bool:
 
 
 def select_columns(available: Sequence[str], requested: Sequence[str] | None) -> list[str]:
-    """The requested columns in order (all when ``None``); unknown names raise."""
+    """The requested columns in order (all when ``None``); unknown and repeated names raise."""
+    check_unique(available)
     if requested is None:
         return list(available)
     known = set(available)

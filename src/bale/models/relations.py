@@ -142,6 +142,10 @@ def _evaluations(width: int) -> int:
 def _window(names: list[str], max_evaluations: int) -> list[str]:
     """The most recently decoded candidates, as many as the evaluation budget allows (wide tables)."""
     width = len(names)
+    if width > MAX_PAIR_COLUMNS:  # only one-input formulas: the count is linear, skip to where it fits
+        singles = sum(1 for arity, _ in FORMULAS.values() if arity == 1)
+        if singles:
+            width = max(min(width, max_evaluations // singles), MAX_PAIR_COLUMNS)
     while width > 1 and _evaluations(width) > max_evaluations:
         width -= 1
     return names[len(names) - width :]
