@@ -286,9 +286,11 @@ class BaleReader:
             if c.rows > self.chunk_rows and (c.table == 0 or c.rows > MAX_CHUNK_ROWS):
                 raise BaleFormatError(f"{self.path}: chunk {i} declares {c.rows} rows, more than a chunk holds")
             names = [name for name, _, _ in c.sections]
-            allowed = self._section_names[c.table]
-            if len(set(names)) != len(names) or not set(names) <= allowed:
-                raise BaleFormatError(f"{self.path}: chunk {i} has sections {names} that its table does not")
+            columns = self._section_names[c.table] - {"@latent"}
+            if len(set(names)) != len(names) or not columns <= set(names) <= columns | {"@latent"}:
+                raise BaleFormatError(f"{self.path}: chunk {i} does not hold one section per column of its table")
+            if any(length < 1 for _, length, _ in c.sections):  # every coding starts with at least a byte
+                raise BaleFormatError(f"{self.path}: chunk {i} has an empty section")
         if end != offset:
             raise BaleFormatError(f"{self.path}: the chunks do not fill the data area")
         for t, rows in enumerate(self.table_rows):
