@@ -52,7 +52,8 @@ def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     if threading.current_thread() is threading.main_thread():  # a kill unwinds like Ctrl-C: no temporary files left
-        signal.signal(signal.SIGTERM, _terminate)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bale").setLevel(level)
