@@ -141,6 +141,23 @@ _common_data = [
 ]
 
 
+_common_grid = [
+    click.option("--grid", is_flag=True, help="Grid mode: float arrays as 2-D/3-D fields (docs/grids.md)."),
+    click.option("--block", type=int, help="Grid mode: block edge (overrides grid.block)."),
+    click.option(
+        "--predictor",
+        type=click.Choice(["auto", "lorenzo", "interp", "conv"]),
+        help="Grid mode: predictor (overrides grid.predictor).",
+    ),
+]
+
+
+def _grid_options(fn: Any) -> Any:
+    for option in reversed(_common_grid):
+        fn = option(fn)
+    return fn
+
+
 def _data_options(fn: Any) -> Any:
     for option in reversed(_common_data):
         fn = option(fn)
@@ -190,6 +207,7 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
 @click.option("--jobs", type=int, default=2, show_default=True, help="With --out-dir: local Dask worker processes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@_grid_options
 @_data_options
 def compress(
     data: tuple[str, ...],
@@ -201,12 +219,19 @@ def compress(
     jobs: int,
     as_json: bool,
     force: bool,
+    grid: bool,
+    block: int | None,
+    predictor: str | None,
     **options: Any,
 ) -> None:
     """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file, or many files into --out-dir.
 
-    Put DATA first: --branches takes every value that follows it.
+    Put DATA first: --branches takes every value that follows it. With --grid, the float
+    arrays of DATA (.npz, .npy, HDF5, zarr) are coded as 2-D/3-D grids (docs/grids.md).
     """
+    if grid:
+        _compress_grid(data, output, model_path, as_json, force, block, predictor, options)
+        return
     arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
     if out_dir is not None or len(data) > 1:
         _compress_many(data, out_dir, model_path, scheduler, jobs, as_json, arguments, output)
@@ -216,6 +241,46 @@ def compress(
     out = Path(output) if output else Path(data[0]).with_suffix(".bale")
     _refuse_overwrite(out, force)
     report = run(data[0], out, model=model_path, **arguments)
+    _print_info(report, as_json)
+
+
+def _grid_config(options: dict[str, Any], block: int | None, predictor: str | None) -> Any:
+    return _config(
+        options["config_path"],
+        grid__block=block,
+        grid__predictor=predictor,
+        grid__epochs=options["epochs"],
+        grid__latent_dim=options["latent_dim"],
+        train__seed=options["seed"],
+    )
+
+
+def _compress_grid(
+    data: tuple[str, ...],
+    output: str | None,
+    model_path: str | None,
+    as_json: bool,
+    force: bool,
+    block: int | None,
+    predictor: str | None,
+    options: dict[str, Any],
+) -> None:
+    from bale.grid.api import compress_grid
+
+    if len(data) != 1:
+        raise click.UsageError("--grid compresses one file at a time")
+    if len(options["errors"]) > 1 or any(":" in e for e in options["errors"]):
+        raise click.UsageError("--grid takes one bound for all grids: --error range=X, abs=X or rel=X")
+    out = Path(output) if output else Path(data[0]).with_suffix(".bale")
+    _refuse_overwrite(out, force)
+    report = compress_grid(
+        data[0],
+        out,
+        error=options["errors"][0] if options["errors"] else None,
+        model=model_path,
+        config=_grid_config(options, block, predictor),
+        names=_split(options["columns"]),
+    )
     _print_info(report, as_json)
 
 
@@ -272,6 +337,11 @@ def decompress(
     from bale.container import BaleReader
     from bale.table import Dataset
 
+    with BaleReader(file) as reader:
+        is_grid = reader.header.get("kind") == "grid"
+    if is_grid:
+        _decompress_grid(file, output, model_path, force)
+        return
     if output is None:
         with BaleReader(file) as reader:
             source_format = (reader.header.get("source") or {}).get("format", "parquet")
@@ -284,6 +354,19 @@ def decompress(
         click.echo(f"{output}: {events} events, collections {', '.join(data.counters) or 'none'}")
     else:
         click.echo(f"{output}: {data.num_rows} rows, {len(data.columns)} columns")
+
+
+def _decompress_grid(file: str, output: str | None, model_path: str | None, force: bool) -> None:
+    from bale.container import BaleReader
+    from bale.grid.api import decompress_grid
+
+    if output is None:
+        with BaleReader(file) as reader:
+            fmt = (reader.header.get("source") or {}).get("format")
+        output = str(Path(file).with_suffix({"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
+    _refuse_overwrite(Path(output), force)
+    grids = decompress_grid(file, output, model=model_path)
+    click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")
 
 
 @main.command()
@@ -321,9 +404,18 @@ def info(file: str, model_path: str | None, as_json: bool) -> None:
     type=click.FloatRange(0, 1, min_open=True),
     help="At most this fraction of each file's rows (events) goes into the training sample.",
 )
+@_grid_options
 @_data_options
 def train(
-    data: tuple[str, ...], output: str, force: bool, resume: bool, train_fraction: float | None, **options: Any
+    data: tuple[str, ...],
+    output: str,
+    force: bool,
+    resume: bool,
+    train_fraction: float | None,
+    grid: bool,
+    block: int | None,
+    predictor: str | None,
+    **options: Any,
 ) -> None:
     """Train a model on DATA (files or quoted globs), to compress many files with `bale compress --model`.
 
@@ -338,6 +430,16 @@ def train(
     from bale.api import train as run
     from bale.models.bundle import DatasetModel
 
+    if grid:  # a conv model of grid tiles (docs/grids.md)
+        from bale.grid.api import save_grid_model, train_grid
+
+        _refuse_overwrite(Path(output), force)
+        grid_model = train_grid(list(_expand(data)), config=_grid_config(options, block, predictor))
+        digest = save_grid_model(grid_model, output, grid_model.record)
+        click.echo(
+            f"{output}: conv grid model, tile {grid_model.tile}, latent {grid_model.latent_dim}, sha256 {digest[:16]}…"
+        )
+        return
     if not resume:
         _refuse_overwrite(Path(output), force)
     checkpoints = Path(output + ".checkpoints")
@@ -609,6 +711,9 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
+    if report.get("kind") == "grid":
+        _print_grid_info(report)
+        return
     raw, total = report["raw_bytes"], report["file_bytes"]
     lines = [
         f"{report['file']}: {report['rows']} rows, {report['columns']} columns, {report['chunks']} chunk(s)",
@@ -633,6 +738,28 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
         lines.append(
             f"    {name:<20} {col['bound']:<12} {col['predictor']:<9} {col['bytes']:>10,} B "
             f"{col['bits_per_value']:7.3f} bits/value"
+        )
+    click.echo("\n".join(lines))
+
+
+def _print_grid_info(report: dict[str, Any]) -> None:
+    raw, total = report["raw_bytes"], report["file_bytes"]
+    lines = [
+        f"{report['file']}: {len(report['grids'])} grid(s)",
+        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
+    ]
+    if report["model"]["sha256"]:
+        where = "embedded" if report["model"]["embedded"] else "external, not counted above"
+        lines.append(f"  conv model ({where}, sha256 {report['model']['sha256'][:16]}…)")
+    lines.append("  bytes:")
+    for name, size in report["bytes"].items():
+        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
+    lines.append("  grids:")
+    for name, g in report["grids"].items():
+        lines.append(
+            f"    {name:<12} {g['dtype']:<8} {'x'.join(map(str, g['shape']))}  {g['error']} ({g['bound']}), "
+            f"blocks {'x'.join(map(str, g['block']))}: {g['predictors']}, {g['raw_values']} raw, "
+            f"{g['bits_per_value']:.3f} bits/value"
         )
     click.echo("\n".join(lines))
 

@@ -15,7 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bale.bounds import parse_bound
 from bale.errors import BaleConfigError, BaleInputError
 
-__all__ = ["FAMILIES", "TEMPLATE", "BaleConfig", "CompressConfig", "ModelConfig", "TrainConfig", "load_config"]
+__all__ = [
+    "FAMILIES",
+    "TEMPLATE",
+    "BaleConfig",
+    "CompressConfig",
+    "GridConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "load_config",
+]
 
 
 class _Section(BaseModel):
@@ -98,10 +107,44 @@ class TrainConfig(_Section):
     amp: bool = Field(False, description="Mixed precision (bfloat16 autocast) on a GPU; ignored on the CPU.")
 
 
+class GridConfig(_Section):
+    """Grid mode (``--grid``, docs/grids.md): 1-D to N-D float arrays coded as (frames, H, W)."""
+
+    error: str = Field("range=1e-3", description="Bound of grids: range=X (X times max-min), abs=X or rel=X.")
+    block: int = Field(32, ge=2, le=4096, description="Block edge: each block gets the cheapest predictor.")
+    predictor: Literal["auto", "lorenzo", "interp", "conv"] = Field(
+        "auto", description="auto: the cheapest of Lorenzo, interpolation and (with a conv model) conv, per block."
+    )
+    learned: bool = Field(False, description="Train a conv model when compressing without --model (it is embedded).")
+    tile: int = Field(16, ge=4, le=256, multiple_of=4, description="conv: tile edge the autoencoder sees.")
+    latent_dim: int = Field(8, ge=1, le=256, description="conv: latent values stored per tile.")
+    channels: int = Field(8, ge=1, le=64, description="conv: channels of the convolutions.")
+    latent_bits: int = Field(4, ge=0, le=12, description="conv: latents are stored in steps of 2^-latent_bits.")
+    epochs: int = Field(60, ge=1, description="conv: training epochs.")
+    max_tiles: int = Field(20_000, ge=16, description="conv: tiles sampled for training.")
+
+    @field_validator("error")
+    @classmethod
+    def _v_error(cls, value: str) -> str:
+        spec = value.strip().lower().replace(" ", "")
+        if spec.startswith("range="):
+            try:
+                ok = float(spec[6:]) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"bad range bound {value!r}")
+            return value
+        if _check_bound(value).strip().lower() in ("exact", "lossless"):
+            raise ValueError("grids are coded lossy: range=X, abs=X or rel=X")
+        return value
+
+
 class BaleConfig(_Section):
     compress: CompressConfig = Field(default_factory=CompressConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    grid: GridConfig = Field(default_factory=GridConfig)
 
     @model_validator(mode="after")
     def _v_family(self) -> BaleConfig:
@@ -226,4 +269,23 @@ threads = 1
 device = "cpu"
 # Mixed precision (bfloat16 autocast) on a GPU.
 amp = false
+
+[grid]
+# Grid mode (bale compress --grid; docs/grids.md). Bound of grids: "range=1e-3"
+# (1e-3 times max-min of the finite values), "abs=X" or "rel=X".
+error = "range=1e-3"
+# Block edge; each block is coded by its cheapest predictor.
+block = 32
+# "auto" (cheapest of Lorenzo, interpolation and, with a conv model, conv), or one of
+# "lorenzo", "interp", "conv".
+predictor = "auto"
+# Train a conv autoencoder when compressing without --model (it is embedded).
+learned = false
+# conv model: tile edge, latents per tile, channels, latent step 2^-latent_bits, training.
+tile = 16
+latent_dim = 8
+channels = 8
+latent_bits = 4
+epochs = 60
+max_tiles = 20000
 """

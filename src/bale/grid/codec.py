@@ -72,7 +72,7 @@ class GridBound:
 def parse_grid_bound(text: str, values: np.ndarray | None = None) -> GridBound:
     """``abs=X``, ``rel=X`` or ``range=X`` (``abs = X·(max − min)`` of the finite values of ``values``)."""
     spec = text.strip().lower().replace(" ", "")
-    mode, sep, number = spec.partition("=")
+    mode, _, number = spec.partition("=")
     if mode != "range":
         bound = parse_bound(spec)
         if bound.mode == "exact":
@@ -153,6 +153,7 @@ def _lattice(x: np.ndarray, bound: Bound) -> tuple[np.ndarray, np.ndarray, np.nd
             scaled = np.log(np.abs(v)) / step
         else:
             scaled = v / step
+            regular &= ~((v == 0) & np.signbit(v))  # -0.0 comes back bit-exact, as raw
         regular &= np.abs(scaled) < _MAX_QUANT
         k = np.rint(np.where(regular, scaled, 0.0)).astype(np.int64)
         negative = np.signbit(v) & regular
@@ -293,9 +294,7 @@ def _allowed(predictor: str, model: GridPredictor | None, bound: Bound) -> tuple
     raise BaleConfigError(f"unknown grid predictor {predictor!r}: auto, lorenzo, interp or conv")
 
 
-def _conv_residuals(
-    model: GridPredictor, kb: np.ndarray, xb: np.ndarray, step: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _conv_residuals(model: GridPredictor, kb: np.ndarray, xb: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """Latents of a block's tiles, and its residuals: lattice minus the predicted lattice, Lorenzo in-frame."""
     tiles, layout = _tiles_of(np.where(np.isfinite(xb), xb, 0.0).astype(np.float64), model.tile)
     latents = model.encode_tiles(tiles)
@@ -379,8 +378,7 @@ def decode_grid(
     step = _step(bound)
     try:
         head = ByteReader(sections["head"])
-        z = head.varint()
-        fill = (z >> 1) ^ -(z & 1)
+        head.varint()  # the fill value: the encoder's business, decoded through the residuals
         n_raw = head.varint()
         if n_raw > n:
             raise BaleFormatError("more raw values than the grid holds")
@@ -438,7 +436,9 @@ def decode_grid(
             raw_idx = _raw_positions(sections, n_raw, n)
             reader = ByteReader(sections["raw"])
             reader.block()
-            data = zstandard.ZstdDecompressor().decompress(bytes(reader.block()), max_output_size=n_raw * dtype.itemsize)
+            data = zstandard.ZstdDecompressor().decompress(
+                bytes(reader.block()), max_output_size=n_raw * dtype.itemsize
+            )
             if len(data) != n_raw * dtype.itemsize:
                 raise BaleFormatError("raw-value block has the wrong length")
             out[raw_idx] = np.frombuffer(data, dtype=dtype)
@@ -456,4 +456,3 @@ def _raw_positions(sections: Mapping[str, bytes | memoryview], n_raw: int, n: in
     if n_raw and (gaps.min() < 0 or idx[-1] >= n):
         raise BaleFormatError("raw positions lie outside the grid")
     return idx
-

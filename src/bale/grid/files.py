@@ -79,7 +79,9 @@ def read_grids(path: str | Path, names: list[str] | None = None) -> tuple[dict[s
         if n in grids or names is not None:
             continue
         if a.nbytes > _MAX_EXTRA or a.dtype.kind not in "biufcUS":
-            log.warning("dropping member %r of %s (%s %s): not a grid, too large to keep verbatim", n, path, a.dtype, a.shape)
+            log.warning(
+                "dropping member %r of %s (%s %s): not a grid, too large to keep verbatim", n, path, a.dtype, a.shape
+            )
             continue
         extra[n] = _pack_extra(a)
     order = [n for n in arrays if n in grids or n in extra]
@@ -120,7 +122,9 @@ def write_grids(grids: dict[str, np.ndarray], path: str | Path, source: dict[str
     source = source or {}
     extra = {n: _unpack_extra(t) for n, t in (source.get("extra") or {}).items()} if fmt != "npy" else {}
     arrays = {**grids, **extra}
-    order = [n for n in source.get("order", []) if n in arrays] + [n for n in arrays if n not in source.get("order", [])]
+    order = [n for n in source.get("order", []) if n in arrays] + [
+        n for n in arrays if n not in source.get("order", [])
+    ]
     arrays = {n: arrays[n] for n in order}
     if fmt == "npy":
         if len(grids) != 1:

@@ -28,7 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from bale.errors import BaleFormatError
 
-__all__ = ["FRACTION_BITS", "ConvGridModel", "METADATA_KEY"]
+__all__ = ["FRACTION_BITS", "METADATA_KEY", "ConvGridModel"]
 
 FRACTION_BITS = 12  # activations: integers in units of 2^-12
 WEIGHT_BITS = 11  # weights: |w| < 2^11 after scaling
@@ -72,11 +72,19 @@ class ConvGridModel:
         if missing:
             raise BaleFormatError(f"conv model lacks weights {missing}")
         self.weights = {k: np.asarray(v) for k, v in weights.items()}
+        self.source_bytes: bytes | None = None
+        self.record: dict[str, Any] = {}
         self._float = {k: self.weights[k].astype(np.float64) for k in _ENCODER}
         self._int = {k: self.weights[k].astype(np.float64) for k in _DECODER}  # integer-valued
         c, q = self.channels, self.tile // 4
-        shapes = {"dec1.w": (c * q * q, self.latent_dim), "dec1.b": (c * q * q,), "dec2.w": (c, c, 3, 3),
-                  "dec2.b": (c,), "dec3.w": (1, c, 3, 3), "dec3.b": (1,)}
+        shapes = {
+            "dec1.w": (c * q * q, self.latent_dim),
+            "dec1.b": (c * q * q,),
+            "dec2.w": (c, c, 3, 3),
+            "dec2.b": (c,),
+            "dec3.w": (1, c, 3, 3),
+            "dec3.b": (1,),
+        }
         for k, shape in shapes.items():
             if self._int[k].shape != shape or not np.all(np.isfinite(self._int[k])):
                 raise BaleFormatError(f"conv model weight {k} has shape {self._int[k].shape}, expected {shape}")
@@ -138,7 +146,13 @@ class ConvGridModel:
             raise BaleFormatError(f"bad grid model metadata: {exc}") from None
         if doc.get("family") != "conv" or doc.get("version") != 1:
             raise BaleFormatError(f"unknown grid model family {doc.get('family')!r} / version {doc.get('version')!r}")
-        return cls(doc["network"], weights)
+        model = cls(doc["network"], weights)
+        model.source_bytes = bytes(data)
+        return model
+
+    def file_bytes(self) -> bytes:
+        """The bytes that name this model: those it was read from, else its serialization."""
+        return self.source_bytes if self.source_bytes is not None else self.to_bytes()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> ConvGridModel:

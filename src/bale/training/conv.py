@@ -30,7 +30,7 @@ def _tiles(grids: list[np.ndarray], tile: int, limit: int, rng: np.random.Genera
         g = np.where(np.isfinite(g), g, np.nan)
         fill = float(np.nanmedian(g)) if np.isfinite(g).any() else 0.0
         g = np.nan_to_num(g, nan=fill, posinf=fill, neginf=fill)
-        f, h, w = g.shape
+        h, w = g.shape[1:]
         ph, pw = max(tile, -(-h // tile) * tile), max(tile, -(-w // tile) * tile)
         g = np.pad(g, ((0, 0), (0, ph - h), (0, pw - w)), mode="edge")
         step = max(tile // 2, 1)
@@ -73,7 +73,12 @@ def train_conv(
     data = torch.tensor((tiles - mean) / scale, dtype=torch.float32)[:, None]
     c, q = channels, tile // 4
     enc = nn.Sequential(
-        nn.Conv2d(1, c, 3, 2, 1), nn.ReLU(), nn.Conv2d(c, c, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(c * q * q, latent_dim)
+        nn.Conv2d(1, c, 3, 2, 1),
+        nn.ReLU(),
+        nn.Conv2d(c, c, 3, 2, 1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(c * q * q, latent_dim),
     )
     dec1 = nn.Linear(latent_dim, c * q * q)
     dec2 = nn.Conv2d(c, c, 3, 1, 1)
@@ -108,9 +113,18 @@ def train_conv(
         log.debug("conv epoch %d: loss %.5f", epoch, history[-1])
     with torch.no_grad():
         fw = {
-            "enc1.w": enc[0].weight, "enc1.b": enc[0].bias, "enc2.w": enc[2].weight, "enc2.b": enc[2].bias,
-            "enc3.w": enc[5].weight, "enc3.b": enc[5].bias, "dec1.w": dec1.weight, "dec1.b": dec1.bias,
-            "dec2.w": dec2.weight, "dec2.b": dec2.bias, "dec3.w": dec3.weight, "dec3.b": dec3.bias,
+            "enc1.w": enc[0].weight,
+            "enc1.b": enc[0].bias,
+            "enc2.w": enc[2].weight,
+            "enc2.b": enc[2].bias,
+            "enc3.w": enc[5].weight,
+            "enc3.b": enc[5].bias,
+            "dec1.w": dec1.weight,
+            "dec1.b": dec1.bias,
+            "dec2.w": dec2.weight,
+            "dec2.b": dec2.bias,
+            "dec3.w": dec3.weight,
+            "dec3.b": dec3.bias,
         }
         fw_np = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in fw.items()}
     decoder, exponents = quantize_decoder(fw_np)
