@@ -19,7 +19,14 @@ from bale.config import BaleConfig
 from bale.errors import BaleConfigError, BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.grid.api import compress_grid, decompress_grid, grid_info
 from bale.grid.codec import decode_grid, encode_grid, parse_grid_bound
-from bale.grid.predictors import interp_decode, interp_encode, lorenzo_decode, lorenzo_encode
+from bale.grid.predictors import (
+    interp_decode,
+    interp_encode,
+    lorenzo_context_decode,
+    lorenzo_contexts,
+    lorenzo_decode,
+    lorenzo_encode,
+)
 
 DATA = Path(__file__).parent / "data"
 STILL = DATA / "CFD_still.npz"
@@ -58,17 +65,38 @@ def _roundtrip(values: np.ndarray, bound: Bound, **kwargs: object) -> np.ndarray
     ),
     axes=st.sampled_from([(0, 1, 2), (1, 2), (2,), (0,)]),
 )
-def test_predictors_invert_exactly(k: np.ndarray, axes: tuple[int, ...]) -> None:
-    assert np.array_equal(lorenzo_decode(lorenzo_encode(k, axes), axes), k)
-    r = interp_encode(k, axes)
-    assert r.size == k.size
-    assert np.array_equal(interp_decode(r, k.shape, axes), k)
+def test_lorenzo_inverts_exactly_with_contexts(k: np.ndarray, axes: tuple[int, ...]) -> None:
+    r = lorenzo_encode(k, axes)
+    assert np.array_equal(lorenzo_decode(r, axes), k)
+    ctx = lorenzo_contexts(r).ravel()
+    streams = [r.ravel()[ctx == c] for c in range(int(ctx.max()) + 1)]
+    cursor = np.zeros(len(streams), dtype=np.int64)
+    assert np.array_equal(lorenzo_context_decode(streams, cursor, k.shape), r)
+    assert cursor.tolist() == [len(s) for s in streams]
+
+
+@SETTINGS
+@given(
+    v=arrays(np.float64, array_shapes(min_dims=3, max_dims=3, min_side=1, max_side=12), elements=st.floats(-1e6, 1e6)),
+    axes=st.sampled_from([(0, 1, 2), (1, 2)]),
+    step=st.sampled_from([1e-3, 0.1, 7.0]),
+)
+def test_closed_loop_interpolation_decodes_what_it_encoded(v: np.ndarray, axes: tuple[int, ...], step: float) -> None:
+    skip = np.zeros(v.shape, dtype=bool)
+    q, ctx, rec = interp_encode(v, skip, axes, step)
+    assert q.size == v.size == ctx.size
+    # within step/2, up to the rounding of pred + q·step at the magnitude of the data
+    assert np.all(np.abs(rec - v) <= step / 2 + 1e-12 * np.abs(v).max())
+    n_ctx = int(ctx.max()) + 1
+    streams = [q[ctx == c] for c in range(n_ctx)]
+    cursor = np.zeros(n_ctx, dtype=np.int64)
+    assert interp_decode(streams, cursor, v.shape, axes, step).tobytes() == rec.tobytes()
 
 
 def test_interpolation_predicts_a_smooth_field_well() -> None:
-    k = np.rint(_field((8, 40, 40)) * 1000).astype(np.int64)
-    r = interp_encode(k, (0, 1, 2))
-    assert np.abs(r[8:]).mean() < 0.1 * np.abs(k).mean()  # anchors aside, residuals are small
+    v = _field((8, 40, 40)) * 1000
+    q, _, _ = interp_encode(v, np.zeros(v.shape, dtype=bool), (0, 1, 2), 1.0)
+    assert np.abs(q[8:]).mean() < 0.1 * np.abs(v).mean()  # anchors aside, quantized errors are small
 
 
 # ------------------------------------------------------------------ the bound holds on every value

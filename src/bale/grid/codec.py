@@ -38,7 +38,14 @@ from bale.codec.uint_stream import decode_ints, decode_uints, encode_uints, toke
 from bale.codec.varint import ByteReader, encode_varint
 from bale.codec.varint import block as prefixed
 from bale.errors import BaleConfigError, BaleFormatError, BaleInputError
-from bale.grid.predictors import interp_decode, interp_encode, lorenzo_decode, lorenzo_encode
+from bale.grid.predictors import (
+    interp_decode,
+    interp_encode,
+    lorenzo_context_decode,
+    lorenzo_contexts,
+    lorenzo_decode,
+    lorenzo_encode,
+)
 
 __all__ = [
     "PREDICTORS",
@@ -130,60 +137,53 @@ def _step(bound: Bound) -> float:
     return float(2.0 * half * (1.0 - MARGIN))
 
 
-def _reconstruct(k: np.ndarray, step: float, negative: np.ndarray | None, bound: Bound, dtype: np.dtype) -> np.ndarray:
-    """The one formula encoder and decoder share: lattice integers to values."""
+def _values(rec: np.ndarray, negative: np.ndarray | None, bound: Bound, dtype: np.dtype) -> np.ndarray:
+    """The one formula encoder and decoder share: reconstructed domain values to values."""
     with np.errstate(over="ignore", invalid="ignore"):
-        v = k.astype(np.float64) * step
         if bound.mode == "rel":
-            np.exp(v, out=v)
+            v = np.exp(rec)
             if negative is not None:
                 v[negative] = -v[negative]
+        else:
+            v = rec
         return v.astype(dtype)
 
 
-def _lattice(x: np.ndarray, bound: Bound) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Lattice integers, the regular mask, the sign mask (relative) and the values the decoder gives."""
-    dtype = x.dtype
-    step = _step(bound)
+def _domain(x: np.ndarray, bound: Bound) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Domain values (float64), the mask of values always stored raw, and the negative mask (relative)."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         v = x.astype(np.float64)
-        regular = np.isfinite(v)
+        special = ~np.isfinite(v)
         if bound.mode == "rel":
-            regular &= (v != 0) & (np.abs(v) >= np.finfo(dtype).tiny)
-            scaled = np.log(np.abs(v)) / step
+            special |= (v == 0) | (np.abs(v) < np.finfo(x.dtype).tiny)
+            negative = np.signbit(v) & ~special
+            v = np.log(np.abs(v))
         else:
-            scaled = v / step
-            regular &= ~((v == 0) & np.signbit(v))  # -0.0 comes back bit-exact, as raw
-        regular &= np.abs(scaled) < _MAX_QUANT
-        k = np.rint(np.where(regular, scaled, 0.0)).astype(np.int64)
-        negative = np.signbit(v) & regular
-        decoded = _reconstruct(k, step, negative, bound, dtype)
-        err = np.abs(decoded.astype(np.float64) - v)
-        limit = bound.value * (1.0 - MARGIN / 2)
-        regular &= err <= (limit * np.abs(v) if bound.mode == "rel" else limit)
-    decoded[~regular] = x[~regular]
-    return k, regular, negative & regular, decoded
+            special |= (v == 0) & np.signbit(v)  # -0.0 comes back bit-exact, as raw
+            negative = np.zeros(v.shape, dtype=bool)
+    v[special] = 0.0
+    return v, special, negative
 
 
-def _blocks(shape: tuple[int, int, int], block: tuple[int, int, int]) -> list[tuple[slice, slice, slice]]:
+def _misses(x: np.ndarray, decoded: np.ndarray, bound: Bound) -> np.ndarray:
+    """Where the decoder's value would miss ``B·(1 − m/2)`` (NaN counts as a miss), or a zero not come back ±0."""
+    limit = bound.value * (1.0 - MARGIN / 2)
+    with np.errstate(invalid="ignore", over="ignore"):
+        xv = x.astype(np.float64)
+        dv = decoded.astype(np.float64)
+        err = np.abs(dv - xv)
+        bad = ~(err <= (limit * np.abs(xv) if bound.mode == "rel" else limit))
+        bad |= (xv == 0) & ((dv != 0) | (np.signbit(dv) != np.signbit(xv)))
+        return bad
+
+
+def _blocks(shape: tuple[int, ...], block: tuple[int, ...]) -> list[tuple[slice, slice, slice]]:
     out = []
     for a in range(0, shape[0], block[0]):
         for b in range(0, shape[1], block[1]):
             for c in range(0, shape[2], block[2]):
                 out.append((slice(a, a + block[0]), slice(b, b + block[1]), slice(c, c + block[2])))
     return out
-
-
-def _classical_encode(pid: int, k: np.ndarray) -> np.ndarray:
-    if pid in (0, 1):
-        return lorenzo_encode(k, _AXES[pid]).ravel()
-    return interp_encode(k, _AXES[pid])
-
-
-def _classical_decode(pid: int, r: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    if pid in (0, 1):
-        return lorenzo_decode(r.reshape(shape), _AXES[pid])
-    return interp_decode(r, shape, _AXES[pid])
 
 
 def _tiles_of(values: np.ndarray, tile: int) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -228,6 +228,35 @@ class _Costs:
         return float(self.lengths[pid][tokens].sum() + widths.sum())
 
 
+@dataclass
+class _Candidate:
+    symbols: np.ndarray  # int64, in coding order
+    contexts: np.ndarray  # int64, one per symbol
+    rec: np.ndarray  # reconstructed domain values of the block (float64)
+    misses: np.ndarray  # values of the block that go raw besides the special ones
+    latents: np.ndarray | None = None
+
+
+_MIN_CONTEXT_VALUES = 2048  # fewer values than this: one context (histograms cost more than they save)
+
+
+def _encode_contexts(symbols: np.ndarray, contexts: np.ndarray) -> bytes:
+    n_ctx = int(contexts.max()) + 1 if len(symbols) >= _MIN_CONTEXT_VALUES else 1
+    ctx = np.minimum(contexts, n_ctx - 1)
+    out = bytearray(encode_varint(n_ctx))
+    for c in range(n_ctx):
+        out += prefixed(encode_uints(zigzag(symbols[ctx == c])))
+    return bytes(out)
+
+
+def _decode_contexts(data: bytes | memoryview) -> list[np.ndarray]:
+    reader = ByteReader(data)
+    n_ctx = reader.varint()
+    if not 1 <= n_ctx <= 64:
+        raise BaleFormatError(f"bad number of contexts {n_ctx}")
+    return [decode_ints(reader.block()) for _ in range(n_ctx)]
+
+
 def encode_grid(
     values: np.ndarray,
     bound: Bound,
@@ -242,39 +271,42 @@ def encode_grid(
     if bound.mode not in ("abs", "rel"):
         raise BaleConfigError(f"grids take abs, rel or range bounds, not {bound}")
     x = np.ascontiguousarray(values).reshape(as_3d(values.shape))
-    k, regular, negative, decoded = _lattice(x, bound)
-    fill = int(np.median(k[regular])) if regular.any() else 0
-    k[~regular] = fill
     step = _step(bound)
-    sections: dict[str, bytes] = {}
-    head = bytearray(encode_varint(int(zigzag(np.array([fill]))[0])))
-    raw_idx = np.flatnonzero(~regular)
-    head += encode_varint(len(raw_idx))
-    sections["head"] = bytes(head)
-    if len(raw_idx):
-        gaps = np.diff(raw_idx, prepend=-1) - 1
-        raw = zstandard.ZstdCompressor(level=_RAW_ZSTD_LEVEL).compress(x.ravel()[raw_idx].tobytes())
-        sections["raw"] = prefixed(encode_uints(gaps.astype(np.uint64))) + prefixed(raw)
-    if bound.mode == "rel" and negative.any():
-        sections["sign"] = encode_uints(negative[regular].astype(np.uint8))
+    v, special, negative = _domain(x, bound)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = v / step
+    lattice_ok = ~special & (np.abs(scaled) < _MAX_QUANT)
+    k = np.rint(np.where(lattice_ok, scaled, 0.0)).astype(np.int64)
+    fill = int(np.median(k[lattice_ok])) if lattice_ok.any() else 0
+    k[~lattice_ok] = fill
+    lattice_misses = ~special & _misses(x, _values(k * step, negative, bound, x.dtype), bound)
+    state = _State(x, v, k, special, negative, lattice_misses, step, bound, model)
 
     allowed = _allowed(predictor, model, bound)
-    plans = []
     blk = tuple(max(1, min(block, n)) for n in x.shape)
-    plans.append(_plan_blocks(k, blk, allowed, model, x, step))
-    if blk != x.shape or len(allowed) > 1:
-        for pid in (p for p in allowed if p in _CLASSICAL):
-            plans.append(_plan_blocks(k, tuple(max(1, n) for n in x.shape), (pid,), None, x, step))
-    best = min(plans, key=lambda p: sum(len(b) for b in p[0].values()))
-    sections.update(best[0])
-    info = {
-        "block": list(best[1]),
-        "predictors": best[2],
-        "raw_values": len(raw_idx),
-        "step": step,
-    }
-    log.info("grid %s: block %s, predictors %s, %d raw", x.shape, best[1], best[2], len(raw_idx))
+    plans = [_encode_plan(state, blk, allowed)]
+    whole = tuple(max(1, n) for n in x.shape)
+    if blk != whole or len(allowed) > 1:
+        plans += [_encode_plan(state, whole, (pid,)) for pid in allowed if pid in _CLASSICAL]
+    sections, decoded, info = min(plans, key=lambda p: sum(len(b) for b in p[0].values()))
+    head = encode_varint(int(zigzag(np.array([fill]))[0])) + encode_varint(info["raw_values"])
+    sections = {"head": head, **sections}
+    info["step"] = step
+    log.info("grid %s: block %s, predictors %s, %d raw", x.shape, info["block"], info["predictors"], info["raw_values"])
     return EncodedGrid(sections, decoded.reshape(values.shape), info)
+
+
+@dataclass
+class _State:
+    x: np.ndarray
+    v: np.ndarray
+    k: np.ndarray
+    special: np.ndarray
+    negative: np.ndarray
+    lattice_misses: np.ndarray
+    step: float
+    bound: Bound
+    model: GridPredictor | None
 
 
 def _allowed(predictor: str, model: GridPredictor | None, bound: Bound) -> tuple[int, ...]:
@@ -294,65 +326,84 @@ def _allowed(predictor: str, model: GridPredictor | None, bound: Bound) -> tuple
     raise BaleConfigError(f"unknown grid predictor {predictor!r}: auto, lorenzo, interp or conv")
 
 
-def _conv_residuals(model: GridPredictor, kb: np.ndarray, xb: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Latents of a block's tiles, and its residuals: lattice minus the predicted lattice, Lorenzo in-frame."""
-    tiles, layout = _tiles_of(np.where(np.isfinite(xb), xb, 0.0).astype(np.float64), model.tile)
-    latents = model.encode_tiles(tiles)
-    pred = _untile(model.decode_tiles(latents), layout, model.tile, *xb.shape[1:])
-    diff = kb - _conv_lattice(pred, step)
-    return latents, lorenzo_encode(diff, (1, 2)).ravel()
+def _candidate(state: _State, pid: int, s: tuple[slice, slice, slice]) -> _Candidate:
+    if pid in (2, 3):
+        q, ctx, rec = interp_encode(state.v[s], state.special[s], _AXES[pid], state.step)
+        xb = state.x[s]
+        misses = ~state.special[s] & _misses(xb, _values(rec, state.negative[s], state.bound, xb.dtype), state.bound)
+        return _Candidate(q, ctx, rec, misses)
+    kb = state.k[s]
+    latents = None
+    if pid == 4:
+        model = state.model
+        assert model is not None
+        xb = np.where(state.special[s], 0.0, state.v[s])
+        tiles, layout = _tiles_of(xb, model.tile)
+        latents = model.encode_tiles(tiles)
+        pred = _untile(model.decode_tiles(latents), layout, model.tile, *xb.shape[1:])
+        r = lorenzo_encode(kb - _conv_lattice(pred, state.step), (1, 2))
+    else:
+        r = lorenzo_encode(kb, _AXES[pid])
+    return _Candidate(r.ravel(), lorenzo_contexts(r).ravel(), kb * state.step, state.lattice_misses[s], latents)
 
 
-def _plan_blocks(
-    k: np.ndarray,
-    blk: tuple[int, ...],
-    allowed: tuple[int, ...],
-    model: GridPredictor | None,
-    x: np.ndarray,
-    step: float,
-) -> tuple[dict[str, bytes], tuple[int, ...], dict[str, int]]:
-    """Sections of one plan: blocks of shape ``blk``, each coded by the cheapest of ``allowed``."""
-    slices = _blocks(k.shape, blk)  # type: ignore[arg-type]
-    candidates: dict[int, list[np.ndarray]] = {}
-    latents: list[np.ndarray] = []
-    for pid in allowed:
-        if pid == 4:
-            assert model is not None
-            pairs = [_conv_residuals(model, k[s], x[s], step) for s in slices]
-            latents = [p[0] for p in pairs]
-            candidates[4] = [p[1] for p in pairs]
-        else:
-            candidates[pid] = [_classical_encode(pid, k[s]) for s in slices]
-    latent_bits = [_latent_bits(lt) for lt in latents]
-    choice = np.zeros(len(slices), dtype=np.int64) + allowed[0]
+def _encode_plan(
+    state: _State, blk: tuple[int, ...], allowed: tuple[int, ...]
+) -> tuple[dict[str, bytes], np.ndarray, dict[str, Any]]:
+    """Sections, decoded values and info of one plan: blocks of shape ``blk``, each by the cheapest of ``allowed``."""
+    slices = _blocks(state.x.shape, blk)
+    candidates = {pid: [_candidate(state, pid, s) for s in slices] for pid in allowed}
+    raw_bits = 8.0 * state.x.dtype.itemsize
+    choice = np.full(len(slices), allowed[0], dtype=np.int64)
     if len(allowed) > 1 and slices:
         costs = _Costs()
         for pid in allowed:
-            costs.fit(pid, candidates[pid])
+            costs.fit(pid, [c.symbols for c in candidates[pid]])
+
+        def extra(c: _Candidate) -> float:
+            return raw_bits * int(c.misses.sum()) + (_latent_bits(c.latents) if c.latents is not None else 0.0)
+
         for _ in range(2):  # choose, refit the code lengths to the chosen blocks, choose again
             table = np.array(
-                [
-                    [costs.bits(pid, candidates[pid][b]) + (latent_bits[b] if pid == 4 else 0.0) for pid in allowed]
-                    for b in range(len(slices))
-                ]
-            )
+                [[costs.bits(pid, candidates[pid][b].symbols) + extra(candidates[pid][b]) for pid in allowed]
+                 for b in range(len(slices))]
+            )  # fmt: skip
             choice = np.array(allowed)[np.argmin(table, axis=1)]
             for pid in allowed:
-                chosen = [candidates[pid][b] for b in range(len(slices)) if choice[b] == pid]
+                chosen = [candidates[pid][b].symbols for b in range(len(slices)) if choice[b] == pid]
                 if chosen:
                     costs.fit(pid, chosen)
-    sections: dict[str, bytes] = {"plan": prefixed(encode_uints(choice.astype(np.uint64)))}
+    rec = np.zeros(state.x.shape)
+    raw = state.special.copy()
+    for b, s in enumerate(slices):
+        c = candidates[int(choice[b])][b]
+        rec[s] = c.rec
+        raw[s] |= c.misses
+    sections: dict[str, bytes] = {
+        "plan": b"".join(encode_varint(n) for n in blk) + prefixed(encode_uints(choice.astype(np.uint64)))
+    }
     used: dict[str, int] = {}
     for pid in sorted(set(choice.tolist())):
-        parts = [candidates[pid][b] for b in range(len(slices)) if choice[b] == pid]
-        sections[f"res.{PREDICTORS[pid]}"] = encode_uints(zigzag(np.concatenate(parts).astype(np.int64)))
-        used[PREDICTORS[pid]] = len(parts)
+        chosen = [candidates[pid][b] for b in range(len(slices)) if choice[b] == pid]
+        symbols = np.concatenate([c.symbols for c in chosen]).astype(np.int64)
+        contexts = np.concatenate([c.contexts for c in chosen]).astype(np.int64)
+        sections[f"res.{PREDICTORS[pid]}"] = _encode_contexts(symbols, contexts)
+        used[PREDICTORS[pid]] = len(chosen)
         if pid == 4:
-            chosen = np.concatenate([latents[b].ravel() for b in range(len(slices)) if choice[b] == 4])
-            sections["latent"] = encode_uints(zigzag(chosen.astype(np.int64)))
-    shape_bytes = b"".join(encode_varint(n) for n in blk)
-    sections["plan"] = shape_bytes + sections["plan"]
-    return sections, blk, used
+            latents = np.concatenate([c.latents.ravel() for c in chosen if c.latents is not None])
+            sections["latent"] = encode_uints(zigzag(latents.astype(np.int64)))
+    negative = state.negative & ~raw
+    if state.bound.mode == "rel" and negative.any():
+        sections["sign"] = encode_uints(negative[~raw].astype(np.uint8))
+    raw_idx = np.flatnonzero(raw)
+    if len(raw_idx):
+        gaps = np.diff(raw_idx, prepend=-1) - 1
+        data = zstandard.ZstdCompressor(level=_RAW_ZSTD_LEVEL).compress(state.x.ravel()[raw_idx].tobytes())
+        sections["raw"] = prefixed(encode_uints(gaps.astype(np.uint64))) + prefixed(data)
+    decoded = _values(rec, negative, state.bound, state.x.dtype)
+    decoded[raw] = state.x[raw]
+    info = {"block": list(blk), "predictors": used, "raw_values": len(raw_idx)}
+    return sections, decoded, info
 
 
 def _latent_bits(latents: np.ndarray) -> float:
@@ -382,69 +433,76 @@ def decode_grid(
         n_raw = head.varint()
         if n_raw > n:
             raise BaleFormatError("more raw values than the grid holds")
+        raw_idx = _raw_positions(sections, n_raw, n)
         plan = ByteReader(sections["plan"])
         blk = (plan.varint(), plan.varint(), plan.varint())
         if min(blk) < 1:
             raise BaleFormatError("bad block shape")
         slices = _blocks(s3, blk)
         choice = decode_uints(plan.block(), len(slices)).astype(np.int64)
-        k = np.empty(s3, dtype=np.int64)
-        streams: dict[int, np.ndarray] = {}
-        pos: dict[int, int] = {}
+        streams: dict[int, list[np.ndarray]] = {}
+        cursors: dict[int, np.ndarray] = {}
         for pid in sorted(set(choice.tolist())):
             if pid not in PREDICTORS:
                 raise BaleFormatError(f"unknown grid predictor id {pid}")
-            count = sum(int(np.prod(k[s].shape)) for s, c in zip(slices, choice, strict=True) if c == pid)
-            streams[pid] = decode_ints(sections[f"res.{PREDICTORS[pid]}"], count)
-            pos[pid] = 0
+            streams[pid] = _decode_contexts(sections[f"res.{PREDICTORS[pid]}"])
+            cursors[pid] = np.zeros(len(streams[pid]), dtype=np.int64)
         latents = None
+        lpos = 0
         if 4 in streams:
             if model is None:
                 raise BaleFormatError("this grid was coded with a conv model, and none was given")
             tiles = sum(
-                int(np.prod(_tiles_of(np.zeros(k[s].shape), model.tile)[1]))
+                int(np.prod(_tiles_of(np.zeros(_shape_of(s, s3)), model.tile)[1]))
                 for s, c in zip(slices, choice, strict=True)
                 if c == 4
             )
             latents = decode_ints(sections["latent"], tiles * model.latent_dim).reshape(-1, model.latent_dim)
-            lpos = 0
+        rec = np.zeros(s3)
         for s, pid in zip(slices, choice.tolist(), strict=True):
-            bshape = k[s].shape
-            m = int(np.prod(bshape))
-            r = streams[pid][pos[pid] : pos[pid] + m]
-            pos[pid] += m
+            bshape = _shape_of(s, s3)
+            if pid in (2, 3):
+                rec[s] = interp_decode(streams[pid], cursors[pid], bshape, _AXES[pid], step)
+                continue
+            r = lorenzo_context_decode(streams[pid], cursors[pid], bshape)
+            if r is None:
+                raise BaleFormatError("a residual stream ends early")
             if pid == 4:
                 assert latents is not None and model is not None
                 zeros, layout = _tiles_of(np.zeros(bshape), model.tile)
                 lt = latents[lpos : lpos + len(zeros)]
                 lpos += len(zeros)
                 pred = _untile(model.decode_tiles(lt), layout, model.tile, bshape[1], bshape[2])
-                k[s] = lorenzo_decode(r.reshape(bshape), (1, 2)) + _conv_lattice(pred, step)
+                k = lorenzo_decode(r, (1, 2)) + _conv_lattice(pred, step)
             else:
-                k[s] = _classical_decode(pid, r, bshape)
+                k = lorenzo_decode(r, _AXES[pid])
+            rec[s] = k * step
+        for pid, cursor in cursors.items():
+            if cursor.tolist() != [len(x) for x in streams[pid]]:
+                raise BaleFormatError("residual streams hold more values than the grid")
         negative = None
         if "sign" in sections:
             regular = np.ones(n, dtype=bool)
-            raw_idx = _raw_positions(sections, n_raw, n)
             regular[raw_idx] = False
-            signs = decode_uints(sections["sign"], int(regular.sum())).astype(bool)
             negative = np.zeros(n, dtype=bool)
-            negative[regular] = signs
+            negative[regular] = decode_uints(sections["sign"], int(regular.sum())).astype(bool)
             negative = negative.reshape(s3)
-        out = _reconstruct(k, step, negative, bound, dtype).ravel()
+        out = _values(rec, negative, bound, dtype).ravel()
         if n_raw:
-            raw_idx = _raw_positions(sections, n_raw, n)
             reader = ByteReader(sections["raw"])
             reader.block()
-            data = zstandard.ZstdDecompressor().decompress(
-                bytes(reader.block()), max_output_size=n_raw * dtype.itemsize
-            )
-            if len(data) != n_raw * dtype.itemsize:
+            size = n_raw * dtype.itemsize
+            data = zstandard.ZstdDecompressor().decompress(bytes(reader.block()), max_output_size=size)
+            if len(data) != size:
                 raise BaleFormatError("raw-value block has the wrong length")
             out[raw_idx] = np.frombuffer(data, dtype=dtype)
-    except (KeyError, ValueError, zstandard.ZstdError) as exc:
+    except (KeyError, ValueError, IndexError, zstandard.ZstdError) as exc:
         raise BaleFormatError(f"corrupt grid data: {exc}") from None
     return out.reshape(shape)
+
+
+def _shape_of(s: tuple[slice, slice, slice], shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    return tuple(len(range(*sl.indices(n))) for sl, n in zip(s, shape, strict=True))  # type: ignore[return-value]
 
 
 def _raw_positions(sections: Mapping[str, bytes | memoryview], n_raw: int, n: int) -> np.ndarray:
@@ -453,6 +511,6 @@ def _raw_positions(sections: Mapping[str, bytes | memoryview], n_raw: int, n: in
     reader = ByteReader(sections["raw"])
     gaps = decode_uints(reader.block(), n_raw).astype(np.int64)
     idx = np.cumsum(gaps + 1) - 1
-    if n_raw and (gaps.min() < 0 or idx[-1] >= n):
+    if gaps.min() < 0 or idx[-1] >= n:
         raise BaleFormatError("raw positions lie outside the grid")
     return idx

@@ -1,19 +1,22 @@
-"""Classical predictors on the integer lattice of a quantized grid: Lorenzo and interpolation.
+"""Predictors of grids: Lorenzo on the integer lattice, closed-loop interpolation, and their contexts.
 
-A grid coded at bound ``B`` is first mapped to integers ``k = rint(x / step)`` (the
-*lattice*, ``step = 2·B·(1−m)``); every predictor here works on those integers and is
-lossless on them, so the decoder rebuilds ``k`` bit for bit and the bound depends on the
-quantization alone, never on a prediction. Because the decoder sees exactly the integers
-the encoder saw, predicting from the original lattice values is the same as predicting
-from reconstructed ones (the closed loop of SZ's Lorenzo predictor), and the encoder is
-fully vectorized. All arithmetic is on int64: identical on every machine.
-
-- ``lorenzo``: the 3-D (or N-D) Lorenzo predictor over the given axes, i.e. successive
-  differences along each axis; decoding is a cumulative sum along each.
-- ``interp``: SZ3's multilevel interpolation: points are predicted level by level (stride
-  ``S/2, S/4, …, 1``), axis by axis, from the points already known, by cubic interpolation
-  ``(−a + 9b + 9c − d)/16`` where four neighbours exist, linear ``(b + c)/2`` where two do,
-  and the left neighbour at the far edge.
+- ``lorenzo``: the lattice ``k = rint(v / step)`` is coded by the 3-D (or 2-D, within frames)
+  Lorenzo predictor, i.e. successive differences along each axis; decoding is a cumulative sum
+  along each. The residuals are lossless on the lattice, and all arithmetic is int64, so the
+  decoder rebuilds ``k`` bit for bit; predicting from the original lattice values is the same
+  as predicting from reconstructed ones (SZ's closed loop) and the encoder is vectorized.
+  Each residual is coded under a *context*: the size of the residuals already decoded next
+  to it (:func:`lorenzo_contexts`); the decoder walks the grid in order
+  (:func:`lorenzo_context_decode`, compiled by numba).
+- ``interp``: SZ3's multilevel interpolation in closed loop: points are predicted level by
+  level (stride ``S/2, S/4, …, 1``), axis by axis, from the *reconstructed* points already
+  known, by cubic interpolation ``(−a + 9b + 9c − d)/16`` where four neighbours exist, linear
+  ``(b + c)/2`` where two do, the left neighbour at the far edge; the prediction error is
+  quantized, ``q = rint((v − p)/step)``, and the point reconstructed as ``p + q·step`` (within
+  ``step/2`` of ``v``). At coarse bounds this beats the lattice: a smooth region costs
+  ``q = 0`` and follows the interpolation instead of the lattice's rounding noise. Each step
+  is vectorized; its context is the local variation ``|c − b|/step``. Only IEEE additions,
+  multiplications and divisions (no libm, no BLAS): the same bits on every machine.
 
 Both take ``axes``: the axes predicted along (the others are independent, e.g. frames).
 """
@@ -22,9 +25,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
-__all__ = ["interp_decode", "interp_encode", "lorenzo_decode", "lorenzo_encode"]
+__all__ = [
+    "INTERP_THRESHOLDS",
+    "LORENZO_THRESHOLDS",
+    "interp_decode",
+    "interp_encode",
+    "lorenzo_context_decode",
+    "lorenzo_contexts",
+    "lorenzo_decode",
+    "lorenzo_encode",
+]
+
+# contexts: the number of thresholds at or below the measure
+LORENZO_THRESHOLDS = np.array([1, 2, 3, 5, 7, 11, 15, 22, 31, 45], dtype=np.int64)
+INTERP_THRESHOLDS = np.array([0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0, 64.0])
 
 
 def lorenzo_encode(k: np.ndarray, axes: Sequence[int]) -> np.ndarray:
@@ -41,6 +58,73 @@ def lorenzo_decode(r: np.ndarray, axes: Sequence[int]) -> np.ndarray:
     for axis in reversed(list(axes)):
         k = np.cumsum(k, axis=axis)
     return k if k is not r else r.copy()
+
+
+def _shifted(a: np.ndarray, dt: int, dy: int, dx: int) -> np.ndarray:
+    """``a[t − dt, y − dy, x − dx]``, zero outside."""
+    out = np.zeros_like(a)
+    t, h, w = a.shape
+    src = a[: t - dt, max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)]
+    out[dt:, max(dy, 0) : h - max(-dy, 0), max(dx, 0) : w - max(-dx, 0)] = src
+    return out
+
+
+def lorenzo_contexts(r: np.ndarray) -> np.ndarray:
+    """Context of each residual of a (t, h, w) block from the residuals before it in raster order."""
+    a = np.abs(r)
+    n = (
+        2 * _shifted(a, 0, 0, 1)
+        + 2 * _shifted(a, 0, 1, 0)
+        + _shifted(a, 1, 0, 0)
+        + _shifted(a, 0, 1, 1)
+        + _shifted(a, 0, 1, -1)
+    )
+    return np.searchsorted(LORENZO_THRESHOLDS, n, side="right").astype(np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _context_walk(
+    streams: np.ndarray, starts: np.ndarray, cursor: np.ndarray, n_ctx: int, out: np.ndarray, thresholds: np.ndarray
+) -> int:
+    t_n, h, w = out.shape
+    for t in range(t_n):
+        for y in range(h):
+            for x in range(w):
+                m = 0
+                if x > 0:
+                    m += 2 * abs(out[t, y, x - 1])
+                if y > 0:
+                    m += 2 * abs(out[t, y - 1, x])
+                    if x > 0:
+                        m += abs(out[t, y - 1, x - 1])
+                    if x + 1 < w:
+                        m += abs(out[t, y - 1, x + 1])
+                if t > 0:
+                    m += abs(out[t - 1, y, x])
+                c = 0
+                while c < thresholds.shape[0] and thresholds[c] <= m:
+                    c += 1
+                if c >= n_ctx:
+                    c = n_ctx - 1
+                pos = starts[c] + cursor[c]
+                if pos >= starts[c + 1]:
+                    return 1  # a context stream ran out: corrupt data
+                out[t, y, x] = streams[pos]
+                cursor[c] += 1
+    return 0
+
+
+def lorenzo_context_decode(
+    streams: list[np.ndarray], cursor: np.ndarray, shape: tuple[int, int, int]
+) -> np.ndarray | None:
+    """Residuals of one block from per-context streams (``cursor``: values used so far, updated); None if corrupt."""
+    starts = np.zeros(len(streams) + 1, dtype=np.int64)
+    starts[1:] = np.cumsum([len(s) for s in streams])
+    flat = np.concatenate(streams).astype(np.int64) if streams else np.zeros(0, np.int64)
+    out = np.zeros(shape, dtype=np.int64)
+    if _context_walk(flat, starts, cursor, len(streams), out, LORENZO_THRESHOLDS):
+        return None
+    return out
 
 
 def _steps(shape: tuple[int, ...], axes: Sequence[int]) -> list[tuple[int, int, tuple[slice, ...]]]:
@@ -71,23 +155,23 @@ def _anchor_slice(shape: tuple[int, ...], axes: Sequence[int]) -> tuple[slice, .
     return tuple(sl)
 
 
-def _predict(view: np.ndarray, axis: int, s: int) -> np.ndarray:
-    """Prediction of the points at odd multiples of ``s`` along ``axis`` of ``view``, from the even ones."""
+def _predict(view: np.ndarray, axis: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction of the points at odd multiples of ``s`` along ``axis`` of ``view`` from the even ones,
+    and the local variation ``|c − b|`` (float64, IEEE operations only)."""
     n = view.shape[axis]
     t = np.arange(s, n, 2 * s)
     left = np.take(view, t - s, axis=axis)
     has_right = t + s < n
-    right_idx = np.where(has_right, t + s, t - s)
-    right = np.take(view, right_idx, axis=axis)
-    cubic = (t - 3 * s >= 0) & (t + 3 * s < n)
+    right = np.take(view, np.where(has_right, t + s, t - s), axis=axis)
     shape = [1] * view.ndim
     shape[axis] = len(t)
-    pred = np.where(has_right.reshape(shape), (left + right) // 2, left)
+    pred = np.where(has_right.reshape(shape), (left + right) * 0.5, left)
+    cubic = (t - 3 * s >= 0) & (t + 3 * s < n)
     if cubic.any():
         ll = np.take(view, np.where(cubic, t - 3 * s, t - s), axis=axis)
         rr = np.take(view, np.where(cubic, t + 3 * s, t - s), axis=axis)
-        pred = np.where(cubic.reshape(shape), (-ll + 9 * left + 9 * right - rr + 8) // 16, pred)
-    return pred
+        pred = np.where(cubic.reshape(shape), ((left + right) * 9.0 - (ll + rr)) * 0.0625, pred)
+    return pred, np.abs(right - left)
 
 
 def _target(axis: int, s: int, ndim: int) -> tuple[slice, ...]:
@@ -96,33 +180,80 @@ def _target(axis: int, s: int, ndim: int) -> tuple[slice, ...]:
     return tuple(sl)
 
 
-def interp_encode(k: np.ndarray, axes: Sequence[int]) -> np.ndarray:
-    """Interpolation residuals of ``k``, flattened: the anchors (Lorenzo over the other axes), then each step."""
+_MAX_Q = float(2**50)
+
+
+def _quantize(v: np.ndarray, pred: np.ndarray, step: float, skip: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = (v - pred) / step
+    ok = ~skip & np.isfinite(scaled) & (np.abs(scaled) < _MAX_Q)
+    return np.rint(np.where(ok, scaled, 0.0)).astype(np.int64)
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(a), a, 0.0)
+
+
+def interp_encode(
+    v: np.ndarray, skip: np.ndarray, axes: Sequence[int], step: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Closed-loop interpolation of the float64 block ``v``: quantized errors (flattened, in coding order),
+    their contexts, and the reconstruction. ``skip``: values stored apart (coded as ``q = 0``)."""
     axes = list(axes)
-    others = [a for a in range(k.ndim) if a not in axes]
-    anchors = lorenzo_encode(k[_anchor_slice(k.shape, axes)], others)
-    parts = [anchors.ravel()]
-    for axis, s, sl in _steps(k.shape, axes):
-        view = k[sl]
-        parts.append((view[_target(axis, s, k.ndim)] - _predict(view, axis, s)).ravel())
-    return np.concatenate(parts)
+    others = [a for a in range(v.ndim) if a not in axes]
+    rec = np.zeros(v.shape)
+    anchor = _anchor_slice(v.shape, axes)
+    ka = _quantize(v[anchor], np.zeros(v[anchor].shape), step, skip[anchor])
+    rec[anchor] = ka * step
+    parts = [lorenzo_encode(ka, others).ravel()]
+    contexts = [np.full(ka.size, len(INTERP_THRESHOLDS) + 1, dtype=np.int64)]
+    for axis, s, sl in _steps(v.shape, axes):
+        view = rec[sl]  # a view: writing its targets fills rec
+        target = _target(axis, s, v.ndim)
+        pred, spread = _predict(view, axis, s)
+        pred = _finite(pred)
+        q = _quantize(v[sl][target], pred, step, skip[sl][target])
+        with np.errstate(over="ignore"):
+            view[target] = _finite(pred + q * step)
+        parts.append(q.ravel())
+        with np.errstate(invalid="ignore"):
+            contexts.append(np.searchsorted(INTERP_THRESHOLDS, _finite(spread / step), side="right").ravel())
+    return np.concatenate(parts), np.concatenate(contexts).astype(np.int64), rec
 
 
-def interp_decode(r: np.ndarray, shape: tuple[int, ...], axes: Sequence[int]) -> np.ndarray:
-    """Inverse of :func:`interp_encode`."""
+def interp_decode(
+    streams: list[np.ndarray], cursor: np.ndarray, shape: tuple[int, ...], axes: Sequence[int], step: float
+) -> np.ndarray:
+    """The reconstruction of one block from per-context streams (``cursor`` updated); raises ValueError if corrupt."""
     axes = list(axes)
     others = [a for a in range(len(shape)) if a not in axes]
-    k = np.zeros(shape, dtype=np.int64)
+    n_ctx = len(streams)
+    rec = np.zeros(shape)
+
+    def take(contexts: np.ndarray) -> np.ndarray:
+        contexts = np.minimum(contexts.ravel(), n_ctx - 1)
+        out = np.empty(contexts.size, dtype=np.int64)
+        for c in np.unique(contexts).tolist():
+            mask = contexts == c
+            m = int(mask.sum())
+            if cursor[c] + m > len(streams[c]):
+                raise ValueError("a context stream ran out")
+            out[mask] = streams[c][cursor[c] : cursor[c] + m]
+            cursor[c] += m
+        return out
+
     anchor = _anchor_slice(shape, axes)
-    n = k[anchor].size
-    k[anchor] = lorenzo_decode(r[:n].reshape(k[anchor].shape), others)
-    pos = n
+    ashape = rec[anchor].shape
+    ka = lorenzo_decode(take(np.full(ashape, len(INTERP_THRESHOLDS) + 1)).reshape(ashape), others)
+    rec[anchor] = ka * step
     for axis, s, sl in _steps(shape, axes):
-        view = k[sl]  # a view: writing its targets fills k
+        view = rec[sl]
         target = _target(axis, s, len(shape))
-        m = view[target].size
-        view[target] = _predict(view, axis, s) + r[pos : pos + m].reshape(view[target].shape)
-        pos += m
-    if pos != r.size:
-        raise ValueError("interpolation residuals do not match the grid's shape")
-    return k
+        pred, spread = _predict(view, axis, s)
+        pred = _finite(pred)
+        with np.errstate(invalid="ignore"):
+            contexts = np.searchsorted(INTERP_THRESHOLDS, _finite(spread / step), side="right")
+        q = take(contexts).reshape(pred.shape)
+        with np.errstate(over="ignore"):
+            view[target] = _finite(pred + q * step)
+    return rec
