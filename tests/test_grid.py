@@ -333,3 +333,33 @@ def test_embedded_conv_model_when_learned(tmp_path: Path) -> None:
     report = compress_grid(values, tmp_path / "e.bale", error="range=1e-2", config=cfg)
     assert report["model"]["embedded"] is True and report["bytes"]["model"] > 0
     assert check_bound(values, decompress_grid(tmp_path / "e.bale")["data"], parse_bound_of(report, "data")) == 0
+
+
+# ------------------------------------------------------------------ bench
+
+
+def test_grid_bench_runs_every_method_and_checks_every_value(tmp_path: Path) -> None:
+    pytest.importorskip("pysz")
+    src = tmp_path / "f.npz"
+    values = _field((3, 24, 20))
+    values[0, 0, 0] = np.nan
+    np.savez(src, data=values)
+    r = CliRunner().invoke(
+        main,
+        ["bench", str(src), "--grid", "-e", "range=1e-2", "-e", "range=1e-4", "--json",
+         "--out-dir", str(tmp_path / "b"), "--methods", "bale-grid,bale-grid-lorenzo,sz3,zfp,fpzip,zstd-19"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    results = json.loads(r.output)
+    assert [s["error"] for s in results["settings"]] == ["range=0.01", "range=0.0001"]
+    for s in results["settings"]:
+        rows = {row["method"]: row for row in s["methods"]}
+        assert set(rows) == {"bale-grid", "bale-grid-lorenzo", "sz3", "zfp", "fpzip", "zstd-19"}
+        for row in rows.values():
+            if "skipped" in row:
+                continue
+            assert row["violations"] == 0, row  # the others are patched by their exception lists
+            assert row["ratio"] > 1
+        assert rows["bale-grid"]["max_error_over_bound"] <= 1.0
+        assert rows["bale-grid"]["bytes"] <= rows["bale-grid-lorenzo"]["bytes"] + 64
+    assert (tmp_path / "b" / "bench.md").is_file()

@@ -601,6 +601,7 @@ def evaluate(
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write bench.json, bench.md and pareto.png here.")
 @click.option("--time-limit", type=float, help="Seconds allowed to one method at one bound (default: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of markdown.")
+@click.option("--grid", is_flag=True, help="Grid mode: bale's grid codec against SZ3, ZFP, fpzip on 3-D arrays.")
 def bench(
     data: str,
     errors: tuple[str, ...],
@@ -612,6 +613,7 @@ def bench(
     out_dir: str | None,
     time_limit: float | None,
     as_json: bool,
+    grid: bool,
 ) -> None:
     """Compare bale with classical and learned compressors on DATA, every value checked.
 
@@ -621,6 +623,9 @@ def bench(
     """
     from bale.bench import METHODS, run_bench, to_markdown
 
+    if grid:
+        _bench_grid(data, errors, methods, columns, config_path, out_dir, as_json)
+        return
     if methods == "list":
         for name, method in METHODS.items():
             missing = method.missing()
@@ -633,6 +638,42 @@ def bench(
         config=_config(config_path), out_dir=out_dir, max_rows=max_rows, time_limit=time_limit,
     )  # fmt: skip
     click.echo(json.dumps(results, indent=1) if as_json else to_markdown(results))
+    own = [
+        r
+        for s in results["settings"]
+        for r in s["methods"]
+        if r["family"] == "bale" and (r.get("violations") or "error" in r)
+    ]
+    if own:  # bale must meet its bound: anything else is a bug
+        click.echo(f"bale: error: bale missed its bound or failed in {len(own)} run(s)", err=True)
+        sys.exit(1)
+
+
+def _bench_grid(
+    data: str,
+    errors: tuple[str, ...],
+    methods: str | None,
+    columns: str | None,
+    config_path: str | None,
+    out_dir: str | None,
+    as_json: bool,
+) -> None:
+    from bale.bench.grid import GRID_METHODS, grid_markdown, run_grid_bench
+
+    if methods == "list":
+        for name, method in GRID_METHODS.items():
+            click.echo(f"{name:<20}{method.family:<10}{method.description}")
+        return
+    logging.getLogger("bale.bench").setLevel(min(logging.getLogger("bale").getEffectiveLevel(), logging.INFO))
+    results = run_grid_bench(
+        data, list(errors), methods=_split(methods), names=_split(columns), config=_config(config_path)
+    )
+    text = grid_markdown(results)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "bench.json").write_text(json.dumps(results, indent=1))
+        (Path(out_dir) / "bench.md").write_text(text + "\n")
+    click.echo(json.dumps(results, indent=1) if as_json else text)
     own = [
         r
         for s in results["settings"]

@@ -107,8 +107,14 @@ def compress_grid(
     model: ConvGridModel | PathLike | None = None,
     config: BaleConfig | PathLike | None = None,
     names: list[str] | None = None,
+    embed_model: bool = False,
 ) -> dict[str, Any]:
-    """Compress the grids of ``data`` into ``output``; returns :func:`grid_info` of the result."""
+    """Compress the grids of ``data`` into ``output``; returns :func:`grid_info` of the result.
+
+    Without ``model``, grids are coded by the classical predictors, or (``grid.learned``, or
+    ``grid.predictor = "conv"``) a conv model is trained on them and embedded. A given
+    ``model`` is named by its SHA-256 (decompression needs it), or embedded with ``embed_model``.
+    """
     cfg = _config(config)
     grids, source = _grids(data, names)
     if not grids:
@@ -120,6 +126,7 @@ def compress_grid(
     conv: ConvGridModel | None = None
     if model is not None:
         conv = load_grid_model(model)
+        embedded = embed_model
     elif cfg.grid.learned or cfg.grid.predictor == "conv":
         conv = train_grid(list(grids.values()), config=cfg)
         embedded = True

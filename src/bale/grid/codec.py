@@ -63,9 +63,19 @@ _MAX_QUANT = float(2**50)
 _RAW_ZSTD_LEVEL = 19
 
 # predictor id -> name; the ids are stored in files: only ever append
-PREDICTORS: dict[int, str] = {0: "lorenzo", 1: "lorenzo2d", 2: "interp", 3: "interp2d", 4: "conv"}
-_CLASSICAL = (0, 1, 2, 3)
-_AXES = {0: (0, 1, 2), 1: (1, 2), 2: (0, 1, 2), 3: (1, 2)}
+PREDICTORS: dict[int, str] = {
+    0: "lorenzo",
+    1: "lorenzo2d",
+    2: "interp",
+    3: "interp2d",
+    4: "conv",
+    5: "interp-hwt",
+    6: "interp-wht",
+}
+_CLASSICAL = (0, 1, 2, 3, 5, 6)
+_INTERP = (2, 3, 5, 6)
+# axes predicted along, in order (interpolation: the order of the axes at each level matters)
+_AXES = {0: (0, 1, 2), 1: (1, 2), 2: (0, 1, 2), 3: (1, 2), 5: (1, 2, 0), 6: (2, 1, 0)}
 
 
 @dataclass(frozen=True)
@@ -322,12 +332,12 @@ def _allowed(predictor: str, model: GridPredictor | None, bound: Bound) -> tuple
     if predictor == "lorenzo":
         return (0, 1)
     if predictor == "interp":
-        return (2, 3)
+        return _INTERP
     raise BaleConfigError(f"unknown grid predictor {predictor!r}: auto, lorenzo, interp or conv")
 
 
 def _candidate(state: _State, pid: int, s: tuple[slice, slice, slice]) -> _Candidate:
-    if pid in (2, 3):
+    if pid in _INTERP:
         q, ctx, rec = interp_encode(state.v[s], state.special[s], _AXES[pid], state.step)
         xb = state.x[s]
         misses = ~state.special[s] & _misses(xb, _values(rec, state.negative[s], state.bound, xb.dtype), state.bound)
@@ -461,7 +471,7 @@ def decode_grid(
         rec = np.zeros(s3)
         for s, pid in zip(slices, choice.tolist(), strict=True):
             bshape = _shape_of(s, s3)
-            if pid in (2, 3):
+            if pid in _INTERP:
                 rec[s] = interp_decode(streams[pid], cursors[pid], bshape, _AXES[pid], step)
                 continue
             r = lorenzo_context_decode(streams[pid], cursors[pid], bshape)
