@@ -363,3 +363,32 @@ def test_grid_bench_runs_every_method_and_checks_every_value(tmp_path: Path) -> 
         assert rows["bale-grid"]["max_error_over_bound"] <= 1.0
         assert rows["bale-grid"]["bytes"] <= rows["bale-grid-lorenzo"]["bytes"] + 64
     assert (tmp_path / "b" / "bench.md").is_file()
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+def test_grid_evaluate_report(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    src = tmp_path / "in.npz"
+    values = _field((5, 20, 26))
+    np.savez(src, data=values)
+    compress_grid(src, tmp_path / "f.bale", error="range=1e-3")
+    r = CliRunner().invoke(main, ["evaluate", str(tmp_path / "f.bale"), "--against", str(src), "--out-dir",
+                                  str(tmp_path / "rep")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    m = metrics["grids"]["data"]
+    assert m["violations"] == 0 and 0.5 < m["max_error_over_bound"] <= 1.0
+    assert len(m["per_frame_max_over_bound"]) == 5 and metrics["ratio"] > 1
+    assert (tmp_path / "rep" / "plots" / "data_frames.png").stat().st_size > 1000
+    assert "data:image/png;base64" in (tmp_path / "rep" / "report.html").read_text()
+    # a decompression that breaks the bound is caught: exit status 1
+    broken = tmp_path / "broken.npz"
+    bad = values.copy()
+    bad[2, 3, 4] += 0.1
+    np.savez(broken, data=bad)
+    r = CliRunner().invoke(main, ["evaluate", str(src), str(broken), "--grid", "-e", "range=1e-3", "--no-plots",
+                                  "--out-dir", str(tmp_path / "rep2")])  # fmt: skip
+    assert r.exit_code == 1, r.output
+    assert json.loads((tmp_path / "rep2" / "metrics.json").read_text())["grids"]["data"]["violations"] == 1

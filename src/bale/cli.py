@@ -546,6 +546,7 @@ def tune(
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML file with [evaluate].")
 @click.option("--max-rows", type=int, help="Rows per table sampled for KS, chi2, correlations, figures (200000).")
 @click.option("--no-plots", is_flag=True, help="Metrics and report tables only, no figures (fast).")
+@click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for a grid .bale).")
 def evaluate(
     files: tuple[str, ...],
     against: str | None,
@@ -559,6 +560,7 @@ def evaluate(
     config_path: str | None,
     max_rows: int | None,
     no_plots: bool,
+    grid: bool,
 ) -> None:
     """Judge a decompression like a physicist: metrics.json, plots/ and report.html in --out-dir.
 
@@ -571,6 +573,23 @@ def evaluate(
 
     if (against is None and len(files) != 2) or (against is not None and len(files) != 1):
         raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
+    from bale.evaluate.grid import evaluate_grid_files, is_grid_bale
+
+    if grid or (against is not None and is_grid_bale(files[0])):
+        result = evaluate_grid_files(
+            files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
+            error=errors[0] if errors else None, plots=not no_plots,
+        )  # fmt: skip
+        for name, m in result["grids"].items():
+            psnr = "—" if m["psnr_db"] is None else f"{m['psnr_db']:.2f}"
+            click.echo(
+                f"{name}: {m['bound']}, max error / bound {m['max_error_over_bound']:.4f}, "
+                f"{m['violations']} violation(s), PSNR {psnr} dB"
+            )
+        click.echo(f"{out_dir}/report.html")
+        if result["summary"]["failed"]:
+            sys.exit(1)
+        return
     metrics: dict[str, Any] = evaluate_files(
         files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
         columns=_split(columns), tree=tree, errors=list(errors) or None,
