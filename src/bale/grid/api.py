@@ -24,7 +24,15 @@ from bale.bounds import parse_bound
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.grid.codec import as_3d, decode_grid, encode_grid, parse_grid_bound
+from bale.grid.codec import (
+    as_3d,
+    decode_grid,
+    describe_parts,
+    encode_grid,
+    pack_sections,
+    parse_grid_bound,
+    unpack_sections,
+)
 from bale.grid.files import read_grids, write_grids
 from bale.models.conv import ConvGridModel
 
@@ -146,34 +154,19 @@ def compress_grid(
             {
                 "name": name,
                 "kind": "grid",
-                "schema": [
-                    {
-                        "name": name,
-                        "dtype": str(a.dtype),
-                        "bound": bounds[name].bound.to_json(),
-                        "predictor": "grid:" + "+".join(encoded[name].info["predictors"]),
-                    }
-                ],
-                "grid": {
-                    "shape": list(a.shape),
-                    "error": bounds[name].spec,
-                    "block": encoded[name].info["block"],
-                    "predictors": encoded[name].info["predictors"],
-                    "raw_values": encoded[name].info["raw_values"],
-                },
+                "schema": [{"name": name, "dtype": str(a.dtype), "bound": bounds[name].bound.to_json()}],
+                "grid": {"shape": list(a.shape), "error": bounds[name].spec},
             }
             for name, a in grids.items()
         ],
-        "model": {
-            "embedded": embedded,
-            "sha256": hashlib.sha256(model_bytes).hexdigest() if model_bytes is not None else None,
-            "family": "conv" if model_bytes is not None else None,
-        },
+        "model": {"embedded": embedded}
+        if model_bytes is None
+        else {"embedded": embedded, "sha256": hashlib.sha256(model_bytes).hexdigest(), "family": "conv"},
         "source": source,
     }
     with BaleWriter(output, header, model_bytes if embedded else None) as writer:
         for t, (name, a) in enumerate(grids.items()):
-            writer.write_chunk(as_3d(a.shape)[0], encoded[name].sections, table=t, step=0)
+            writer.write_chunk(as_3d(a.shape)[0], {"grid": pack_sections(encoded[name].sections)}, table=t, step=0)
         writer.close({"raw_bytes": int(sum(a.nbytes for a in grids.values()))})
     report = grid_info(output)
     report["seconds"] = {"train": round(train_seconds, 3), "compress": round(time.perf_counter() - started, 3)}
@@ -223,7 +216,8 @@ def decompress_grid(
                 raise BaleFormatError(f"{path}: grid {table['name']!r} has {len(chunks)} chunks, expected 1")
             if dtype.kind != "f" or any(n < 0 for n in shape) or int(np.prod(shape)) > 2**40:
                 raise BaleFormatError(f"{path}: bad grid shape or dtype")
-            out[table["name"]] = decode_grid(reader.chunk(chunks[0]), shape, dtype, bound, model=conv)
+            parts = unpack_sections(reader.chunk(chunks[0])["grid"])
+            out[table["name"]] = decode_grid(parts, shape, dtype, bound, model=conv)
         source = dict(reader.header.get("source") or {})
     if output is not None:
         write_grids(out, output, source if source.get("format") in ("npz", "npy", "hdf5", "zarr") else None)
@@ -240,22 +234,23 @@ def grid_info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any
         per_grid: dict[str, Any] = {}
         for t, table in enumerate(reader.tables):
             size = 0
-            for c in reader.chunks:
+            parts: dict[str, memoryview] = {}
+            for i, c in enumerate(reader.chunks):
                 if c.table != t:
                     continue
-                for name, length, _ in c.sections:
-                    sections[name] = sections.get(name, 0) + length
-                    size += length
+                size += c.length
+                parts = unpack_sections(reader.chunk(i)["grid"])
+                for name, payload in parts.items():
+                    sections[name] = sections.get(name, 0) + len(payload)
             g = table.get("grid", {})
+            described = describe_parts(parts) if parts else {}
             values = int(np.prod(g.get("shape", [0])))
             per_grid[table["name"]] = {
                 "shape": g.get("shape"),
                 "dtype": table["schema"][0]["dtype"],
                 "error": g.get("error"),
                 "bound": table["schema"][0]["bound"],
-                "block": g.get("block"),
-                "predictors": g.get("predictors"),
-                "raw_values": g.get("raw_values"),
+                **described,
                 "bytes": size,
                 "bits_per_value": round(8 * size / max(values, 1), 3),
             }

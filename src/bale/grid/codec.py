@@ -53,8 +53,11 @@ __all__ = [
     "GridPredictor",
     "as_3d",
     "decode_grid",
+    "describe_parts",
     "encode_grid",
+    "pack_sections",
     "parse_grid_bound",
+    "unpack_sections",
 ]
 
 log = logging.getLogger(__name__)
@@ -524,3 +527,44 @@ def _raw_positions(sections: Mapping[str, bytes | memoryview], n_raw: int, n: in
     if gaps.min() < 0 or idx[-1] >= n:
         raise BaleFormatError("raw positions lie outside the grid")
     return idx
+
+
+def pack_sections(sections: Mapping[str, bytes]) -> bytes:
+    """The parts of a grid as one container section: ``varint n | n × (name, payload)``, length-prefixed."""
+    out = bytearray(encode_varint(len(sections)))
+    for name, payload in sections.items():
+        out += prefixed(name.encode()) + prefixed(bytes(payload))
+    return bytes(out)
+
+
+def unpack_sections(data: bytes | memoryview) -> dict[str, memoryview]:
+    reader = ByteReader(data)
+    n = reader.varint()
+    if n > 64:
+        raise BaleFormatError(f"a grid of {n} parts")
+    out: dict[str, memoryview] = {}
+    for _ in range(n):
+        try:
+            name = bytes(reader.block()).decode()
+        except UnicodeDecodeError:
+            raise BaleFormatError("bad part name in a grid") from None
+        out[name] = reader.block()
+    if reader.remaining:
+        raise BaleFormatError("trailing bytes after a grid's parts")
+    return out
+
+
+def describe_parts(sections: Mapping[str, bytes | memoryview]) -> dict[str, Any]:
+    """Block shape, blocks per predictor and raw values of a coded grid, read from its parts."""
+    try:
+        head = ByteReader(sections["head"])
+        head.varint()
+        raw = head.varint()
+        plan = ByteReader(sections["plan"])
+        blk = [plan.varint(), plan.varint(), plan.varint()]
+        choice = decode_uints(plan.block()).astype(np.int64)
+    except KeyError as exc:
+        raise BaleFormatError(f"a grid lacks its part {exc}") from None
+    counts = np.bincount(choice, minlength=len(PREDICTORS)) if choice.size else np.zeros(0, np.int64)
+    used = {PREDICTORS.get(i, f"#{i}"): int(n) for i, n in enumerate(counts.tolist()) if n}
+    return {"block": blk, "predictors": used, "raw_values": raw}

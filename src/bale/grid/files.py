@@ -9,14 +9,13 @@ header when they are small (up to 64 kB), so an ``.npz`` comes back with all its
 from __future__ import annotations
 
 import base64
-import io
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bale.errors import BaleInputError
+from bale.errors import BaleFormatError, BaleInputError
 from bale.fsutil import atomic_target
 
 __all__ = ["GRID_FORMATS", "grid_format", "read_grids", "write_grids"]
@@ -40,14 +39,20 @@ def _is_grid(a: np.ndarray) -> bool:
     return a.dtype.kind == "f" and a.dtype.itemsize in (4, 8) and a.size > 0
 
 
-def _pack_extra(a: np.ndarray) -> str:
-    buf = io.BytesIO()
-    np.save(buf, a, allow_pickle=False)
-    return base64.b64encode(buf.getvalue()).decode()
+def _pack_extra(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
 
 
-def _unpack_extra(text: str) -> np.ndarray:
-    return np.asarray(np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False))
+def _unpack_extra(record: dict[str, Any]) -> np.ndarray:
+    try:
+        dtype = np.dtype(record["dtype"])
+        if dtype.kind not in "biufcUS":
+            raise ValueError(f"dtype {dtype}")
+        data = base64.b64decode(record["data"])
+        return np.frombuffer(data, dtype=dtype).reshape(record["shape"]).copy()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BaleFormatError(f"bad verbatim member in the header: {exc}") from None
 
 
 def read_grids(path: str | Path, names: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
