@@ -25,7 +25,7 @@ ulp between machines; the margin ``m`` absorbs it, as for tables.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -250,24 +250,38 @@ class _Candidate:
     latents: np.ndarray | None = None
 
 
-_MIN_CONTEXT_VALUES = 2048  # fewer values than this: one context (histograms cost more than they save)
+# ways to merge raw contexts into streams, tried on every stream (the cheapest kept): the cut points
+_GROUPINGS: tuple[tuple[int, ...], ...] = ((), (2,), (2, 5), (1, 3, 6), (1, 2, 4, 6, 9), tuple(range(1, 16)))
+
+
+def _lut(cuts: Sequence[int]) -> np.ndarray:
+    return np.searchsorted(np.asarray(cuts, dtype=np.int64), np.arange(64), side="right").astype(np.int64)
 
 
 def _encode_contexts(symbols: np.ndarray, contexts: np.ndarray) -> bytes:
-    n_ctx = int(contexts.max()) + 1 if len(symbols) >= _MIN_CONTEXT_VALUES else 1
-    ctx = np.minimum(contexts, n_ctx - 1)
-    out = bytearray(encode_varint(n_ctx))
-    for c in range(n_ctx):
-        out += prefixed(encode_uints(zigzag(symbols[ctx == c])))
-    return bytes(out)
+    """``varint n_cuts | cuts | (n_cuts + 1) × stream``: raw contexts merged at the cut points that cost least."""
+    best = b""
+    for cuts in _GROUPINGS:
+        group = _lut(cuts)[np.minimum(contexts, 63)]
+        out = bytearray(encode_varint(len(cuts)))
+        for c in cuts:
+            out += encode_varint(c)
+        for g in range(len(cuts) + 1):
+            out += prefixed(encode_uints(zigzag(symbols[group == g])))
+        if not best or len(out) < len(best):
+            best = bytes(out)
+    return best
 
 
-def _decode_contexts(data: bytes | memoryview) -> list[np.ndarray]:
+def _decode_contexts(data: bytes | memoryview) -> tuple[list[np.ndarray], np.ndarray]:
     reader = ByteReader(data)
-    n_ctx = reader.varint()
-    if not 1 <= n_ctx <= 64:
-        raise BaleFormatError(f"bad number of contexts {n_ctx}")
-    return [decode_ints(reader.block()) for _ in range(n_ctx)]
+    n_cuts = reader.varint()
+    if n_cuts > 63:
+        raise BaleFormatError(f"bad number of contexts {n_cuts + 1}")
+    cuts = [reader.varint() for _ in range(n_cuts)]
+    if cuts != sorted(cuts) or any(c > 63 for c in cuts):
+        raise BaleFormatError("bad context cut points")
+    return [decode_ints(reader.block()) for _ in range(n_cuts + 1)], _lut(cuts)
 
 
 def encode_grid(
@@ -454,11 +468,12 @@ def decode_grid(
         slices = _blocks(s3, blk)
         choice = decode_uints(plan.block(), len(slices)).astype(np.int64)
         streams: dict[int, list[np.ndarray]] = {}
+        luts: dict[int, np.ndarray] = {}
         cursors: dict[int, np.ndarray] = {}
         for pid in sorted(set(choice.tolist())):
             if pid not in PREDICTORS:
                 raise BaleFormatError(f"unknown grid predictor id {pid}")
-            streams[pid] = _decode_contexts(sections[f"res.{PREDICTORS[pid]}"])
+            streams[pid], luts[pid] = _decode_contexts(sections[f"res.{PREDICTORS[pid]}"])
             cursors[pid] = np.zeros(len(streams[pid]), dtype=np.int64)
         latents = None
         lpos = 0
@@ -475,9 +490,9 @@ def decode_grid(
         for s, pid in zip(slices, choice.tolist(), strict=True):
             bshape = _shape_of(s, s3)
             if pid in _INTERP:
-                rec[s] = interp_decode(streams[pid], cursors[pid], bshape, _AXES[pid], step)
+                rec[s] = interp_decode(streams[pid], cursors[pid], bshape, _AXES[pid], step, luts[pid])
                 continue
-            r = lorenzo_context_decode(streams[pid], cursors[pid], bshape)
+            r = lorenzo_context_decode(streams[pid], cursors[pid], bshape, luts[pid])
             if r is None:
                 raise BaleFormatError("a residual stream ends early")
             if pid == 4:

@@ -31,6 +31,7 @@ import numpy as np
 __all__ = [
     "INTERP_THRESHOLDS",
     "LORENZO_THRESHOLDS",
+    "identity_lut",
     "interp_decode",
     "interp_encode",
     "lorenzo_context_decode",
@@ -82,9 +83,19 @@ def lorenzo_contexts(r: np.ndarray) -> np.ndarray:
     return np.searchsorted(LORENZO_THRESHOLDS, n, side="right").astype(np.int64)
 
 
+def identity_lut(n: int) -> np.ndarray:
+    """The lookup of raw contexts to streams when every raw context has its own (``n`` streams)."""
+    return np.minimum(np.arange(64), n - 1).astype(np.int64)
+
+
 @numba.njit(cache=True, nogil=True)
 def _context_walk(
-    streams: np.ndarray, starts: np.ndarray, cursor: np.ndarray, n_ctx: int, out: np.ndarray, thresholds: np.ndarray
+    streams: np.ndarray,
+    starts: np.ndarray,
+    cursor: np.ndarray,
+    lut: np.ndarray,
+    out: np.ndarray,
+    thresholds: np.ndarray,
 ) -> int:
     t_n, h, w = out.shape
     for t in range(t_n):
@@ -104,8 +115,7 @@ def _context_walk(
                 c = 0
                 while c < thresholds.shape[0] and thresholds[c] <= m:
                     c += 1
-                if c >= n_ctx:
-                    c = n_ctx - 1
+                c = lut[min(c, lut.shape[0] - 1)]
                 pos = starts[c] + cursor[c]
                 if pos >= starts[c + 1]:
                     return 1  # a context stream ran out: corrupt data
@@ -115,14 +125,16 @@ def _context_walk(
 
 
 def lorenzo_context_decode(
-    streams: list[np.ndarray], cursor: np.ndarray, shape: tuple[int, int, int]
+    streams: list[np.ndarray], cursor: np.ndarray, shape: tuple[int, int, int], lut: np.ndarray | None = None
 ) -> np.ndarray | None:
-    """Residuals of one block from per-context streams (``cursor``: values used so far, updated); None if corrupt."""
+    """Residuals of one block from per-context streams (``cursor``: values used so far, updated; ``lut``: raw
+    context -> stream, by default one stream per context); None if corrupt."""
+    lut = identity_lut(len(streams)) if lut is None else lut
     starts = np.zeros(len(streams) + 1, dtype=np.int64)
     starts[1:] = np.cumsum([len(s) for s in streams])
     flat = np.concatenate(streams).astype(np.int64) if streams else np.zeros(0, np.int64)
     out = np.zeros(shape, dtype=np.int64)
-    if _context_walk(flat, starts, cursor, len(streams), out, LORENZO_THRESHOLDS):
+    if _context_walk(flat, starts, cursor, lut, out, LORENZO_THRESHOLDS):
         return None
     return out
 
@@ -222,16 +234,22 @@ def interp_encode(
 
 
 def interp_decode(
-    streams: list[np.ndarray], cursor: np.ndarray, shape: tuple[int, ...], axes: Sequence[int], step: float
+    streams: list[np.ndarray],
+    cursor: np.ndarray,
+    shape: tuple[int, ...],
+    axes: Sequence[int],
+    step: float,
+    lut: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The reconstruction of one block from per-context streams (``cursor`` updated); raises ValueError if corrupt."""
+    """The reconstruction of one block from per-context streams (``cursor`` updated, ``lut`` as for
+    :func:`lorenzo_context_decode`); raises ValueError if corrupt."""
     axes = list(axes)
     others = [a for a in range(len(shape)) if a not in axes]
-    n_ctx = len(streams)
+    lut = identity_lut(len(streams)) if lut is None else lut
     rec = np.zeros(shape)
 
     def take(contexts: np.ndarray) -> np.ndarray:
-        contexts = np.minimum(contexts.ravel(), n_ctx - 1)
+        contexts = lut[np.minimum(contexts.ravel(), len(lut) - 1)]
         out = np.empty(contexts.size, dtype=np.int64)
         for c in np.unique(contexts).tolist():
             mask = contexts == c
