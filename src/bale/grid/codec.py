@@ -34,7 +34,7 @@ import zstandard
 
 from bale.bounds import Bound, parse_bound
 from bale.codec.lossy import MARGIN
-from bale.codec.uint_stream import decode_ints, decode_uints, encode_uints, tokenize, zigzag
+from bale.codec.uint_stream import decode_ints, decode_uints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, encode_varint
 from bale.codec.varint import block as prefixed
 from bale.errors import BaleConfigError, BaleFormatError, BaleInputError
@@ -222,25 +222,6 @@ def _conv_lattice(prediction: np.ndarray, step: float) -> np.ndarray:
     return np.rint(scaled).astype(np.int64)
 
 
-class _Costs:
-    """Bits of residual arrays under a fixed code-length table per predictor (to choose per block)."""
-
-    def __init__(self) -> None:
-        self.lengths: dict[int, np.ndarray] = {}
-
-    def fit(self, pid: int, residuals: list[np.ndarray]) -> None:
-        tokens = [tokenize(zigzag(r))[0] for r in residuals if r.size]
-        counts = np.bincount(np.concatenate(tokens), minlength=256).astype(np.float64) if tokens else np.ones(256)
-        p = (counts + 0.5) / (counts + 0.5).sum()
-        self.lengths[pid] = -np.log2(p)
-
-    def bits(self, pid: int, r: np.ndarray) -> float:
-        if not r.size:
-            return 0.0
-        tokens, _, widths = tokenize(zigzag(r))
-        return float(self.lengths[pid][tokens].sum() + widths.sum())
-
-
 @dataclass
 class _Candidate:
     symbols: np.ndarray  # int64, in coding order
@@ -258,23 +239,50 @@ def _lut(cuts: Sequence[int]) -> np.ndarray:
     return np.searchsorted(np.asarray(cuts, dtype=np.int64), np.arange(64), side="right").astype(np.int64)
 
 
+_RANS, _ZSTD = 0, 1  # how a residual stream is coded
+
+
 def _encode_contexts(symbols: np.ndarray, contexts: np.ndarray) -> bytes:
-    """``varint n_cuts | cuts | (n_cuts + 1) × stream``: raw contexts merged at the cut points that cost least."""
+    """A residual stream, the smaller of two codings:
+
+    - ``varint 0 | varint n_cuts | cuts | (n_cuts + 1) × uint stream``: rANS, raw contexts merged into
+      streams at the cut points that cost least;
+    - ``varint 1 | varint width | varint n | block(zstd frame)``: zstd of the zigzag symbols as
+      little-endian unsigned integers of ``width`` bytes, in coding order (repetitive streams: runs and
+      repeats that a per-symbol coder cannot see).
+    """
     best = b""
     for cuts in _GROUPINGS:
         group = _lut(cuts)[np.minimum(contexts, 63)]
-        out = bytearray(encode_varint(len(cuts)))
+        out = bytearray(encode_varint(_RANS) + encode_varint(len(cuts)))
         for c in cuts:
             out += encode_varint(c)
         for g in range(len(cuts) + 1):
             out += prefixed(encode_uints(zigzag(symbols[group == g])))
         if not best or len(out) < len(best):
             best = bytes(out)
-    return best
+    z = zigzag(symbols)
+    top = int(z.max()) if z.size else 0
+    width = 1 if top < 2**8 else 2 if top < 2**16 else 4 if top < 2**32 else 8
+    level = 19 if z.size <= 2**20 else 10
+    packed = zstandard.ZstdCompressor(level=level).compress(z.astype(f"<u{width}").tobytes())
+    alt = encode_varint(_ZSTD) + encode_varint(width) + encode_varint(z.size) + prefixed(packed)
+    return alt if len(alt) < len(best) else best
 
 
 def _decode_contexts(data: bytes | memoryview) -> tuple[list[np.ndarray], np.ndarray]:
     reader = ByteReader(data)
+    mode = reader.varint()
+    if mode == _ZSTD:
+        width, n = reader.varint(), reader.varint()
+        if width not in (1, 2, 4, 8) or n > 2**40:
+            raise BaleFormatError("bad zstd residual stream")
+        raw = zstandard.ZstdDecompressor().decompress(bytes(reader.block()), max_output_size=max(n * width, 1))
+        if len(raw) != n * width:
+            raise BaleFormatError("zstd residual stream has the wrong length")
+        return [unzigzag(np.frombuffer(raw, dtype=f"<u{width}").astype(np.uint64))], _lut(())
+    if mode != _RANS:
+        raise BaleFormatError(f"unknown residual coding {mode}")
     n_cuts = reader.varint()
     if n_cuts > 63:
         raise BaleFormatError(f"bad number of contexts {n_cuts + 1}")
@@ -311,11 +319,14 @@ def encode_grid(
 
     allowed = _allowed(predictor, model, bound)
     blk = tuple(max(1, min(block, n)) for n in x.shape)
-    plans = [_encode_plan(state, blk, allowed)]
+    best = _encode_plan(state, blk, allowed)
     whole = tuple(max(1, n) for n in x.shape)
     if blk != whole or len(allowed) > 1:
-        plans += [_encode_plan(state, whole, (pid,)) for pid in allowed if pid in _CLASSICAL]
-    sections, decoded, info = min(plans, key=lambda p: sum(len(b) for b in p[0].values()))
+        for pid in (p for p in allowed if p in _CLASSICAL):  # the whole grid by one predictor: fewer real bytes?
+            plan = _encode_plan(state, whole, (pid,))
+            if sum(map(len, plan[0].values())) < sum(map(len, best[0].values())):
+                best = plan
+    sections, decoded, info = best
     head = encode_varint(int(zigzag(np.array([fill]))[0])) + encode_varint(info["raw_values"])
     sections = {"head": head, **sections}
     info["step"] = step
@@ -374,51 +385,63 @@ def _candidate(state: _State, pid: int, s: tuple[slice, slice, slice]) -> _Candi
     return _Candidate(r.ravel(), lorenzo_contexts(r).ravel(), kb * state.step, state.lattice_misses[s], latents)
 
 
+def _choose(state: _State, slices: list[tuple[slice, slice, slice]], allowed: tuple[int, ...]) -> np.ndarray:
+    """The cheapest predictor of each block, from the token histograms of every candidate (memory: per block)."""
+    raw_bits = 8.0 * state.x.dtype.itemsize
+    hist = np.zeros((len(slices), len(allowed), 256), dtype=np.float64)
+    extra = np.zeros((len(slices), len(allowed)))
+    for b, s in enumerate(slices):
+        for j, pid in enumerate(allowed):
+            c = _candidate(state, pid, s)
+            tokens, _, widths = tokenize(zigzag(c.symbols))
+            hist[b, j] = np.bincount(tokens, minlength=256)[:256]
+            extra[b, j] = float(widths.sum()) + raw_bits * int(c.misses.sum())
+            if c.latents is not None:
+                extra[b, j] += _latent_bits(c.latents)
+    chosen = np.ones(len(slices), dtype=bool)[:, None].repeat(len(allowed), axis=1)  # first: every block
+    index = np.zeros(len(slices), dtype=np.int64)
+    for _ in range(2):  # choose under code lengths fitted to the blocks chosen, then again
+        counts = (hist * chosen[:, :, None]).sum(axis=0) + 0.5
+        lengths = -np.log2(counts / counts.sum(axis=1, keepdims=True))
+        cost = np.einsum("bjt,jt->bj", hist, lengths) + extra
+        index = np.argmin(cost, axis=1)
+        chosen = index[:, None] == np.arange(len(allowed))[None, :]
+    return np.asarray(allowed, dtype=np.int64)[index]
+
+
 def _encode_plan(
     state: _State, blk: tuple[int, ...], allowed: tuple[int, ...]
 ) -> tuple[dict[str, bytes], np.ndarray, dict[str, Any]]:
     """Sections, decoded values and info of one plan: blocks of shape ``blk``, each by the cheapest of ``allowed``."""
     slices = _blocks(state.x.shape, blk)
-    candidates = {pid: [_candidate(state, pid, s) for s in slices] for pid in allowed}
-    raw_bits = 8.0 * state.x.dtype.itemsize
-    choice = np.full(len(slices), allowed[0], dtype=np.int64)
-    if len(allowed) > 1 and slices:
-        costs = _Costs()
-        for pid in allowed:
-            costs.fit(pid, [c.symbols for c in candidates[pid]])
-
-        def extra(c: _Candidate) -> float:
-            return raw_bits * int(c.misses.sum()) + (_latent_bits(c.latents) if c.latents is not None else 0.0)
-
-        for _ in range(2):  # choose, refit the code lengths to the chosen blocks, choose again
-            table = np.array(
-                [[costs.bits(pid, candidates[pid][b].symbols) + extra(candidates[pid][b]) for pid in allowed]
-                 for b in range(len(slices))]
-            )  # fmt: skip
-            choice = np.array(allowed)[np.argmin(table, axis=1)]
-            for pid in allowed:
-                chosen = [candidates[pid][b].symbols for b in range(len(slices)) if choice[b] == pid]
-                if chosen:
-                    costs.fit(pid, chosen)
+    if len(allowed) > 1 and len(slices) > 0:
+        choice = _choose(state, slices, allowed)
+    else:
+        choice = np.full(len(slices), allowed[0], dtype=np.int64)
     rec = np.zeros(state.x.shape)
     raw = state.special.copy()
-    for b, s in enumerate(slices):
-        c = candidates[int(choice[b])][b]
+    symbols: dict[int, list[np.ndarray]] = {}
+    contexts: dict[int, list[np.ndarray]] = {}
+    latents: list[np.ndarray] = []
+    for pid, s in zip(choice.tolist(), slices, strict=True):
+        c = _candidate(state, pid, s)
         rec[s] = c.rec
         raw[s] |= c.misses
+        symbols.setdefault(pid, []).append(c.symbols)
+        contexts.setdefault(pid, []).append(c.contexts)
+        if c.latents is not None:
+            latents.append(c.latents.ravel())
     sections: dict[str, bytes] = {
         "plan": b"".join(encode_varint(n) for n in blk) + prefixed(encode_uints(choice.astype(np.uint64)))
     }
     used: dict[str, int] = {}
-    for pid in sorted(set(choice.tolist())):
-        chosen = [candidates[pid][b] for b in range(len(slices)) if choice[b] == pid]
-        symbols = np.concatenate([c.symbols for c in chosen]).astype(np.int64)
-        contexts = np.concatenate([c.contexts for c in chosen]).astype(np.int64)
-        sections[f"res.{PREDICTORS[pid]}"] = _encode_contexts(symbols, contexts)
-        used[PREDICTORS[pid]] = len(chosen)
-        if pid == 4:
-            latents = np.concatenate([c.latents.ravel() for c in chosen if c.latents is not None])
-            sections["latent"] = encode_uints(zigzag(latents.astype(np.int64)))
+    for pid in sorted(symbols):
+        sections[f"res.{PREDICTORS[pid]}"] = _encode_contexts(
+            np.concatenate(symbols[pid]).astype(np.int64), np.concatenate(contexts[pid]).astype(np.int64)
+        )
+        used[PREDICTORS[pid]] = len(symbols[pid])
+    if latents:
+        sections["latent"] = encode_uints(zigzag(np.concatenate(latents).astype(np.int64)))
     negative = state.negative & ~raw
     if state.bound.mode == "rel" and negative.any():
         sections["sign"] = encode_uints(negative[~raw].astype(np.uint8))
