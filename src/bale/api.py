@@ -34,6 +34,7 @@ from bale.io.root_events import write_dataset as write_root_dataset
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.table import MAIN, Dataset, Table
+from bale.training.families import family_of
 
 __all__ = [
     "as_dataset",
@@ -114,7 +115,10 @@ def _bounds(
 
 
 def _config(config: BaleConfig | PathLike | None) -> BaleConfig:
-    return config if isinstance(config, BaleConfig) else load_config(config)
+    cfg = config if isinstance(config, BaleConfig) else load_config(config)
+    if cfg.model.learned:
+        family_of(cfg.model)  # an unknown family, or one without its latent, before any data is read
+    return cfg
 
 
 class _Source:

@@ -10,21 +10,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bale.bounds import parse_bound
 from bale.errors import BaleConfigError, BaleInputError
 
-__all__ = [
-    "FAMILIES",
-    "TEMPLATE",
-    "BaleConfig",
-    "CompressConfig",
-    "GridConfig",
-    "ModelConfig",
-    "TrainConfig",
-    "load_config",
-]
+__all__ = ["TEMPLATE", "BaleConfig", "CompressConfig", "GridConfig", "ModelConfig", "TrainConfig", "load_config"]
 
 
 class _Section(BaseModel):
@@ -51,12 +42,11 @@ class CompressConfig(_Section):
         return value
 
 
-FAMILIES = ("conditional", "dense", "skip", "sparse", "ensemble", "vae")
-
-
 class ModelConfig(_Section):
-    family: Literal["conditional", "dense", "skip", "sparse", "ensemble", "vae"] = Field(
-        "conditional", description="Predictor family (see docs/models.md)."
+    family: str = Field(
+        "conditional",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Network family, by name: conditional, dense, skip, sparse, ensemble, vae (docs/models.md).",
     )
     latent_dim: int = Field(0, ge=0, le=64, description="Latent values stored per row (0: purely conditional).")
     hidden: int = Field(16, ge=4, le=1024, description="Width of the hidden layers of each head.")
@@ -145,14 +135,6 @@ class BaleConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     grid: GridConfig = Field(default_factory=GridConfig)
-
-    @model_validator(mode="after")
-    def _v_family(self) -> BaleConfig:
-        m = self.model
-        conditioned = m.condition if m.condition is not None else m.family == "conditional"
-        if not conditioned and m.latent_dim == 0 and m.learned:
-            raise ValueError(f"family {m.family!r} predicts from the latent only: set model.latent_dim >= 1")
-        return self
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> BaleConfig:
