@@ -49,7 +49,7 @@ class ModelConfig(_Section):
         description="Network family, by name: conditional, dense, skip, sparse, ensemble, vae (docs/models.md).",
     )
     latent_dim: int = Field(0, ge=0, le=64, description="Latent values stored per row (0: purely conditional).")
-    hidden: int = Field(16, ge=4, le=1024, description="Width of the hidden layers of each head.")
+    hidden: int = Field(8, ge=4, le=1024, description="Width of the hidden layers of each head.")
     condition: bool | None = Field(
         None, description="Heads also see the columns decoded before them (default: only for `conditional`)."
     )
@@ -200,8 +200,8 @@ normalization = "auto"
 # before it in the same row only. Measured on the Pythia tt-bar jets: a latent of 2
 # saves 11.6 bits/row of residuals but costs 13.3 bits/row to store.
 latent_dim = 0
-# Hidden width of each column's prediction head.
-hidden = 16
+# Hidden width of each column's prediction head (8 measured best: docs/models.md).
+hidden = 8
 # Search closed-form relations between columns (px = pt*cos(phi), ...).
 relations = true
 # Train the network at all (false: relations and classical coding only).
