@@ -24,6 +24,7 @@ LAYERS = {
     "training": 5,
     "chunks": 6,
     "container": 6,
+    "grid": 6.5,  # grids (docs/grids.md): codec, files and API glue, under the table API
     "api": 7,
     "batch": 8,
     "numcodecs_codec": 8,

@@ -130,7 +130,7 @@ def test_bad_config_is_named(runner: CliRunner, tmp_path: Path) -> None:
 def test_schema_is_json(runner: CliRunner) -> None:
     result = runner.invoke(main, ["schema"])
     schema = json.loads(result.output)
-    assert set(schema["properties"]) == {"compress", "model", "train"}
+    assert set(schema["properties"]) == {"compress", "model", "train", "grid"}
 
 
 NANOAOD = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"

@@ -624,11 +624,22 @@ def test_payload_decodes(name: str) -> None:
 @pytest.mark.parametrize("name", list(PAYLOADS))
 def test_truncation_raises_format_error(name: str) -> None:
     data, decode = PAYLOADS[name]
+    optional_tail = _optional_tail(data) if name.startswith("lossy") else None
     for cut in range(len(data)):
+        if cut == optional_tail:  # a lossy payload without its clip block is whole (the container's CRC sees the cut)
+            continue
         with pytest.raises(BaleFormatError):
             decode(data[:cut])  # type: ignore[operator]
         with pytest.raises(BaleFormatError):
             decode(memoryview(data)[:cut])  # type: ignore[operator]
+
+
+def _optional_tail(data: bytes) -> int | None:
+    """Where a lossy payload's optional fourth block (the clip range) starts, if it has one."""
+    reader = ByteReader(data)
+    for _ in range(3):
+        reader.block()
+    return reader.pos if reader.remaining else None
 
 
 def _flip_failures(data: bytes, decode: object, trials: int, seed: int) -> dict[str, str]:
@@ -710,3 +721,45 @@ def test_regression_zstd_declared_content_size_not_checked() -> None:
     frame = b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + (2**60).to_bytes(8, "little") + b"\x01\x00\x00"
     with pytest.raises(BaleFormatError):
         decode_exact(bytes([2]) + block(frame), 4, np.dtype(np.int32))
+
+
+# -- clipping to the chunk's range -------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0, width=32), min_size=1, max_size=300),
+    st.sampled_from([Bound("rel", 1e-2), Bound("abs", 0.05), Bound("rel", 1e-3)]),
+    st.floats(-0.2, 0.2),
+)
+def test_reconstruction_stays_in_the_range_of_the_values(values: list[float], bound: Bound, shift: float) -> None:
+    """Fractions in [0, 1] come back in [0, 1] whatever the prediction; the bound still holds."""
+    x = np.array(values, np.float32)
+    pred = Prediction(value=np.log(np.abs(x.astype(np.float64)) + 1e-30) + shift if bound.mode == "rel" else x + shift)
+    payload, decoded = encode_lossy(x, bound, pred)
+    back = decode_lossy(payload, len(x), x.dtype, bound, pred)
+    assert back.tobytes() == decoded.tobytes()
+    assert check_bound(x, back, bound) == 0
+    regular = x != 0
+    if regular.any():
+        assert back[regular].min() >= x[regular].min() and back[regular].max() <= x[regular].max()
+
+
+def test_clip_block_only_when_it_changes_something() -> None:
+    x = np.full(100, 1.0, np.float32)
+    bound = Bound("abs", 0.1)
+    inside, _ = encode_lossy(x, bound, Prediction(value=np.full(100, 1.0)))
+    above, decoded = encode_lossy(x, bound, Prediction(value=np.full(100, 1.06)))
+    assert len(above) > len(inside)
+    assert (decoded == 1.0).all()  # the residual rounds to 0: without the clip every value would be 1.06
+    assert (decode_lossy(above, 100, x.dtype, bound, Prediction(value=np.full(100, 1.06))) == 1.0).all()
+
+
+@pytest.mark.parametrize("clip", [np.array([2.0, 1.0], np.float32), np.array([np.nan, 1.0], np.float32),
+                                  np.array([1.0], np.float32)])
+def test_damaged_clip_block_is_a_format_error(clip: np.ndarray) -> None:
+    x = np.full(10, 1.0, np.float32)
+    bound, pred = Bound("abs", 0.1), Prediction(value=np.full(10, 1.0))
+    payload, _ = encode_lossy(x, bound, pred)
+    with pytest.raises(BaleFormatError, match="clip-range"):
+        decode_lossy(payload + block(clip.tobytes()), 10, x.dtype, bound, pred)

@@ -84,3 +84,22 @@ def test_the_newest_frozen_version_is_the_one_written() -> None:
     from bale.container import FORMAT_VERSION
 
     assert max(VERSIONS) == FORMAT_VERSION == STREAM_VERSION
+
+
+GRID_EXPECTED = json.loads((FROZEN / "expected_grids_v2.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["grid_v2", "grid_conv_v2"])
+def test_frozen_grid_file_decodes(name: str) -> None:
+    """Grid files (make_frozen_grids.py): the same values, bit for bit, and within the bound."""
+    from bale.grid.api import decompress_grid, grid_info
+
+    original = FROZEN / "grid_v2_original.npz" if name == "grid_v2" else FROZEN.parent / "CFD_still.npz"
+    info = grid_info(FROZEN / f"{name}.bale")
+    decoded = decompress_grid(FROZEN / f"{name}.bale")
+    with np.load(original) as z:
+        for grid, values in decoded.items():
+            bound = Bound("abs", float(info["grids"][grid]["bound"].split("=")[1]))
+            assert check_bound(z[grid], values, bound) == 0, grid
+            # abs bounds: k·step is one IEEE multiplication, the same on every machine
+            assert hashlib.sha256(values.tobytes()).hexdigest() == GRID_EXPECTED[f"{name}/{grid}"], grid

@@ -159,13 +159,26 @@ def test_every_family_trains_and_codes_within_the_bound(tmp_path: Path, family: 
         assert check_bound(values, back[name], bound) == 0, name
 
 
-def test_autoencoder_families_need_a_latent() -> None:
+def test_autoencoder_families_need_a_latent(tmp_path: Path) -> None:
     from bale.config import load_config
     from bale.errors import BaleConfigError
 
     with pytest.raises(BaleConfigError, match="latent"):
-        load_config(None, {"model.family": "dense"})
-    assert load_config(None, {"model.family": "dense", "model.latent_dim": 3}).model.family == "dense"
+        bale.compress(TILED, tmp_path / "x.bale", config=load_config(None, {"model.family": "dense"}))
+    with pytest.raises(BaleConfigError, match="unknown; known: conditional, dense"):
+        bale.train(TILED, config=load_config(None, {"model.family": "desne", "model.latent_dim": 3}))
+    assert not (tmp_path / "x.bale").exists()
+
+
+def test_a_family_is_one_module_and_one_registry_line() -> None:
+    import importlib
+
+    from bale.training.families import _MODULES, FAMILIES
+
+    assert list(FAMILIES) == ["conditional", "dense", "skip", "sparse", "ensemble", "vae"]
+    for module in _MODULES:
+        family = importlib.import_module(f"bale.training.families.{module}").FAMILY
+        assert FAMILIES[family.name] is family and family.summary and family.source
 
 
 def test_normalizations() -> None:

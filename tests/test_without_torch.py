@@ -223,3 +223,34 @@ def test_training_the_network_without_torch_says_what_to_install(tmp_path: Path)
     )
     assert cli.returncode == 2, cli.stderr[-2000:]
     assert cli.stderr.strip().count("\n") == 0 and "pip install 'bale[train]'" in cli.stderr
+
+
+def test_grids_decode_and_compress_with_a_conv_model_without_torch(tmp_path: Path) -> None:
+    """A grid file with an embedded conv model decodes, and compresses with the model, where torch is missing."""
+    frozen = DATA / "frozen" / "grid_conv_v2.bale"
+    out = tmp_path / "again.bale"
+    proc = without_torch(
+        """
+        import hashlib, json
+        import numpy as np
+        import bale
+        from bale.container import BaleReader
+        from bale.grid.api import compress_grid
+        from bale.models.conv import ConvGridModel
+        grids = bale.decompress(sys.argv[1])
+        model = ConvGridModel.from_bytes(BaleReader(sys.argv[1]).model())
+        report = compress_grid(grids, sys.argv[2], error="range=1e-2", model=model)
+        again = bale.decompress(sys.argv[2], model=model)
+        print(json.dumps({"sha": hashlib.sha256(grids["data"].tobytes()).hexdigest(),
+                          "predictors": report["grids"]["data"]["predictors"],
+                          "again": float(np.abs(again["data"] - grids["data"]).max()), "torch": torch_imported()}))
+        """,
+        frozen,
+        out,
+    )
+    child = last_json(proc)
+    assert child["torch"] is False
+    expected = json.loads((DATA / "frozen" / "expected_grids_v2.json").read_text())["grid_conv_v2/data"]
+    assert child["sha"] == expected
+    assert sum(child["predictors"].values()) >= 1  # blocks coded (conv allowed, the cheapest kept)
+    assert child["again"] <= 0.0066  # range=1e-2 of the frame's range (0.065)

@@ -27,12 +27,14 @@ from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter, ChunkInfo
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target
+from bale.grid.api import decompress_grid, grid_info
 from bale.io import detect_format, read_table, write_table
 from bale.io.root_events import iter_dataset
 from bale.io.root_events import write_dataset as write_root_dataset
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.table import MAIN, Dataset, Table, check_unique
+from bale.training.families import family_of
 
 __all__ = [
     "as_dataset",
@@ -126,7 +128,10 @@ def _bounds(
 
 
 def _config(config: BaleConfig | PathLike | None) -> BaleConfig:
-    return config if isinstance(config, BaleConfig) else load_config(config)
+    cfg = config if isinstance(config, BaleConfig) else load_config(config)
+    if cfg.model.learned:
+        family_of(cfg.model)  # an unknown family, or one without its latent, before any data is read
+    return cfg
 
 
 class _Source:
@@ -555,6 +560,9 @@ def decompress(
     a dataset to ROOT streams it in steps of whole events.
     """
     with BaleReader(path) as reader:
+        if reader.header.get("kind") == "grid":  # grid files (docs/grids.md): name -> array
+            reader.close()
+            return decompress_grid(path, output, model=model)  # type: ignore[arg-type,return-value]
         coders = _open_model(reader, model)
         if len(reader.tables) == 1:
             table = _decode_table(reader, coders[0], progress, workers)
@@ -641,6 +649,9 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
     ratio with the model's bytes counted (as if it were shipped with this one file).
     """
     with BaleReader(path) as reader:
+        if reader.header.get("kind") == "grid":
+            reader.close()
+            return grid_info(path, model=model)
         header = reader.header
         schema = [c for t in reader.tables for c in t["schema"]]
         kinds = {c["name"]: c["predictor"] for c in schema}

@@ -151,6 +151,23 @@ _common_data = [
 ]
 
 
+_common_grid = [
+    click.option("--grid", is_flag=True, help="Grid mode: float arrays as 2-D/3-D fields (docs/grids.md)."),
+    click.option("--block", type=int, help="Grid mode: block edge (overrides grid.block)."),
+    click.option(
+        "--predictor",
+        type=click.Choice(["auto", "lorenzo", "interp", "conv"]),
+        help="Grid mode: predictor (overrides grid.predictor).",
+    ),
+]
+
+
+def _grid_options(fn: Any) -> Any:
+    for option in reversed(_common_grid):
+        fn = option(fn)
+    return fn
+
+
 def _data_options(fn: Any) -> Any:
     for option in reversed(_common_data):
         fn = option(fn)
@@ -200,6 +217,7 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
 @click.option("--jobs", type=int, default=2, show_default=True, help="With --out-dir: local Dask worker processes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite the output if it exists.")
+@_grid_options
 @_data_options
 def compress(
     data: tuple[str, ...],
@@ -211,12 +229,19 @@ def compress(
     jobs: int,
     as_json: bool,
     force: bool,
+    grid: bool,
+    block: int | None,
+    predictor: str | None,
     **options: Any,
 ) -> None:
     """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file, or many files into --out-dir.
 
-    Put DATA first: --branches takes every value that follows it.
+    Put DATA first: --branches takes every value that follows it. With --grid, the float
+    arrays of DATA (.npz, .npy, HDF5, zarr) are coded as 2-D/3-D grids (docs/grids.md).
     """
+    if grid:
+        _compress_grid(data, output, model_path, as_json, force, block, predictor, options)
+        return
     arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
     if out_dir is not None or len(data) > 1:
         _compress_many(data, out_dir, model_path, scheduler, jobs, as_json, arguments, output)
@@ -226,6 +251,46 @@ def compress(
     out = Path(output) if output else Path(data[0]).with_suffix(".bale")
     _refuse_overwrite(out, force)
     report = run(data[0], out, model=model_path, **arguments)
+    _print_info(report, as_json)
+
+
+def _grid_config(options: dict[str, Any], block: int | None, predictor: str | None) -> Any:
+    return _config(
+        options["config_path"],
+        grid__block=block,
+        grid__predictor=predictor,
+        grid__epochs=options["epochs"],
+        grid__latent_dim=options["latent_dim"],
+        train__seed=options["seed"],
+    )
+
+
+def _compress_grid(
+    data: tuple[str, ...],
+    output: str | None,
+    model_path: str | None,
+    as_json: bool,
+    force: bool,
+    block: int | None,
+    predictor: str | None,
+    options: dict[str, Any],
+) -> None:
+    from bale.grid.api import compress_grid
+
+    if len(data) != 1:
+        raise click.UsageError("--grid compresses one file at a time")
+    if len(options["errors"]) > 1 or any(":" in e for e in options["errors"]):
+        raise click.UsageError("--grid takes one bound for all grids: --error range=X, abs=X or rel=X")
+    out = Path(output) if output else Path(data[0]).with_suffix(".bale")
+    _refuse_overwrite(out, force)
+    report = compress_grid(
+        data[0],
+        out,
+        error=options["errors"][0] if options["errors"] else None,
+        model=model_path,
+        config=_grid_config(options, block, predictor),
+        names=_split(options["columns"]),
+    )
     _print_info(report, as_json)
 
 
@@ -282,6 +347,11 @@ def decompress(
     from bale.container import BaleReader
     from bale.table import Dataset
 
+    with BaleReader(file) as reader:
+        is_grid = reader.header.get("kind") == "grid"
+    if is_grid:
+        _decompress_grid(file, output, model_path, force)
+        return
     if output is None:
         with BaleReader(file) as reader:
             source_format = (reader.header.get("source") or {}).get("format", "parquet")
@@ -294,6 +364,19 @@ def decompress(
         click.echo(f"{output}: {events} events, collections {', '.join(data.counters) or 'none'}")
     else:
         click.echo(f"{output}: {data.num_rows} rows, {len(data.columns)} columns")
+
+
+def _decompress_grid(file: str, output: str | None, model_path: str | None, force: bool) -> None:
+    from bale.container import BaleReader
+    from bale.grid.api import decompress_grid
+
+    if output is None:
+        with BaleReader(file) as reader:
+            fmt = (reader.header.get("source") or {}).get("format")
+        output = str(Path(file).with_suffix({"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
+    _refuse_overwrite(Path(output), force)
+    grids = decompress_grid(file, output, model=model_path)
+    click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")
 
 
 @main.command()
@@ -360,9 +443,18 @@ def verify(file: str, model_path: str | None, as_json: bool) -> None:
     type=click.FloatRange(0, 1, min_open=True),
     help="At most this fraction of each file's rows (events) goes into the training sample.",
 )
+@_grid_options
 @_data_options
 def train(
-    data: tuple[str, ...], output: str, force: bool, resume: bool, train_fraction: float | None, **options: Any
+    data: tuple[str, ...],
+    output: str,
+    force: bool,
+    resume: bool,
+    train_fraction: float | None,
+    grid: bool,
+    block: int | None,
+    predictor: str | None,
+    **options: Any,
 ) -> None:
     """Train a model on DATA (files or quoted globs), to compress many files with `bale compress --model`.
 
@@ -377,6 +469,16 @@ def train(
     from bale.api import train as run
     from bale.models.bundle import DatasetModel
 
+    if grid:  # a conv model of grid tiles (docs/grids.md)
+        from bale.grid.api import save_grid_model, train_grid
+
+        _refuse_overwrite(Path(output), force)
+        grid_model = train_grid(list(_expand(data)), config=_grid_config(options, block, predictor))
+        digest = save_grid_model(grid_model, output, grid_model.record)
+        click.echo(
+            f"{output}: conv grid model, tile {grid_model.tile}, latent {grid_model.latent_dim}, sha256 {digest[:16]}…"
+        )
+        return
     if not resume:
         _refuse_overwrite(Path(output), force)
     checkpoints = Path(output + ".checkpoints")
@@ -483,6 +585,7 @@ def tune(
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML file with [evaluate].")
 @click.option("--max-rows", type=int, help="Rows per table sampled for KS, chi2, correlations, figures (200000).")
 @click.option("--no-plots", is_flag=True, help="Metrics and report tables only, no figures (fast).")
+@click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for a grid .bale).")
 def evaluate(
     files: tuple[str, ...],
     against: str | None,
@@ -496,6 +599,7 @@ def evaluate(
     config_path: str | None,
     max_rows: int | None,
     no_plots: bool,
+    grid: bool,
 ) -> None:
     """Judge a decompression like a physicist: metrics.json, plots/ and report.html in --out-dir.
 
@@ -508,6 +612,23 @@ def evaluate(
 
     if (against is None and len(files) != 2) or (against is not None and len(files) != 1):
         raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
+    from bale.evaluate.grid import evaluate_grid_files, is_grid_bale
+
+    if grid or (against is not None and is_grid_bale(files[0])):
+        result = evaluate_grid_files(
+            files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
+            error=errors[0] if errors else None, plots=not no_plots,
+        )  # fmt: skip
+        for name, m in result["grids"].items():
+            psnr = "—" if m["psnr_db"] is None else f"{m['psnr_db']:.2f}"
+            click.echo(
+                f"{name}: {m['bound']}, max error / bound {m['max_error_over_bound']:.4f}, "
+                f"{m['violations']} violation(s), PSNR {psnr} dB"
+            )
+        click.echo(f"{out_dir}/report.html")
+        if result["summary"]["failed"]:
+            sys.exit(1)
+        return
     metrics: dict[str, Any] = evaluate_files(
         files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
         columns=_split(columns), tree=tree, errors=list(errors) or None,
@@ -538,6 +659,7 @@ def evaluate(
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write bench.json, bench.md and pareto.png here.")
 @click.option("--time-limit", type=float, help="Seconds allowed to one method at one bound (default: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of markdown.")
+@click.option("--grid", is_flag=True, help="Grid mode: bale's grid codec against SZ3, ZFP, fpzip on 3-D arrays.")
 def bench(
     data: str,
     errors: tuple[str, ...],
@@ -549,6 +671,7 @@ def bench(
     out_dir: str | None,
     time_limit: float | None,
     as_json: bool,
+    grid: bool,
 ) -> None:
     """Compare bale with classical and learned compressors on DATA, every value checked.
 
@@ -558,6 +681,9 @@ def bench(
     """
     from bale.bench import METHODS, run_bench, to_markdown
 
+    if grid:
+        _bench_grid(data, errors, methods, columns, config_path, out_dir, as_json)
+        return
     if methods == "list":
         for name, method in METHODS.items():
             missing = method.missing()
@@ -570,6 +696,42 @@ def bench(
         config=_config(config_path), out_dir=out_dir, max_rows=max_rows, time_limit=time_limit,
     )  # fmt: skip
     click.echo(json.dumps(results, indent=1) if as_json else to_markdown(results))
+    own = [
+        r
+        for s in results["settings"]
+        for r in s["methods"]
+        if r["family"] == "bale" and (r.get("violations") or "error" in r)
+    ]
+    if own:  # bale must meet its bound: anything else is a bug
+        click.echo(f"bale: error: bale missed its bound or failed in {len(own)} run(s)", err=True)
+        sys.exit(1)
+
+
+def _bench_grid(
+    data: str,
+    errors: tuple[str, ...],
+    methods: str | None,
+    columns: str | None,
+    config_path: str | None,
+    out_dir: str | None,
+    as_json: bool,
+) -> None:
+    from bale.bench.grid import GRID_METHODS, grid_markdown, run_grid_bench
+
+    if methods == "list":
+        for name, method in GRID_METHODS.items():
+            click.echo(f"{name:<20}{method.family:<10}{method.description}")
+        return
+    logging.getLogger("bale.bench").setLevel(min(logging.getLogger("bale").getEffectiveLevel(), logging.INFO))
+    results = run_grid_bench(
+        data, list(errors), methods=_split(methods), names=_split(columns), config=_config(config_path)
+    )
+    text = grid_markdown(results)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "bench.json").write_text(json.dumps(results, indent=1))
+        (Path(out_dir) / "bench.md").write_text(text + "\n")
+    click.echo(json.dumps(results, indent=1) if as_json else text)
     own = [
         r
         for s in results["settings"]
@@ -648,6 +810,9 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
+    if report.get("kind") == "grid":
+        _print_grid_info(report)
+        return
     raw, total = report["raw_bytes"], report["file_bytes"]
     lines = [
         f"{report['file']}: {report['rows']} rows, {report['columns']} columns, {report['chunks']} chunk(s)",
@@ -672,6 +837,28 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
         lines.append(
             f"    {name:<20} {col['bound']:<12} {col['predictor']:<9} {col['bytes']:>10,} B "
             f"{col['bits_per_value']:7.3f} bits/value"
+        )
+    click.echo("\n".join(lines))
+
+
+def _print_grid_info(report: dict[str, Any]) -> None:
+    raw, total = report["raw_bytes"], report["file_bytes"]
+    lines = [
+        f"{report['file']}: {len(report['grids'])} grid(s)",
+        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
+    ]
+    if report["model"]["sha256"]:
+        where = "embedded" if report["model"]["embedded"] else "external, not counted above"
+        lines.append(f"  conv model ({where}, sha256 {report['model']['sha256'][:16]}…)")
+    lines.append("  bytes:")
+    for name, size in report["bytes"].items():
+        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
+    lines.append("  grids:")
+    for name, g in report["grids"].items():
+        lines.append(
+            f"    {name:<12} {g['dtype']:<8} {'x'.join(map(str, g['shape']))}  {g['error']} ({g['bound']}), "
+            f"blocks {'x'.join(map(str, g['block']))}: {g['predictors']}, {g['raw_values']} raw, "
+            f"{g['bits_per_value']:.3f} bits/value"
         )
     click.echo("\n".join(lines))
 

@@ -10,12 +10,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bale.bounds import parse_bound
 from bale.errors import BaleConfigError, BaleInputError
 
-__all__ = ["FAMILIES", "TEMPLATE", "BaleConfig", "CompressConfig", "ModelConfig", "TrainConfig", "load_config"]
+__all__ = ["TEMPLATE", "BaleConfig", "CompressConfig", "GridConfig", "ModelConfig", "TrainConfig", "load_config"]
 
 
 class _Section(BaseModel):
@@ -42,15 +42,14 @@ class CompressConfig(_Section):
         return value
 
 
-FAMILIES = ("conditional", "dense", "skip", "sparse", "ensemble", "vae")
-
-
 class ModelConfig(_Section):
-    family: Literal["conditional", "dense", "skip", "sparse", "ensemble", "vae"] = Field(
-        "conditional", description="Predictor family (see docs/models.md)."
+    family: str = Field(
+        "conditional",
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Network family, by name: conditional, dense, skip, sparse, ensemble, vae (docs/models.md).",
     )
     latent_dim: int = Field(0, ge=0, le=64, description="Latent values stored per row (0: purely conditional).")
-    hidden: int = Field(16, ge=4, le=1024, description="Width of the hidden layers of each head.")
+    hidden: int = Field(8, ge=4, le=1024, description="Width of the hidden layers of each head.")
     condition: bool | None = Field(
         None, description="Heads also see the columns decoded before them (default: only for `conditional`)."
     )
@@ -98,18 +97,44 @@ class TrainConfig(_Section):
     amp: bool = Field(False, description="Mixed precision (bfloat16 autocast) on a GPU; ignored on the CPU.")
 
 
+class GridConfig(_Section):
+    """Grid mode (``--grid``, docs/grids.md): 1-D to N-D float arrays coded as (frames, H, W)."""
+
+    error: str = Field("range=1e-3", description="Bound of grids: range=X (X times max-min), abs=X or rel=X.")
+    block: int = Field(32, ge=2, le=4096, description="Block edge: each block gets the cheapest predictor.")
+    predictor: Literal["auto", "lorenzo", "interp", "conv"] = Field(
+        "auto", description="auto: the cheapest of Lorenzo, interpolation and (with a conv model) conv, per block."
+    )
+    learned: bool = Field(False, description="Train a conv model when compressing without --model (it is embedded).")
+    tile: int = Field(16, ge=4, le=256, multiple_of=4, description="conv: tile edge the autoencoder sees.")
+    latent_dim: int = Field(8, ge=1, le=256, description="conv: latent values stored per tile.")
+    channels: int = Field(8, ge=1, le=64, description="conv: channels of the convolutions.")
+    latent_bits: int = Field(4, ge=0, le=12, description="conv: latents are stored in steps of 2^-latent_bits.")
+    epochs: int = Field(60, ge=1, description="conv: training epochs.")
+    max_tiles: int = Field(20_000, ge=16, description="conv: tiles sampled for training.")
+
+    @field_validator("error")
+    @classmethod
+    def _v_error(cls, value: str) -> str:
+        spec = value.strip().lower().replace(" ", "")
+        if spec.startswith("range="):
+            try:
+                ok = float(spec[6:]) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"bad range bound {value!r}")
+            return value
+        if _check_bound(value).strip().lower() in ("exact", "lossless"):
+            raise ValueError("grids are coded lossy: range=X, abs=X or rel=X")
+        return value
+
+
 class BaleConfig(_Section):
     compress: CompressConfig = Field(default_factory=CompressConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-
-    @model_validator(mode="after")
-    def _v_family(self) -> BaleConfig:
-        m = self.model
-        conditioned = m.condition if m.condition is not None else m.family == "conditional"
-        if not conditioned and m.latent_dim == 0 and m.learned:
-            raise ValueError(f"family {m.family!r} predicts from the latent only: set model.latent_dim >= 1")
-        return self
+    grid: GridConfig = Field(default_factory=GridConfig)
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> BaleConfig:
@@ -175,8 +200,8 @@ normalization = "auto"
 # before it in the same row only. Measured on the Pythia tt-bar jets: a latent of 2
 # saves 11.6 bits/row of residuals but costs 13.3 bits/row to store.
 latent_dim = 0
-# Hidden width of each column's prediction head.
-hidden = 16
+# Hidden width of each column's prediction head (8 measured best: docs/models.md).
+hidden = 8
 # Search closed-form relations between columns (px = pt*cos(phi), ...).
 relations = true
 # Train the network at all (false: relations and classical coding only).
@@ -226,4 +251,23 @@ threads = 1
 device = "cpu"
 # Mixed precision (bfloat16 autocast) on a GPU.
 amp = false
+
+[grid]
+# Grid mode (bale compress --grid; docs/grids.md). Bound of grids: "range=1e-3"
+# (1e-3 times max-min of the finite values), "abs=X" or "rel=X".
+error = "range=1e-3"
+# Block edge; each block is coded by its cheapest predictor.
+block = 32
+# "auto" (cheapest of Lorenzo, interpolation and, with a conv model, conv), or one of
+# "lorenzo", "interp", "conv".
+predictor = "auto"
+# Train a conv autoencoder when compressing without --model (it is embedded).
+learned = false
+# conv model: tile edge, latents per tile, channels, latent step 2^-latent_bits, training.
+tile = 16
+latent_dim = 8
+channels = 8
+latent_bits = 4
+epochs = 60
+max_tiles = 20000
 """

@@ -19,9 +19,10 @@ from typing import Any
 
 from bale.api import PathLike, training_sample
 from bale.api import compress as compress_data
-from bale.config import FAMILIES, BaleConfig, load_config
+from bale.config import BaleConfig, load_config
 from bale.errors import BaleInputError
 from bale.table import Dataset
+from bale.training.families import FAMILIES
 
 __all__ = ["TuneResult", "tune"]
 

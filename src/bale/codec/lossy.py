@@ -10,6 +10,12 @@ Every value falls in one class, coded per value:
 - ``RAW``: stored bit-exact (NaN with payload, ±inf, denormals, and any value whose
   reconstruction would not meet the bound).
 
+Reconstructed regular values are clipped to the range ``[lo, hi]`` of the chunk's regular
+values when some would fall outside it (an optional fourth block holds ``lo, hi``):
+a fraction stays ≤ 1, a sentinel minimum is never undershot, a positive mass under an
+absolute bound never turns negative. Clipping only moves a value towards the truth, which
+lies in that range, so the bound still holds.
+
 The encoder reconstructs every value exactly as the decoder will and moves any value
 that misses the bound to ``RAW``, so the bound holds by construction. The quantization
 step is ``2 * B * (1 - MARGIN)`` and the check uses ``B * (1 - MARGIN / 2)``: a prediction
@@ -126,7 +132,23 @@ def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tu
     raw = cls == RAW
     decoded[~regular] = values[~regular]
     payload = block(encode_uints(cls)) + block(encode_uints(zigzag(symbols))) + block(values[raw].tobytes())
+    if regular.any():
+        lo, hi = values[regular].min(), values[regular].max()
+        inside = decoded[regular]
+        if (inside < lo).any() or (inside > hi).any():
+            decoded[regular] = np.clip(inside, lo, hi)
+            payload += block(np.array([lo, hi], dtype=dtype).tobytes())
     return payload, decoded
+
+
+def _clip_range(raw: memoryview, dtype: np.dtype) -> tuple[np.generic, np.generic]:
+    """The optional fourth block: the range reconstructed values are clipped to."""
+    if len(raw) != 2 * dtype.itemsize:
+        raise BaleFormatError("clip-range block has the wrong length")
+    lo, hi = np.frombuffer(raw, dtype=dtype)
+    if not lo <= hi:  # also refuses NaN
+        raise BaleFormatError("clip-range block is not a range")
+    return lo, hi
 
 
 def decode_lossy(
@@ -152,6 +174,7 @@ def decode_lossy(
     n_raw = int((cls == RAW).sum())
     if len(raw) != n_raw * dtype.itemsize:
         raise BaleFormatError("raw-value block has the wrong length")
+    clip = _clip_range(reader.block(), dtype) if reader.remaining else None
     pred, pred_sign = _prediction_arrays(prediction, n)
     step = domain_step(bound)
     if len(symbols) == n:  # every value regular: no masks (the common case)
@@ -161,14 +184,16 @@ def decode_lossy(
             signs = pred_sign if prediction.sign is not None else None
             if n and int(cls.max()) == FLIPPED:
                 signs = np.where(cls == FLIPPED, -pred_sign, pred_sign).astype(np.int8)
-        return _reconstruct(base, symbols, step, signs, bound, dtype)
+        values = _reconstruct(base, symbols, step, signs, bound, dtype)
+        return values if clip is None else np.clip(values, *clip, out=values)
     out = np.empty(n, dtype=dtype)
     base = np.zeros(int(regular.sum())) if prediction.delta else pred[regular]
     signs = None
     if bound.mode == "rel":
         s = pred_sign[regular]
         signs = np.where(cls[regular] == FLIPPED, -s, s).astype(np.int8)
-    out[regular] = _reconstruct(base, symbols, step, signs, bound, dtype)
+    inside = _reconstruct(base, symbols, step, signs, bound, dtype)
+    out[regular] = inside if clip is None else np.clip(inside, *clip)
     out[cls == PLUS_ZERO] = 0.0
     out[cls == MINUS_ZERO] = -0.0
     out[cls == RAW] = np.frombuffer(raw, dtype=dtype)

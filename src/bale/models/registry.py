@@ -9,6 +9,7 @@ import numpy as np
 
 from bale.errors import BaleFormatError
 from bale.models.conditional import ConditionalNetwork
+from bale.models.conv import ConvGridModel
 
 __all__ = ["NETWORKS", "Network", "network_from_config"]
 
@@ -34,7 +35,7 @@ class Network(Protocol):
     def predict(self, target: int, features: np.ndarray, latent: np.ndarray) -> np.ndarray: ...
 
 
-NETWORKS: dict[str, Any] = {"conditional": ConditionalNetwork}
+NETWORKS: dict[str, Any] = {"conditional": ConditionalNetwork, "conv": ConvGridModel}  # conv: grids (bale.grid)
 
 
 def network_from_config(config: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> Network:

@@ -22,11 +22,11 @@ from bale.bounds import Bound
 from bale.codec.estimate import estimated_bits, estimated_cost
 from bale.codec.lossy import Prediction, encode_lossy
 from bale.config import BaleConfig
-from bale.errors import BaleConfigError
 from bale.models.conditional import FEATURE_BITS, ConditionalNetwork
 from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.relations import Relation, relation_prediction, search_relation
 from bale.table import Table
+from bale.training.families import family_of
 
 __all__ = ["fit_model", "sample_rows"]
 
@@ -241,9 +241,8 @@ def _fit_network(
     position = {name: i for i, name in enumerate(net.context)}
     target_index = [position[p.name] for p in targets]
     family = config.model
-    conditioned = family.condition if family.condition is not None else family.family == "conditional"
-    if not conditioned and family.latent_dim == 0:
-        raise BaleConfigError(f"family {family.family!r} predicts from the latent only: set model.latent_dim >= 1")
+    spec = family_of(family)
+    conditioned = family.condition if family.condition is not None else spec.conditioned
     # a conditional head sees every column decoded before its target; an autoencoder's, the latent only
     available = [list(range(position[p.name])) if conditioned else [] for p in targets]
     true_features = net.features(sample, n)  # fixed point, as the decoder computes them
@@ -285,8 +284,9 @@ def _fit_network(
     net.available = available
     net.latent_dim = config.model.latent_dim
     net.hidden = config.model.hidden
-    net.skip = family.family == "skip"
-    net.ensemble = family.heads if family.family == "ensemble" else 1
+    architecture = spec.architecture(family)
+    net.skip = bool(architecture.get("skip", False))
+    net.ensemble = int(architecture.get("ensemble", 1))
     net.family = family.family
     net.set_float_weights(result.weights)
     info: dict[str, object] = describe(result)

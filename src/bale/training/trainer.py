@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from bale.config import ModelConfig, TrainConfig
 from bale.errors import BaleInputError
+from bale.training.families import Activity, family_of
 from bale.training.network import TorchConditional
 
 __all__ = ["TrainResult", "seed_everything", "train_network"]
@@ -74,27 +75,21 @@ def _loss(
     latent = None
     rate = torch.zeros(())
     penalty = torch.zeros(())
+    latent_mean = log_var = None
     if net.latent_dim:
         latent, log_var = net.encode_stats(feats)
+        latent_mean = latent
         rate = latent.abs().mean() * net.latent_dim
-        if log_var is not None and train and family is not None:  # vae: sample, and pull towards N(0, 1)
-            kl = -0.5 * (1 + log_var - latent**2 - log_var.exp()).sum(1).mean()
-            penalty = penalty + family.kl_weight * kl
+        if log_var is not None and train:  # vae: sample from the posterior
             latent = latent + torch.randn_like(latent) * (0.5 * log_var).exp()
         if train:  # quantization seen as uniform noise
             latent = latent + torch.rand_like(latent) - 0.5
         else:
             latent = torch.round(latent)
     pred = model(feats, latent)
-    if train and family is not None and family.family == "sparse":
-        # Baler's sparse autoencoder: L1 on the latent activity, KL of the mean hidden activation to rho
-        rho_hat = net.last_hidden.mean(0).clamp(1e-4, 1 - 1e-4) if net.last_hidden is not None else None
-        if latent is not None:
-            penalty = penalty + family.reg_param * latent.abs().mean()
-        if rho_hat is not None:
-            rho = family.rho
-            kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-            penalty = penalty + family.reg_param * kl.sum(-1).mean()
+    if train and family is not None:
+        activity = Activity(latent=latent_mean, latent_fed=latent, log_var=log_var, hidden=net.last_hidden)
+        penalty = penalty + family_of(family).penalty(family, activity)
     diff = (pred - targets) * valid
     count = valid.sum(0).clamp_min(1.0)
     mean_err = diff.abs().sum(0) / count
@@ -113,13 +108,7 @@ def _loss(
 
 def _family_options(family: ModelConfig | None) -> dict[str, Any]:
     """The architecture options of :class:`TorchConditional` for a family (docs/models.md)."""
-    if family is None:
-        return {}
-    return {
-        "skip": family.family == "skip",
-        "ensemble": family.heads if family.family == "ensemble" else 1,
-        "variational": family.family == "vae",
-    }
+    return {} if family is None else family_of(family).architecture(family)
 
 
 def _device(name: str) -> torch.device:
