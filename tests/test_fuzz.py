@@ -257,3 +257,19 @@ def test_crc_of_every_block_is_checked(tmp_path: Path) -> None:
         path.write_bytes(bytes(data))
         with pytest.raises(BaleFormatError, match="checksum mismatch"):
             verify(path)
+
+
+def test_verify_a_grid_file(tmp_path: Path) -> None:
+    """Grid files verify too: checksums, then every grid decoded; damage is a format error."""
+    from click.testing import CliRunner
+
+    from bale.cli import main
+
+    frozen = Path(__file__).parent / "data" / "frozen" / "grid_v2.bale"
+    result = CliRunner().invoke(main, ["verify", str(frozen)])
+    assert result.exit_code == 0 and "ok (grids" in result.output
+    data = bytearray(frozen.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    (tmp_path / "bad.bale").write_bytes(bytes(data))
+    result = CliRunner().invoke(main, ["verify", str(tmp_path / "bad.bale")])
+    assert result.exit_code == 2 and "checksum" in result.output

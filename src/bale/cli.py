@@ -419,6 +419,10 @@ def verify(file: str, model_path: str | None, as_json: bool) -> None:
         click.echo(json.dumps(result, indent=2))
         return
     hashed = ", exact columns match their SHA-256" if result["exact_sha256_checked"] else ""
+    if result.get("kind") == "grid":
+        shapes = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in result["grids"].items())
+        click.echo(f"{file}: ok (grids {shapes}; every checksum checked, decoded)")
+        return
     click.echo(
         f"{file}: ok ({result['rows']} rows, {result['columns']} columns, {result['chunks']} chunk(s), "
         f"every checksum checked, decoded{hashed})"
@@ -729,8 +733,8 @@ def _bench_grid(
     text = grid_markdown(results)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "bench.json").write_text(json.dumps(results, indent=1))
-        (Path(out_dir) / "bench.md").write_text(text + "\n")
+        write_atomic(Path(out_dir) / "bench.json", json.dumps(results, indent=1))
+        write_atomic(Path(out_dir) / "bench.md", text + "\n")
     click.echo(json.dumps(results, indent=1) if as_json else text)
     own = [
         r

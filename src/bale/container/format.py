@@ -241,8 +241,12 @@ class BaleReader:
         self.footer_bytes = length + _TRAILER.size
         self.footer = self._json(offset, length, crc, "footer")
         try:
-            self.tables = _tables(self.header)
-            self._section_names = [{c["name"] for c in t["schema"]} | {"@latent"} for t in self.tables]
+            if self.header.get("kind") == "grid":  # one table and one section ("grid") per grid: docs/grids.md
+                self.tables = _grid_tables(self.header)
+                self._section_names = [{"grid"} for _ in self.tables]
+            else:
+                self.tables = _tables(self.header)
+                self._section_names = [{c["name"] for c in t["schema"]} | {"@latent"} for t in self.tables]
             chunk_rows = self.header.get("chunk_rows", MAX_CHUNK_ROWS)
             if not isinstance(chunk_rows, int) or not 1 <= chunk_rows <= MAX_CHUNK_ROWS:
                 raise BaleFormatError(f"{self.path}: bad chunk_rows {chunk_rows!r} in the header")
@@ -385,6 +389,28 @@ def _tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
             raise BaleFormatError("the header's tables are not a main table and its collections")
         for c in t["schema"]:
             _check_column(c, seen)
+    return [dict(t) for t in tables]
+
+
+def _grid_tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The grids of a grid file: per grid a table of one column, named as the grid, and its shape."""
+    tables = header.get("tables")
+    if not isinstance(tables, list) or not tables:
+        raise BaleFormatError("the header lists no grids")
+    seen: set[str] = set()
+    for t in tables:
+        if not isinstance(t, dict) or t.get("kind") != "grid" or not isinstance(t.get("schema"), list):
+            raise BaleFormatError("a grid in the header has no kind or schema")
+        shape = (t.get("grid") or {}).get("shape") if isinstance(t.get("grid"), dict) else None
+        if (
+            not isinstance(shape, list)
+            or not all(isinstance(d, int) and 0 <= d <= MAX_CHUNK_ROWS for d in shape)
+            or len(shape) > 32
+        ):
+            raise BaleFormatError(f"grid {str(t.get('name'))[:40]!r}: bad shape in the header")
+        if len(t["schema"]) != 1 or not isinstance(t["schema"][0], dict) or t["schema"][0].get("name") != t.get("name"):
+            raise BaleFormatError(f"grid {str(t.get('name'))[:40]!r}: its schema is not one column of its name")
+        _check_column({"predictor": "grid", **t["schema"][0]}, seen)
     return [dict(t) for t in tables]
 
 

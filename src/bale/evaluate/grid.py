@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import logging
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from bale.bounds import Bound, parse_bound, violations
 from bale.container import BaleReader
 from bale.errors import BaleInputError
+from bale.fsutil import write_atomic
 from bale.grid.api import decompress_grid, grid_info
 from bale.grid.codec import as_3d, parse_grid_bound
 from bale.grid.files import read_grids
@@ -76,6 +78,13 @@ def _frames(n: int) -> list[int]:
     return sorted({0, n // 2, n - 1})
 
 
+def _save(fig: Any, path: str) -> None:
+    """A figure as PNG, written atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    write_atomic(path, buffer.getvalue())
+
+
 def _plots(name: str, original: np.ndarray, decoded: np.ndarray, bound: Bound, out: Path) -> dict[str, str]:
     import matplotlib
 
@@ -110,7 +119,7 @@ def _plots(name: str, original: np.ndarray, decoded: np.ndarray, bound: Bound, o
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     files["frames"] = str(out / f"{safe}_frames.png")
-    fig.savefig(files["frames"], dpi=90)
+    _save(fig, files["frames"])
     plt.close(fig)
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 3.4))
@@ -131,7 +140,7 @@ def _plots(name: str, original: np.ndarray, decoded: np.ndarray, bound: Bound, o
     ax2.set_title("max error per frame", fontsize=9)
     fig.tight_layout()
     files["residuals"] = str(out / f"{safe}_residuals.png")
-    fig.savefig(files["residuals"], dpi=90)
+    _save(fig, files["residuals"])
     plt.close(fig)
     return files
 
@@ -161,8 +170,8 @@ def evaluate_grids(
         "grids": len(decoded),
         "failed": sum(1 for m in metrics["grids"].values() if m["violations"]),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    (out / "report.html").write_text(_html(metrics, images))
+    write_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
+    write_atomic(out / "report.html", _html(metrics, images))
     return metrics
 
 

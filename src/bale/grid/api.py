@@ -24,6 +24,7 @@ from bale.bounds import parse_bound
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
+from bale.fsutil import write_atomic
 from bale.grid.codec import (
     as_3d,
     decode_grid,
@@ -80,7 +81,7 @@ def load_grid_model(path: PathLike | ConvGridModel) -> ConvGridModel:
 def save_grid_model(model: ConvGridModel, path: PathLike, info: Mapping[str, Any] | None = None) -> str:
     """Write the model as safetensors; returns its SHA-256."""
     data = model.to_bytes(info)
-    Path(path).write_bytes(data)
+    write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -152,12 +155,19 @@ def write_grids(grids: dict[str, np.ndarray], path: str | Path, source: dict[str
 
     if path.exists():
         raise BaleInputError(f"{path} exists; zarr stores are not overwritten")
-    if len(arrays) == 1 and source.get("format") == "zarr" and not extra:
-        name, a = next(iter(arrays.items()))
-        z = zarr.create_array(str(path), shape=a.shape, dtype=a.dtype)
-        z[...] = a
-        return
-    group = zarr.open_group(str(path), mode="w")
-    for name, a in arrays.items():
-        z = group.create_array(name, shape=a.shape, dtype=a.dtype)
-        z[...] = a
+    # a store is a directory: written beside the target, renamed into place when complete
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        if len(arrays) == 1 and source.get("format") == "zarr" and not extra:
+            name, a = next(iter(arrays.items()))
+            z = zarr.create_array(str(tmp), shape=a.shape, dtype=a.dtype)
+            z[...] = a
+        else:
+            group = zarr.open_group(str(tmp), mode="w")
+            for name, a in arrays.items():
+                z = group.create_array(name, shape=a.shape, dtype=a.dtype)
+                z[...] = a
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
