@@ -189,6 +189,8 @@ def _file_model(reader: BaleReader, model: ConvGridModel | PathLike | None) -> C
             )
         data = model.file_bytes() if isinstance(model, ConvGridModel) else Path(model).read_bytes()
     if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        if embedded is not None:  # the model is inside the file: a digest that does not match is damage
+            raise BaleFormatError(f"{reader.path}: the embedded conv model does not match its SHA-256 (file corrupt)")
         raise BaleModelMismatchError(
             f"{reader.path} was compressed with model {str(meta['sha256'])[:16]}…, not this one"
         )

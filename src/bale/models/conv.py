@@ -64,10 +64,19 @@ class ConvGridModel:
             self.mean = float(config["mean"])
             self.scale = float(config["scale"])
             self.exponents = {k: int(v) for k, v in config["exponents"].items()}
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise BaleFormatError(f"bad conv model configuration: {exc}") from None
-        if self.tile < 4 or self.tile % 4 or not self.scale > 0:
-            raise BaleFormatError("bad conv model configuration: tile must be a multiple of 4, scale positive")
+        if not (4 <= self.tile <= 256 and self.tile % 4 == 0) or not 0 < self.scale < float("inf"):
+            raise BaleFormatError("bad conv model configuration: tile a multiple of 4 up to 256, scale positive")
+        if not (
+            1 <= self.latent_dim <= 256
+            and 1 <= self.channels <= 64
+            and 0 <= self.latent_bits <= FRACTION_BITS
+            and np.isfinite(self.mean)
+            and all(-64 <= e <= 64 for e in self.exponents.values())
+            and set(self.exponents) >= {"dec1.w", "dec2.w", "dec3.w"}
+        ):
+            raise BaleFormatError("bad conv model configuration: a size, exponent or latent step out of range")
         missing = [k for k in (*_ENCODER, *_DECODER) if k not in weights]
         if missing:
             raise BaleFormatError(f"conv model lacks weights {missing}")
@@ -144,8 +153,11 @@ class ConvGridModel:
             doc = json.loads(meta[METADATA_KEY])
         except json.JSONDecodeError as exc:
             raise BaleFormatError(f"bad grid model metadata: {exc}") from None
-        if doc.get("family") != "conv" or doc.get("version") != 1:
-            raise BaleFormatError(f"unknown grid model family {doc.get('family')!r} / version {doc.get('version')!r}")
+        if not isinstance(doc, dict) or doc.get("family") != "conv" or doc.get("version") != 1:
+            found = (doc.get("family"), doc.get("version")) if isinstance(doc, dict) else (None, None)
+            raise BaleFormatError(f"unknown grid model family {found[0]!r} / version {found[1]!r}")
+        if not isinstance(doc.get("network"), dict):
+            raise BaleFormatError("grid model metadata has no network configuration")
         model = cls(doc["network"], weights)
         model.source_bytes = bytes(data)
         return model
