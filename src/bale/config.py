@@ -15,7 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bale.bounds import parse_bound
 from bale.errors import BaleConfigError, BaleInputError
 
-__all__ = ["TEMPLATE", "BaleConfig", "CompressConfig", "GridConfig", "ModelConfig", "TrainConfig", "load_config"]
+__all__ = [
+    "TEMPLATE",
+    "BaleConfig",
+    "CompressConfig",
+    "GridConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "load_config",
+    "read_toml",
+]
 
 
 class _Section(BaseModel):
@@ -137,17 +146,20 @@ class BaleConfig(_Section):
     grid: GridConfig = Field(default_factory=GridConfig)
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML file; a missing file or invalid TOML is a one-line bale error."""
+    p = Path(path)
+    if not p.is_file():
+        raise BaleInputError(f"no such config file: {p}")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BaleConfigError(f"{p}: not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> BaleConfig:
     """Read and validate a TOML config (or the defaults), then apply ``section.key`` overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise BaleInputError(f"no such config file: {p}")
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise BaleConfigError(f"{p}: not valid TOML: {exc}") from None
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue

@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from bale.api import as_dataset, as_table, decompress, info
 from bale.bounds import Bound, parse_bound
+from bale.config import read_toml
 from bale.container import MAGIC, BaleReader
 from bale.errors import BaleConfigError, BaleInputError
 from bale.models import CompressionModel
@@ -157,13 +157,7 @@ def read_options(path: PathLike | None) -> EvaluateOptions:
     if path is None:
         return EvaluateOptions()
     p = Path(path)
-    if not p.is_file():
-        raise BaleInputError(f"no such config file: {p}")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BaleConfigError(f"{p}: not valid TOML: {exc}") from None
-    section = data.get("evaluate", {})
+    section = read_toml(p).get("evaluate", {})
     if not isinstance(section, dict):
         raise BaleConfigError(f"{p}: [evaluate] must be a table")
     unknown = sorted(set(section) - {"four_vectors", "max_rows", "seed"})
