@@ -21,7 +21,7 @@ import numpy as np
 
 from bale.errors import BaleInputError
 
-__all__ = ["MAIN", "Dataset", "Table", "check_unique"]
+__all__ = ["MAIN", "Dataset", "Forest", "Table", "check_unique"]
 
 MAIN = ""  # the name of a dataset's main table (one row per event)
 
@@ -180,3 +180,16 @@ class Dataset:
             for name, table in first.tables.items()
         }
         return cls(tables, dict(first.counters), dict(first.source))
+
+
+@dataclass
+class Forest:
+    """A whole ROOT file: its trees (each a :class:`Dataset`) by path, and the other objects kept."""
+
+    trees: dict[str, Dataset]
+    objects: dict[str, str] = field(default_factory=dict)  # path -> class, copied back into the file
+    left_out: dict[str, str] = field(default_factory=dict)  # path -> why it was not kept
+
+    @property
+    def nbytes(self) -> int:
+        return sum(d.nbytes for d in self.trees.values())

@@ -1,5 +1,13 @@
 """The ``.bale`` file format: header, optional embedded model, independent chunks, footer index."""
 
-from bale.container.format import FORMAT_VERSION, MAGIC, BaleReader, BaleWriter, ChunkInfo
+from bale.container.format import (
+    FORMAT_VERSION,
+    MAGIC,
+    MEMBER_SECTION,
+    MEMBERS_KIND,
+    BaleReader,
+    BaleWriter,
+    ChunkInfo,
+)
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "BaleReader", "BaleWriter", "ChunkInfo"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "MEMBERS_KIND", "MEMBER_SECTION", "BaleReader", "BaleWriter", "ChunkInfo"]

@@ -39,7 +39,16 @@ from bale.bounds import parse_bound
 from bale.errors import BaleError, BaleFormatError, BaleInputError
 from bale.fsutil import temp_beside
 
-__all__ = ["END_MAGIC", "FORMAT_VERSION", "MAGIC", "BaleReader", "BaleWriter", "ChunkInfo"]
+__all__ = [
+    "END_MAGIC",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MEMBERS_KIND",
+    "MEMBER_SECTION",
+    "BaleReader",
+    "BaleWriter",
+    "ChunkInfo",
+]
 
 MAGIC = b"\x89BALE\r\n\x1a"
 END_MAGIC = b"BALE-END"
@@ -51,6 +60,9 @@ _MAX_MODEL = 2**30
 MAX_CHUNK_ROWS = 2**27  # rows of one chunk: a constant column codes to nothing, so bytes cannot bound rows
 _DTYPE_KINDS = "biuf"
 _DTYPE_NAME = re.compile(r"[<>=|]?[a-z]+[0-9]*")  # float64, <f8, uint8, bool: no structured or subarray dtypes
+MEMBERS_KIND = "members"  # a file of member files: a ROOT file's trees and other objects
+MEMBER_SECTION = "member"
+MEMBER_KINDS = ("tree", "objects")
 _FLAGS = 1  # bit 0: header, footer and embedded model are zstd frames
 
 
@@ -147,6 +159,21 @@ class BaleWriter:
         self.chunks.append(ChunkInfo(rows, offset, index, table, len(self.chunks) if step is None else step))
         self.table_rows[table] += rows
 
+    def write_chunk_from_file(self, rows: int, section: str, source: Path, *, table: int, step: int) -> None:
+        """A chunk of one section whose bytes are the file ``source`` (a member), copied in blocks."""
+        offset = self._file.tell()
+        crc, length = 0, 0
+        try:
+            with open(source, "rb") as f:
+                while block := f.read(1 << 20):
+                    self._file.write(block)
+                    crc = zlib.crc32(block, crc)
+                    length += len(block)
+        except OSError as exc:
+            raise _write_error(self.path, exc) from exc
+        self.chunks.append(ChunkInfo(rows, offset, [(section, length, crc & 0xFFFFFFFF)], table, step))
+        self.table_rows[table] += rows
+
     def close(self, footer_extra: Mapping[str, Any] | None = None) -> int:
         """Write the index, fsync and rename into place; returns the file size."""
         footer = {
@@ -197,19 +224,26 @@ def _write_error(path: Path, exc: OSError) -> OSError:
 class BaleReader:
     """Random access to a ``.bale`` file's header, model and chunks, with every size and checksum checked."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, window: tuple[int, int] | None = None) -> None:
+        """Open ``path``, or the ``.bale`` file that lies at ``window`` = (offset, length) inside it."""
         self.path = Path(path)
         if not self.path.is_file():
             raise BaleInputError(f"no such file: {self.path}")
         self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._base = 0
         try:
-            self._open()
+            if window is not None:
+                total = os.fstat(self._file.fileno()).st_size
+                if not (window[0] >= 0 and window[1] >= 0 and window[0] + window[1] <= total):
+                    raise BaleFormatError(f"{self.path}: a member at {window[0]}+{window[1]} runs past the file")
+                self._base = window[0]
+            self._open(window[1] if window is not None else None)
         except BaleFormatError:
             self._file.close()
             raise
 
-    def _open(self) -> None:
-        self.size = os.fstat(self._file.fileno()).st_size
+    def _open(self, size: int | None) -> None:
+        self.size = os.fstat(self._file.fileno()).st_size if size is None else size
         if self.size < _PREAMBLE.size + _TRAILER.size:
             raise BaleFormatError(f"{self.path}: too short to be a .bale file")
         magic, version, flags, head_len, head_crc = _PREAMBLE.unpack(self._read(0, _PREAMBLE.size))
@@ -244,6 +278,9 @@ class BaleReader:
             if self.header.get("kind") == "grid":  # one table and one section ("grid") per grid: docs/grids.md
                 self.tables = _grid_tables(self.header)
                 self._section_names = [{"grid"} for _ in self.tables]
+            elif self.header.get("kind") == MEMBERS_KIND:  # a whole ROOT file: one member per tree (docs/root.md)
+                self.tables = _member_tables(self.header)
+                self._section_names = [{MEMBER_SECTION} for _ in self.tables]
             else:
                 self.tables = _tables(self.header)
                 self._section_names = [{c["name"] for c in t["schema"]} | {"@latent"} for t in self.tables]
@@ -304,7 +341,7 @@ class BaleReader:
     def _read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise BaleFormatError(f"{self.path}: block at {offset}+{length} runs past the end of the file")
-        self._file.seek(offset)
+        self._file.seek(self._base + offset)
         data = self._file.read(length)
         if len(data) != length:
             raise BaleFormatError(f"{self.path}: short read")
@@ -355,6 +392,22 @@ class BaleReader:
             pos += length
         return out
 
+    def window(self, index: int) -> tuple[int, int]:
+        """(offset, length) in the underlying file of chunk ``index``'s data: a member's place."""
+        info = self.chunks[index]
+        return self._base + info.offset, info.length
+
+    def check_streaming(self, index: int) -> None:
+        """Check chunk ``index``'s one section against its CRC-32, reading it in blocks (a member may be large)."""
+        info = self.chunks[index]
+        crc, pos = 0, info.offset
+        while pos < info.offset + info.length:
+            block = self._read(pos, min(1 << 20, info.offset + info.length - pos))
+            crc = zlib.crc32(block, crc)
+            pos += len(block)
+        if (crc & 0xFFFFFFFF) != info.sections[0][2]:
+            raise BaleFormatError(f"{self.path}: member {self.tables[info.table]['name']!r}: checksum mismatch")
+
     def iter_chunks(self) -> Iterator[tuple[ChunkInfo, dict[str, memoryview]]]:
         for i, info in enumerate(self.chunks):
             yield info, self.chunk(i)
@@ -389,6 +442,26 @@ def _tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
             raise BaleFormatError("the header's tables are not a main table and its collections")
         for c in t["schema"]:
             _check_column(c, seen)
+    return [dict(t) for t in tables]
+
+
+def _member_tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The members of a whole-file ``.bale``: each a ``.bale`` file of one tree, or the file's other objects."""
+    tables = header.get("tables")
+    if not isinstance(tables, list) or not tables:
+        raise BaleFormatError("the header lists no members")
+    seen: set[str] = set()
+    for t in tables:
+        if (
+            not isinstance(t, dict)
+            or t.get("kind") not in MEMBER_KINDS
+            or t.get("schema") != []
+            or not isinstance(t.get("name"), str)
+            or not t["name"]
+            or t["name"] in seen
+        ):
+            raise BaleFormatError(f"bad member in the header: {str(t)[:80]}")
+        seen.add(t["name"])
     return [dict(t) for t in tables]
 
 

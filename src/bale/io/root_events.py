@@ -1,87 +1,67 @@
-"""ROOT TTrees of events with jagged collections, read and written in steps of whole events.
+"""ROOT trees of events (TTree, TNtuple, RNTuple), read and written in steps of whole events.
 
-A tree such as NanoAOD's ``Events`` becomes a :class:`~bale.table.Dataset`: flat branches
-(``run``, ``MET_pt``, the counters ``nJet``, …) form the main table; the jagged branches
-sharing a counter (``Jet_pt[nJet]``, ``Jet_eta[nJet]``, …) form one table of objects per
-collection (``Jet``). Branches are chosen by name or glob (``Jet_*``); the counter of a
-chosen jagged branch comes with it.
+A tree such as NanoAOD's ``Events`` becomes a :class:`~bale.table.Dataset`: flat branches,
+the elements of fixed-size arrays and the counters form the main table; jagged branches
+form one table of objects per collection (``Jet``), see :mod:`bale.io.root_layout` for
+how each branch type maps onto columns. Branches are chosen by name or glob (``Jet_*``);
+the counter of a chosen jagged branch comes with it.
 
 Reading and writing go in *steps* of whole events with a bounded number of rows, so
 memory does not grow with the file (:func:`plan_steps`, :func:`iter_dataset`,
-:func:`write_dataset`).
-
-uproot writes counters as ``int32`` (ROOT's ``Int_t``) whatever they were, so a counter
-read as ``uint32`` comes back as ``int32`` with the same values; every other branch keeps
-its dtype.
-
-RNTuples (ATLAS PHYSLITE, for example) are read the same way: top-level numeric fields
-form the main table, ``var * number`` fields one collection per container prefix
-(``AnalysisJetsAuxDyn:pt`` belongs to ``AnalysisJetsAuxDyn``). RNTuples keep their
-offsets inside, so bale adds a counter column (``n<collection>``) to the main table and
-leaves it out again when it writes the RNTuple back. Fields of other types (nested lists,
-records, strings) cannot be selected.
+:func:`write_dataset`). The writer gives back every branch under its name, type and
+title, with the limits of what uproot writes (``docs/root.md``): counters are ``int32``,
+``std::vector<T>`` becomes a C-style jagged array with a counter, ``Double32_t`` and
+``Float16_t`` become ``double`` and ``float``, a TNtuple a TTree.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import awkward as ak
 import numpy as np
 import uproot
-from uproot.interpretation.jagged import AsJagged
-from uproot.interpretation.numerical import AsDtype
 
 from bale.errors import BaleInputError
 from bale.io._common import native
+from bale.io.root_layout import (
+    ARRAY,
+    FLAT,
+    JAGGED,
+    JAGGED2,
+    BranchSpec,
+    EventLayout,
+    classify,
+    collection_name,
+    unique_name,
+)
+from bale.io.root_write import write_dataset
 from bale.table import MAIN, Dataset, Table
 
-__all__ = ["EventLayout", "iter_dataset", "layout_of", "plan_steps", "read_dataset", "write_dataset"]
+__all__ = ["TREE_CLASSES", "EventLayout", "iter_dataset", "layout_of", "plan_steps", "read_dataset", "write_dataset"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TREE = "Events"
+TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD", "ROOT::RNTuple")
+_PLAN_BLOCK = 1 << 20  # events whose counts are read at once (planning steps, grouping vectors)
 
 
-@dataclass
-class EventLayout:
-    """Which branches of a tree are read, and how they group into collections."""
-
-    tree: str
-    title: str
-    num_entries: int
-    flat: list[str]  # branches of the main table, counters included
-    collections: dict[str, list[str]]  # collection -> its jagged branches
-    counters: dict[str, str]  # collection -> counter branch
-    dtypes: dict[str, str] = field(default_factory=dict)  # branch -> native dtype (of the content, if jagged)
-    kept: list[str] = field(default_factory=list)  # branches read only because of keep_rest (coded exactly)
-    kind: str = "ttree"  # or "rntuple"
-    synthetic: list[str] = field(default_factory=list)  # counters bale added (RNTuple), not in the file
-
-    @property
-    def branches(self) -> list[str]:
-        return self.flat + [b for members in self.collections.values() for b in members]
-
-    @property
-    def read(self) -> list[str]:
-        """What is read from the file: every branch but the counters bale adds."""
-        return [b for b in self.branches if b not in self.synthetic]
-
-    def source(self) -> dict[str, Any]:
-        source: dict[str, Any] = {"format": "root", "tree": self.tree, "title": self.title}
-        if self.kind != "ttree":
-            source.update(kind=self.kind, synthetic_counters=self.synthetic)
-        return source
+def tree_paths(f: Any) -> dict[str, str]:
+    """Every tree of an open file: path -> class name, in the file's order (highest cycle only)."""
+    classes = f.classnames(recursive=True, cycle=False)
+    return {k: v for k, v in classes.items() if v in TREE_CLASSES}
 
 
 def _pick_tree(f: Any, path: Path, tree: str | None) -> str:
-    trees = list(dict.fromkeys(f.keys(recursive=True, cycle=False, filter_classname=["TTree", "ROOT::RNTuple"])))
+    trees = list(tree_paths(f))
     if tree is not None:
         if tree not in trees:
             raise BaleInputError(f"no TTree or RNTuple {tree!r} in {path}; there are: {', '.join(trees) or 'none'}")
@@ -93,150 +73,185 @@ def _pick_tree(f: Any, path: Path, tree: str | None) -> str:
         default = [t for t in trees if t == DEFAULT_TREE]
         if default:
             return default[0]
-        raise BaleInputError(f"{path} holds several TTrees: {', '.join(trees)}; choose one with --tree")
+        raise BaleInputError(f"{path} holds several trees: {', '.join(trees)}; choose one with --tree")
     return trees[0]
 
 
-def _kind(branch: Any) -> tuple[str, np.dtype | None]:
-    """("flat" | "jagged" | "unsupported", dtype) of a branch."""
-    interp = branch.interpretation
-    if branch.branches:
-        return "unsupported", None
-    if isinstance(interp, AsJagged) and isinstance(interp.content, AsDtype):
-        kind, dtype = "jagged", np.dtype(interp.content.to_dtype)
-    elif isinstance(interp, AsDtype):
-        kind, dtype = "flat", np.dtype(interp.to_dtype)
-    else:
-        return "unsupported", None
-    if dtype.shape != () or dtype.kind not in "biuf":
-        return "unsupported", None
-    return kind, dtype.newbyteorder("=")
-
-
-def _select(names: Sequence[str], patterns: Sequence[str] | None) -> list[str]:
+def _select(names: Sequence[str], patterns: Sequence[str] | None, *, strict: bool = True) -> list[str]:
     if not patterns:
         return list(names)
     chosen: dict[str, None] = {}
     for pattern in patterns:
         hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-        if not hits:
+        if not hits and strict:
             raise BaleInputError(f"no branch matches {pattern!r}")
         chosen.update(dict.fromkeys(hits))
     return [n for n in names if n in chosen]  # in the tree's order
 
 
-def _drop_unsupported(selected: list[str], bad: list[str], patterns: Sequence[str] | None, what: str) -> list[str]:
-    """Unsupported branches named exactly are an error; those a glob (or no selection) matched are left out."""
+def _types(ttree: Any, names: list[str]) -> dict[str, tuple[Any, str]]:
+    """Each branch's per-entry awkward type, or the reason uproot cannot read it."""
+    try:
+        empty = ttree.arrays(names, entry_stop=0, library="ak")
+        return {n: (empty[n].type.content, "") for n in names}
+    except Exception:  # one unreadable branch spoils the lot: ask one at a time
+        out: dict[str, tuple[Any, str]] = {}
+        for name in names:
+            try:
+                out[name] = (ttree.arrays([name], entry_stop=0, library="ak")[name].type.content, "")
+            except Exception as exc:
+                out[name] = (None, f"uproot cannot read it ({type(exc).__name__})")
+        return out
+
+
+def _kinds(ttree: Any, names: list[str]) -> dict[str, tuple[str, np.dtype | None, tuple[int, ...], str]]:
+    kinds: dict[str, tuple[str, np.dtype | None, tuple[int, ...], str]] = {}
+    readable = []
+    for name in names:
+        subs = None if "RNTuple" in type(ttree).__name__ else ttree[name].branches
+        if subs:
+            kinds[name] = ("", None, (), f"an object split into {len(subs)} sub-branches")
+        else:
+            readable.append(name)
+    for name, (tp, reason) in _types(ttree, readable).items():
+        kinds[name] = classify(tp) if tp is not None else ("", None, (), reason)
+    return {n: kinds[n] for n in names}
+
+
+def _counter(ttree: Any, name: str, kinds: dict[str, Any]) -> str | None:
+    """The counter branch of a C-style jagged branch (``x[n]``), or None (``std::vector``, or not found)."""
+    if "RNTuple" in type(ttree).__name__:
+        return None
+    branch = ttree[name]
+    counter = branch.count_branch.name if getattr(branch, "count_branch", None) is not None else None
+    if counter is None:  # files written by uproot link the counter only through the leaf's fLeafCount
+        try:
+            leaves = branch.member("fLeaves")
+            count_leaf = leaves[0].member("fLeafCount") if leaves else None
+            counter = count_leaf.member("fName") if count_leaf is not None else None
+        except Exception:
+            counter = None
+    if counter is None or counter not in kinds:
+        return None
+    kind, dtype, _, _ = kinds[counter]
+    return counter if kind == FLAT and dtype is not None and dtype.kind in "iu" else None
+
+
+def _length_groups(ttree: Any, names: list[str], entries: int) -> list[list[str]]:
+    """Branches with the same number of entries in every event, in groups (a pass over the tree)."""
+    if not names:
+        return []
+    digests = {n: hashlib.sha256() for n in names}
+    for start in range(0, entries, _PLAN_BLOCK):
+        stop = min(start + _PLAN_BLOCK, entries)
+        for name in names:  # one branch at a time: memory stays with one branch's block
+            values = ttree.arrays([name], entry_start=start, entry_stop=stop, library="ak")[name]
+            digests[name].update(ak.to_numpy(ak.num(values, axis=1)).astype("<i8").tobytes())
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name in names:  # equal lengths and a common family (``jet_`` and ``el_`` stay apart by chance)
+        family = re.split(r"[_:.]", name, maxsplit=1)[0]
+        groups.setdefault((digests[name].hexdigest(), family), []).append(name)
+    return list(groups.values())
+
+
+def _refuse_named(bad: dict[str, str], patterns: Sequence[str] | None, what: str) -> None:
     named = [n for n in bad if patterns and n in patterns]
     if named:
-        raise BaleInputError(
-            f"{len(named)} {what} of unsupported type: {', '.join(named[:5])}{' …' if len(named) > 5 else ''}; "
-            "leave them out of --branches"
-        )
-    if bad:
-        log.warning("leaving out %d %s of unsupported type: %s%s", len(bad), what, ", ".join(bad[:5]),
-                    " …" if len(bad) > 5 else "")  # fmt: skip
-    return [n for n in selected if n not in bad]
+        listing = "; ".join(f"{n}: {bad[n]}" for n in named)
+        raise BaleInputError(f"bale cannot code {what} {listing}; leave them out of --branches")
 
 
-def _collection_name(counter: str, members: list[str], taken: set[str]) -> str:
-    prefix = os.path.commonprefix(members)  # noqa: RUF071 - branch names, not paths
-    prefix = prefix[: prefix.rfind("_")] if "_" in prefix else ""
-    name = prefix or counter
-    while name in taken or name == MAIN:
-        name += "_"
-    return name
+def layout_of(
+    ttree: Any,
+    patterns: Sequence[str] | None = None,
+    *,
+    keep_rest: bool = False,
+    strict: bool = True,
+    classname: str = "TTree",
+) -> EventLayout:
+    """The main table and collections of a tree for the branches matching ``patterns`` (all if None).
 
-
-def layout_of(ttree: Any, patterns: Sequence[str] | None = None, *, keep_rest: bool = False) -> EventLayout:
-    """The main table and collections of ``ttree`` for the branches matching ``patterns`` (all if None).
-
-    With ``keep_rest``, every other readable branch is read too (the caller codes it losslessly).
+    With ``keep_rest``, every other readable branch is read too (the caller codes it
+    losslessly). Branches bale cannot code are an error when named exactly, and listed in
+    :attr:`EventLayout.skipped` when a glob (or no selection) matched them.
     """
-    kinds = {b.name: _kind(b) for b in ttree.branches}
-    readable = [n for n, (k, _) in kinds.items() if k != "unsupported"]
-    unsupported = [n for n, (k, _) in kinds.items() if k == "unsupported"]
-    selected = _select(list(kinds), patterns)
-    bad = [n for n in selected if kinds[n][0] == "unsupported"]
-    selected = _drop_unsupported(selected, bad, patterns, "branch(es)")
-    wanted = readable if keep_rest else selected
-    if unsupported and keep_rest:
-        log.warning("--keep-rest cannot keep %d branch(es) of unsupported type: %s", len(unsupported), unsupported[:5])
-    counter_of: dict[str, str] = {}
-    for name in wanted:
-        if kinds[name][0] == "jagged":
-            counter_of[name] = _counter(ttree, name, kinds)
-    counters_needed = set(counter_of.values())
-    flat = [n for n in readable if (n in wanted and kinds[n][0] == "flat") or n in counters_needed]
-    groups: dict[str, list[str]] = {}
-    for name, counter in counter_of.items():
-        groups.setdefault(counter, []).append(name)
-    collections: dict[str, list[str]] = {}
+    is_rntuple = "RNTuple" in type(ttree).__name__
+    if is_rntuple:
+        names = [k for k in ttree.keys() if "." not in k.rsplit(":", 1)[-1]]  # noqa: SIM118 - top-level fields
+    else:
+        names = [b.name for b in ttree.branches]
+    kinds = _kinds(ttree, names)
+    selected = _select(names, patterns, strict=strict)
+    bad = {n: kinds[n][3] for n in names if not kinds[n][0]}
+    _refuse_named(bad, patterns, "branch(es)")
+    chosen = [n for n in selected if n not in bad]
+    counter_of = {n: _counter(ttree, n, kinds) for n in names if kinds[n][0] == JAGGED}
+    wanted = [n for n in names if n not in bad] if keep_rest else chosen
+    needed = {counter_of[n] for n in wanted if counter_of.get(n)}
+    wanted = [n for n in names if n in set(wanted) | needed]
+    skipped = {n: r for n, r in bad.items() if not patterns or n in selected or keep_rest}
+    entries = int(ttree.num_entries)
+    taken = set(names)
     counters: dict[str, str] = {}
-    for counter, members in groups.items():
-        cname = _collection_name(counter, members, set(collections))
-        collections[cname] = members
-        counters[cname] = counter
-    dtypes = {n: str(kinds[n][1]) for n in flat + list(counter_of)}
-    chosen = set(selected) | {counter_of[n] for n in selected if n in counter_of}
-    kept = [n for n in flat + list(counter_of) if n not in chosen]
-    return EventLayout(ttree.name, str(ttree.title), int(ttree.num_entries), flat, collections, counters, dtypes, kept)
-
-
-def _counter(ttree: Any, name: str, kinds: dict[str, tuple[str, np.dtype | None]]) -> str:
-    branch = ttree[name]
-    counter = branch.count_branch.name if branch.count_branch is not None else None
-    if counter is None:  # files written by uproot: the counter is named by the convention n<collection>
-        leaf = branch.member("fLeaves")[0] if branch.member("fLeaves") else None
-        count_leaf = leaf.member("fLeafCount") if leaf is not None else None
-        counter = count_leaf.member("fName") if count_leaf is not None else None
-    if counter is None or counter not in kinds or kinds[counter][0] != "flat":
-        raise BaleInputError(f"cannot find the counter branch of jagged branch {name!r}")
-    dtype = kinds[counter][1]
-    if dtype is None or dtype.kind not in "iu":
-        raise BaleInputError(f"counter {counter!r} of {name!r} is not an integer branch")
-    return counter
-
-
-def rntuple_layout(ntuple: Any, name: str, patterns: Sequence[str] | None, *, keep_rest: bool) -> EventLayout:
-    """The layout of an RNTuple's top-level fields (see the module docstring)."""
-    names = [k for k in ntuple.keys() if "." not in k.rsplit(":", 1)[-1]]  # noqa: SIM118 - top-level fields
-    selected = _select(names, patterns)
-    empty = ntuple.arrays(names if keep_rest else selected, entry_stop=0)
-    kinds: dict[str, tuple[str, np.dtype | None]] = {}
-    for field_name in ak.fields(empty):
-        kind, dtype = "unsupported", None
-        tp = empty[field_name].type.content
-        if isinstance(tp, ak.types.ListType) and isinstance(tp.content, ak.types.NumpyType):
-            kind, dtype = "jagged", np.dtype(ak.types.numpytype.primitive_to_dtype(tp.content.primitive))
-        elif isinstance(tp, ak.types.NumpyType):
-            kind, dtype = "flat", np.dtype(ak.types.numpytype.primitive_to_dtype(tp.primitive))
-        if dtype is not None and (dtype.shape != () or dtype.kind not in "biuf"):
-            kind, dtype = "unsupported", None
-        kinds[field_name] = (kind, dtype)
-    bad = [n for n in selected if kinds.get(n, ("unsupported", None))[0] == "unsupported"]
-    selected = _drop_unsupported(selected, bad, patterns, "field(s)")
-    wanted = [n for n in kinds if kinds[n][0] != "unsupported"] if keep_rest else selected
-    flat = [n for n in wanted if kinds[n][0] == "flat"]
-    groups: dict[str, list[str]] = {}
+    collection_of: dict[str, str] = {}
+    by_counter: dict[str, list[str]] = {}
     for n in wanted:
-        if kinds[n][0] == "jagged":
-            prefix = n.rsplit(":", 1)[0] if ":" in n else n.rsplit(".", 1)[0] if "." in n else n
-            groups.setdefault(prefix, []).append(n)
-    collections, counters, synthetic = {}, {}, []
-    for prefix, members in groups.items():
-        cname = _collection_name(prefix, [prefix + "_"], set(collections))
-        counter = f"n{prefix}"
-        while counter in kinds or counter in synthetic:
-            counter += "_"
-        collections[cname], counters[cname] = members, counter
+        if counter_of.get(n):
+            by_counter.setdefault(counter_of[n] or "", []).append(n)
+    for counter, members in by_counter.items():
+        cname = collection_name(members, counter, taken)
+        taken.add(cname)
+        counters[cname] = counter
+        collection_of.update(dict.fromkeys(members, cname))
+    uncounted = [n for n in wanted if kinds[n][0] in (JAGGED, JAGGED2) and not counter_of.get(n)]
+    synthetic: list[str] = []
+
+    def add_synthetic(cname: str) -> None:
+        counter = unique_name(f"n{cname}", taken)
+        taken.add(counter)
+        counters[cname] = counter
         synthetic.append(counter)
-    dtypes = {n: str(kinds[n][1]) for n in wanted} | dict.fromkeys(synthetic, "uint32")
-    chosen = set(selected)
-    kept = [n for n in wanted if n not in chosen]
-    return EventLayout(
-        name, "", int(ntuple.num_entries), flat + synthetic, collections, counters, dtypes, kept, "rntuple", synthetic
-    )
+
+    for members in _length_groups(ttree, uncounted, entries):
+        cname = collection_name(members, None, taken)
+        taken.add(cname)
+        add_synthetic(cname)
+        collection_of.update(dict.fromkeys(members, cname))
+    specs: list[BranchSpec] = []
+    for n in wanted:
+        kind, dtype, shape, _ = kinds[n]
+        values = None
+        if kind == JAGGED2:
+            values = unique_name(n, taken)
+            taken.add(values)
+            add_synthetic(values)
+        specs.append(
+            BranchSpec(
+                n, kind, str(dtype), _typename(ttree, n), _title(ttree, n), shape, collection_of.get(n), values
+            )
+        )
+    exact_names = {c for s in specs if s.name not in set(chosen) | needed for c in s.columns}
+    if is_rntuple:
+        kind, title = "rntuple", ""
+    else:
+        kind, title = "ttree", str(ttree.title)
+    layout = EventLayout(ttree.name, title, entries, specs, counters, synthetic, [], skipped, kind, classname)
+    layout.kept = [c for c in layout.branches if c in exact_names]
+    return layout
+
+
+def _typename(ttree: Any, name: str) -> str:
+    try:
+        return str(ttree[name].typename)
+    except Exception:
+        return ""
+
+
+def _title(ttree: Any, name: str) -> str:
+    try:
+        return str(ttree[name].title)
+    except Exception:
+        return ""
 
 
 def plan_steps(counts: Sequence[np.ndarray], num_entries: int, max_rows: int) -> list[tuple[int, int]]:
@@ -253,51 +268,108 @@ def plan_steps(counts: Sequence[np.ndarray], num_entries: int, max_rows: int) ->
     return steps
 
 
-_PLAN_BLOCK = 1 << 20  # events whose counters are read at once to plan the steps
+def _synthetic_sources(layout: EventLayout) -> dict[str, tuple[str, bool]]:
+    """Counter bale adds -> (the branch it is counted from, whether it counts inner values of a jagged2)."""
+    out: dict[str, tuple[str, bool]] = {}
+    for cname, counter in layout.counters.items():
+        if counter not in layout.synthetic:
+            continue
+        for spec in layout.specs:
+            if spec.collection == cname:
+                out[counter] = (spec.name, False)
+                break
+            if spec.values == cname:
+                out[counter] = (spec.name, True)
+                break
+    return out
+
+
+def _count(values: Any, inner: bool) -> np.ndarray:
+    if inner:
+        return ak.to_numpy(ak.sum(ak.num(values, axis=2), axis=1)).astype(np.int64)
+    return ak.to_numpy(ak.num(values, axis=1)).astype(np.int64)
 
 
 def _plan(ttree: Any, layout: EventLayout, entries: int, step_rows: int) -> list[tuple[int, int]]:
     """The steps of the first ``entries`` events, planned a block of events at a time.
 
-    Steps do not cross block boundaries, so memory stays bounded by one block of counters
+    Steps do not cross block boundaries, so memory stays bounded by one block of counts
     however many events the file holds.
     """
-    if not layout.collections:
+    if not layout.counters:
         return plan_steps([], entries, step_rows)
+    sources = _synthetic_sources(layout)
+    real = [c for c in dict.fromkeys(layout.counters.values()) if c not in sources]
     steps: list[tuple[int, int]] = []
     for start in range(0, entries, _PLAN_BLOCK):
         stop = min(start + _PLAN_BLOCK, entries)
-        if layout.kind == "rntuple":
-            first = [members[0] for members in layout.collections.values()]
-            arrays = ttree.arrays(first, entry_start=start, entry_stop=stop)
-            counts = [ak.to_numpy(ak.num(arrays[b], axis=1)) for b in first]
-        else:
-            names = list(dict.fromkeys(layout.counters.values()))
-            arrays = ttree.arrays(names, entry_start=start, entry_stop=stop, library="np")
-            counts = [arrays[c] for c in names]
-        del arrays
+        counts = []
+        if real:
+            arrays = ttree.arrays(real, entry_start=start, entry_stop=stop, library="np")
+            counts += [np.asarray(arrays[c]).astype(np.int64) for c in real]
+        for branch, inner in sources.values():
+            counts.append(_count(ttree.arrays([branch], entry_start=start, entry_stop=stop)[branch], inner))
         steps += [(start + a, start + b) for a, b in plan_steps(counts, stop - start, step_rows)]
     return steps
 
 
+def _numbers(values: Any, dtype: str) -> np.ndarray:
+    return native(np.asarray(ak.to_numpy(values))).astype(dtype, copy=False)
+
+
+def _columns(spec: BranchSpec, values: np.ndarray) -> dict[str, np.ndarray]:
+    if not spec.shape:
+        return {spec.name: values}
+    flat = values.reshape(len(values), -1)
+    return {c: np.ascontiguousarray(flat[:, i]) for i, c in enumerate(spec.columns)}
+
+
 def _piece(arrays: Any, layout: EventLayout) -> Dataset:
-    columns = {}
-    for cname, counter in layout.counters.items():
-        if counter in layout.synthetic:
-            columns[counter] = ak.to_numpy(ak.num(arrays[layout.collections[cname][0]], axis=1)).astype(np.uint32)
-    main = Table({n: columns[n] if n in columns else native(np.asarray(ak.to_numpy(arrays[n]))).astype(
-        layout.dtypes[n], copy=False) for n in layout.flat})  # fmt: skip
-    tables = {MAIN: main}
+    """One step's arrays as a dataset (every count checked against its counter)."""
+    main: dict[str, np.ndarray] = {}
+    tables: dict[str, dict[str, np.ndarray]] = {c: {} for c in layout.counters}
+    synthetic = {c: _count(arrays[b], inner) for c, (b, inner) in _synthetic_sources(layout).items()}
+    dtypes = layout.dtypes
+    for spec in layout.specs:
+        if spec.kind in (FLAT, ARRAY):
+            main.update(_columns(spec, _numbers(arrays[spec.name], spec.dtype)))
+    for counter, counts in synthetic.items():
+        main[counter] = counts.astype(dtypes[counter])
+    for spec in layout.specs:
+        if spec.kind not in (JAGGED, JAGGED2):
+            continue
+        values = arrays[spec.name]
+        cname = spec.collection or ""
+        counter = layout.counters[cname]
+        if not np.array_equal(ak.to_numpy(ak.num(values, axis=1)), main[counter]):
+            raise BaleInputError(f"branch {spec.name!r} does not have {counter} entries per event")
+        objects = ak.flatten(values, axis=1)
+        if spec.kind == JAGGED:
+            tables[cname].update(_columns(spec, _numbers(objects, spec.dtype)))
+        else:
+            tables[cname][spec.sizes_column] = ak.to_numpy(ak.num(objects, axis=1)).astype(np.int32)
+            tables[spec.values or ""].update(_columns(spec, _numbers(ak.flatten(objects, axis=1), spec.dtype)))
+    ordered = {MAIN: Table({n: main[n] for n in layout.flat})}
     for cname, members in layout.collections.items():
-        counts = main.columns[layout.counters[cname]]
-        columns = {}
-        for b in members:
-            jagged = arrays[b]
-            if not np.array_equal(ak.to_numpy(ak.num(jagged, axis=1)), counts):
-                raise BaleInputError(f"branch {b!r} does not have {layout.counters[cname]} entries per event")
-            columns[b] = native(np.asarray(ak.to_numpy(ak.flatten(jagged, axis=1)))).astype(layout.dtypes[b])
-        tables[cname] = Table(columns)
-    return Dataset(tables, dict(layout.counters), layout.source())
+        ordered[cname] = Table({c: tables[cname][c] for c in members})
+    return Dataset(ordered, dict(layout.counters), layout.source())
+
+
+def open_layout(
+    f: Any,
+    path: Path,
+    patterns: Sequence[str] | None = None,
+    *,
+    tree: str | None = None,
+    keep_rest: bool = False,
+    strict: bool = True,
+) -> EventLayout:
+    """The layout of ``tree`` (or the file's one tree) of an open file."""
+    name = _pick_tree(f, path, tree)
+    classname = tree_paths(f).get(name, "TTree")
+    layout = layout_of(f[name], patterns, keep_rest=keep_rest, strict=strict, classname=classname)
+    layout.tree = name  # its path in the file
+    return layout
 
 
 def iter_dataset(
@@ -313,36 +385,39 @@ def iter_dataset(
     """The layout of the tree, and its events in steps of at most ``step_rows`` rows per table.
 
     The file is opened again when the steps are iterated, and closed when they end. A
-    ``layout`` from an earlier call saves working it out again (slow for wide RNTuples).
+    ``layout`` from an earlier call saves working it out again (slow for wide trees).
     """
     path = Path(path)
     try:
         with uproot.open(path, array_cache=None) as f:  # nothing cached: memory stays with the step
-            name = _pick_tree(f, path, tree) if layout is None else layout.tree
-            ttree = f[name]
-            if layout is not None:
-                pass
-            elif "RNTuple" in type(ttree).__name__:
-                layout = rntuple_layout(ttree, name, patterns, keep_rest=keep_rest)
-            else:
-                layout = layout_of(ttree, patterns, keep_rest=keep_rest)
-            layout.tree = name  # its path in the file
+            if layout is None:
+                layout = open_layout(f, path, patterns, tree=tree, keep_rest=keep_rest)
             entries = layout.num_entries if max_events is None else min(max_events, layout.num_entries)
-            steps = _plan(ttree, layout, entries, step_rows)
+            steps = _plan(f[layout.tree], layout, entries, step_rows)
     except BaleInputError:
         raise
     except Exception as exc:
         raise BaleInputError(f"cannot read {path} as ROOT: {exc}") from exc
+    final = layout
 
     def pieces() -> Iterator[Dataset]:
         with uproot.open(path, array_cache=None) as f:
-            ttree = f[layout.tree]
+            ttree = f[final.tree]
             for start, stop in steps:
-                arrays = ttree.arrays(layout.read, entry_start=start, entry_stop=stop, library="ak")
-                yield _piece(arrays, layout)
+                arrays = ttree.arrays(final.read, entry_start=start, entry_stop=stop, library="ak")
+                yield _piece(arrays, final)
 
-    log.debug("%s: %d events in %d steps, %d collections", path, entries, len(steps), len(layout.collections))
+    log.debug("%s: %d events in %d steps, %d collections", path, entries, len(steps), len(layout.counters))
     return layout, pieces()
+
+
+def empty_dataset(layout: EventLayout) -> Dataset:
+    """The tree's structure with no events."""
+    dtypes = layout.dtypes
+    tables = {MAIN: Table({n: np.zeros(0, dtypes[n]) for n in layout.flat})}
+    for cname, members in layout.collections.items():
+        tables[cname] = Table({b: np.zeros(0, dtypes[b]) for b in members})
+    return Dataset(tables, dict(layout.counters), layout.source())
 
 
 def read_dataset(
@@ -355,69 +430,9 @@ def read_dataset(
     """The whole tree in memory."""
     layout, pieces = iter_dataset(path, patterns, tree=tree, keep_rest=keep_rest, step_rows=1 << 22)
     parts = list(pieces)
-    if not parts:  # no events: the structure with empty columns
-        tables = {MAIN: Table({n: np.zeros(0, layout.dtypes[n]) for n in layout.flat})}
-        for cname, members in layout.collections.items():
-            tables[cname] = Table({b: np.zeros(0, layout.dtypes[b]) for b in members})
-        return Dataset(tables, dict(layout.counters), layout.source())
-    return Dataset.concat(parts)
+    return Dataset.concat(parts) if parts else empty_dataset(layout)
 
 
-def _ak_type(dtype: np.dtype) -> ak.types.NumpyType:
-    return ak.types.NumpyType(ak.types.numpytype.dtype_to_primitive(np.dtype(dtype)))
-
-
-def write_dataset(first: Dataset, pieces: Iterable[Dataset], path: str | os.PathLike[str]) -> None:
-    """Write ``first`` and then ``pieces`` (same structure) as one tree of events with jagged collections."""
-    source = first.source if first.source.get("format") == "root" else {}
-    counter_columns = set(first.counters.values())
-    branch_types: dict[str, Any] = {}
-    for name, values in first.main.columns.items():
-        if name not in counter_columns:
-            if values.dtype == np.float16:
-                raise BaleInputError(f"column {name!r} is float16, which ROOT cannot hold")
-            branch_types[name] = values.dtype
-    for cname in first.counters:
-        columns = first.tables[cname].columns
-        record = ak.types.RecordType([_ak_type(v.dtype) for v in columns.values()], list(columns))
-        branch_types[cname] = ak.types.ListType(record)
-    if source.get("kind") == "rntuple":
-        _write_rntuple(first, pieces, path, source)
-        return
-    with uproot.recreate(path) as f:
-        tree = f.mktree(
-            source.get("tree", DEFAULT_TREE), branch_types, title=source.get("title", ""),
-            counter_name=lambda collection: first.counters[collection],
-            field_name=lambda outer, inner: inner,  # the columns keep their full branch names
-        )  # fmt: skip
-        for piece in _chain(first, pieces):
-            if piece.num_events == 0:
-                continue
-            data: dict[str, Any] = {n: v for n, v in piece.main.columns.items() if n not in counter_columns}
-            for cname, counter in piece.counters.items():
-                counts = piece.main.columns[counter]
-                data[cname] = ak.zip({b: ak.unflatten(v, counts) for b, v in piece.tables[cname].columns.items()})
-            tree.extend(data)
-
-
-def _write_rntuple(first: Dataset, pieces: Iterable[Dataset], path: str | os.PathLike[str], source: dict) -> None:
-    synthetic = set(source.get("synthetic_counters") or [])
-    types: dict[str, Any] = {n: v.dtype for n, v in first.main.columns.items() if n not in synthetic}
-    for cname in first.counters:
-        for b, v in first.tables[cname].columns.items():
-            types[b] = ak.types.ListType(_ak_type(v.dtype))
-    with uproot.recreate(path) as f:
-        ntuple = f.mkrntuple(source.get("tree", DEFAULT_TREE), types)
-        for piece in _chain(first, pieces):
-            if piece.num_events == 0:
-                continue
-            data: dict[str, Any] = {n: v for n, v in piece.main.columns.items() if n not in synthetic}
-            for cname, counter in piece.counters.items():
-                counts = piece.main.columns[counter]
-                data.update({b: ak.unflatten(v, counts) for b, v in piece.tables[cname].columns.items()})
-            ntuple.extend(data)
-
-
-def _chain(first: Dataset, rest: Iterable[Dataset]) -> Iterator[Dataset]:
+def chain(first: Dataset, rest: Iterable[Dataset]) -> Iterator[Dataset]:
     yield first
     yield from rest

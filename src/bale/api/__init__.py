@@ -24,16 +24,16 @@ from bale._version import __version__
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
 from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, decode_chunk, encode_chunk, map_chunks
 from bale.config import BaleConfig, load_config
-from bale.container import BaleReader, BaleWriter, ChunkInfo
+from bale.container import MEMBERS_KIND, BaleReader, BaleWriter, ChunkInfo
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target
 from bale.grid.api import decompress_grid, grid_info
 from bale.io import detect_format, read_table, write_table
-from bale.io.root_events import iter_dataset
-from bale.io.root_events import write_dataset as write_root_dataset
+from bale.io.root_events import empty_dataset, iter_dataset
+from bale.io.root_write import write_dataset as write_root_dataset
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
-from bale.table import MAIN, Dataset, Table, check_unique
+from bale.table import Dataset, Forest, Table, check_unique
 from bale.training.families import family_of
 
 __all__ = [
@@ -150,6 +150,12 @@ class _Source:
                 raise BaleInputError(f"no such file: {self._path}")
             self.layout, _ = iter_dataset(self._path, **self._options, max_events=0)  # type: ignore[arg-type]
             self.exact = list(self.layout.kept)  # what keep_rest adds is coded losslessly
+            if self.layout.skipped:  # every one named, with its reason, in one warning (and in bale info)
+                log.warning(
+                    "tree %s: leaving out %d branch(es) bale cannot code: %s",
+                    self.layout.tree, len(self.layout.skipped),
+                    "; ".join(f"{k} ({v})" for k, v in self.layout.skipped.items()),
+                )  # fmt: skip
         else:
             if keep_rest:
                 raise BaleInputError("--keep-rest applies to ROOT files only")
@@ -184,11 +190,7 @@ class _Source:
     def empty(self) -> Dataset:
         if self._dataset is not None:
             return self._dataset.slice(0, 0)
-        layout = self.layout
-        tables = {MAIN: Table({n: np.zeros(0, layout.dtypes[n]) for n in layout.flat})}
-        for cname, members in layout.collections.items():
-            tables[cname] = Table({b: np.zeros(0, layout.dtypes[b]) for b in members})
-        return Dataset(tables, dict(layout.counters), layout.source())
+        return empty_dataset(self.layout)
 
 
 def training_sample(
@@ -417,9 +419,30 @@ def compress(
     branch, coded losslessly.
     """
     cfg = _config(config)
+    if tree is None and isinstance(data, (str, os.PathLike)) and detect_format(data) == "root":
+        from bale.api.root_file import compress_root_file, whole_file_trees
+
+        trees = whole_file_trees(Path(data), columns)
+        if trees is not None:  # several trees, or objects beside the tree: a member per tree (docs/root.md)
+            if model is not None:
+                raise BaleInputError(
+                    f"{data} holds {len(trees)} trees and a model covers one: choose a tree with --tree"
+                )
+
+            def one_tree(name: str, out: Path) -> dict[str, Any]:
+                return compress(
+                    data, out, error=error, errors=errors, config=cfg, columns=columns, tree=name,
+                    keep_rest=keep_rest, preset=preset, progress=progress, workers=workers, on_epoch=on_epoch,
+                )  # fmt: skip
+
+            return compress_root_file(Path(data), Path(output), trees, one_tree)
     source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
     structure = source.empty()
     if not any(t.columns for t in structure.tables.values()):
+        skipped = structure.source.get("skipped") or {}
+        if skipped:
+            reasons = "; ".join(f"{k} ({v})" for k, v in skipped.items())
+            raise BaleInputError(f"no branch of tree {structure.source.get('tree')!r} can be coded: {reasons}")
         raise BaleInputError("the table has no columns")
     bounds = _resolve_bounds(_dtypes(structure), cfg, error, errors, source.exact, preset)
     embedded = model is None
@@ -552,7 +575,7 @@ def decompress(
     format: str | None = None,
     progress: bool = False,
     workers: int = DEFAULT_WORKERS,
-) -> Table | Dataset:
+) -> Table | Dataset | Forest:
     """Decode a ``.bale`` file; writes ``output`` when given and returns the data.
 
     A file of one table gives a :class:`Table`; a file with collections (from a ROOT tree
@@ -563,23 +586,41 @@ def decompress(
         if reader.header.get("kind") == "grid":  # grid files (docs/grids.md): name -> array
             reader.close()
             return decompress_grid(path, output, model=model)  # type: ignore[arg-type,return-value]
-        coders = _open_model(reader, model)
-        if len(reader.tables) == 1:
-            table = _decode_table(reader, coders[0], progress, workers)
-            if output is not None:
-                write_table(table, output, format=format)
-            return table
-        fmt = format or (detect_format(output) if output is not None else None)
-        if output is not None and fmt != "root":
-            raise BaleInputError(f"{path} holds jagged collections: write it as ROOT (.root), not {fmt}")
-        pieces = _decode_steps(reader, coders, progress, workers)
-        if output is None:
-            return Dataset.concat(pieces)
-        first = next(pieces)
-        with atomic_target(Path(output)) as tmp:
-            write_root_dataset(first, pieces, tmp)
-        log.info("wrote %s (ROOT, %d collections)", output, len(first.counters))
-        return first.slice(0, 0)  # the structure; the events went to the file
+        if reader.header.get("kind") == MEMBERS_KIND:  # a whole ROOT file: its trees and objects
+            from bale.api.root_file import decompress_root_file
+
+            return decompress_root_file(reader, output, model, format, progress, workers)
+        return _decompress_reader(reader, output, model, format, progress, workers)
+
+
+def _decompress_reader(
+    reader: BaleReader,
+    output: PathLike | None,
+    model: CompressionModel | DatasetModel | PathLike | None,
+    format: str | None,
+    progress: bool,
+    workers: int,
+) -> Table | Dataset:
+    """decompress() of one table or one tree's dataset."""
+    path = reader.path
+    coders = _open_model(reader, model)
+    fmt = format or (detect_format(output) if output is not None else None)
+    from_tree = isinstance((reader.header.get("source") or {}).get("branches"), list)
+    if len(reader.tables) == 1 and not (from_tree and fmt == "root"):
+        table = _decode_table(reader, coders[0], progress, workers)
+        if output is not None:
+            write_table(table, output, format=format)
+        return table
+    if output is not None and fmt != "root":
+        raise BaleInputError(f"{path} holds jagged collections: write it as ROOT (.root), not {fmt}")
+    pieces = _decode_steps(reader, coders, progress, workers)
+    if output is None:
+        return Dataset.concat(pieces)
+    first = next(pieces)
+    with atomic_target(Path(output)) as tmp:
+        write_root_dataset(first, pieces, tmp)
+    log.info("wrote %s (ROOT, %d collections)", output, len(first.counters))
+    return first.slice(0, 0)  # the structure; the events went to the file
 
 
 def _decode_table(reader: BaleReader, coder: CompressionModel, progress: bool, workers: int) -> Table:
@@ -652,76 +693,85 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
         if reader.header.get("kind") == "grid":
             reader.close()
             return grid_info(path, model=model)
-        header = reader.header
-        schema = [c for t in reader.tables for c in t["schema"]]
-        kinds = {c["name"]: c["predictor"] for c in schema}
-        per_column: dict[str, int] = {c["name"]: 0 for c in schema}
-        rows_of = {c["name"]: reader.table_rows[i] for i, t in enumerate(reader.tables) for c in t["schema"]}
-        latent = 0
-        for chunk in reader.chunks:
-            for name, length, _ in chunk.sections:
-                if name == LATENT_SECTION:
-                    latent += length
-                elif name in per_column:
-                    per_column[name] += length
-        groups = {"exact columns": 0, "predicted residuals": 0, "fallback columns": 0}
-        for name, size in per_column.items():
-            kind = kinds[name]
-            group = (
-                "exact columns"
-                if kind == "exact"
-                else ("predicted residuals" if kind in ("relation", "learned") else "fallback columns")
-            )
-            groups[group] += size
-        embedded = bool(header["model"].get("embedded"))
-        model_bytes = reader.model_bytes
-        total = reader.size
-        raw = int(reader.footer.get("raw_bytes", header.get("raw_bytes", 0)))  # version 1 kept it in the header
-        breakdown = {
-            "header": reader.header_bytes,
-            "model": model_bytes,
-            "latents": latent,
-            **groups,
-            "index": reader.footer_bytes,
-        }
-        result: dict[str, Any] = {
-            "file": str(path),
-            "format_version": reader.version,
-            "created_by": header.get("created_by"),
-            "rows": reader.num_rows,
-            "columns": len(per_column),
-            "chunks": len(reader.chunks),
-            "raw_bytes": raw,
-            "file_bytes": total,
-            "bytes": breakdown,
-            "model": {"embedded": embedded, "sha256": header["model"].get("sha256")},
-            "ratio": round(raw / total, 4) if total else None,
-            "per_column": {
-                c["name"]: {
-                    "bound": c["bound"],
-                    "predictor": c["predictor"],
-                    "bytes": per_column[c["name"]],
-                    "bits_per_value": round(8 * per_column[c["name"]] / max(rows_of[c["name"]], 1), 3),
-                }
-                for c in schema
-            },
-        }
-        if len(reader.tables) > 1:
-            result["tables"] = {
-                t["name"]: {"rows": reader.table_rows[i], "columns": len(t["schema"]), "counter": t.get("counter")}
-                for i, t in enumerate(reader.tables)
+        if reader.header.get("kind") == MEMBERS_KIND:
+            from bale.api.root_file import root_file_info
+
+            return root_file_info(reader, path)
+        return _info_reader(reader, path, model)
+
+
+def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> dict[str, Any]:
+    """info() of one table or one tree's dataset."""
+    header = reader.header
+    schema = [c for t in reader.tables for c in t["schema"]]
+    kinds = {c["name"]: c["predictor"] for c in schema}
+    per_column: dict[str, int] = {c["name"]: 0 for c in schema}
+    rows_of = {c["name"]: reader.table_rows[i] for i, t in enumerate(reader.tables) for c in t["schema"]}
+    latent = 0
+    for chunk in reader.chunks:
+        for name, length, _ in chunk.sections:
+            if name == LATENT_SECTION:
+                latent += length
+            elif name in per_column:
+                per_column[name] += length
+    groups = {"exact columns": 0, "predicted residuals": 0, "fallback columns": 0}
+    for name, size in per_column.items():
+        kind = kinds[name]
+        group = (
+            "exact columns"
+            if kind == "exact"
+            else ("predicted residuals" if kind in ("relation", "learned") else "fallback columns")
+        )
+        groups[group] += size
+    embedded = bool(header["model"].get("embedded"))
+    model_bytes = reader.model_bytes
+    total = reader.size
+    raw = int(reader.footer.get("raw_bytes", header.get("raw_bytes", 0)))  # version 1 kept it in the header
+    breakdown = {
+        "header": reader.header_bytes,
+        "model": model_bytes,
+        "latents": latent,
+        **groups,
+        "index": reader.footer_bytes,
+    }
+    result: dict[str, Any] = {
+        "file": str(path),
+        "format_version": reader.version,
+        "created_by": header.get("created_by"),
+        "rows": reader.num_rows,
+        "columns": len(per_column),
+        "chunks": len(reader.chunks),
+        "raw_bytes": raw,
+        "file_bytes": total,
+        "bytes": breakdown,
+        "model": {"embedded": embedded, "sha256": header["model"].get("sha256")},
+        "ratio": round(raw / total, 4) if total else None,
+        "per_column": {
+            c["name"]: {
+                "bound": c["bound"],
+                "predictor": c["predictor"],
+                "bytes": per_column[c["name"]],
+                "bits_per_value": round(8 * per_column[c["name"]] / max(rows_of[c["name"]], 1), 3),
             }
-        if embedded:
-            result["ratio_without_model"] = round(raw / (total - model_bytes), 4)
-        elif model is not None:
-            external = Path(model).read_bytes() if Path(model).is_file() else None
-            if external is None:
-                raise BaleInputError(f"no such model file: {model}")
-            if hashlib.sha256(external).hexdigest() != header["model"].get("sha256"):
-                raise BaleModelMismatchError(f"{path} was not compressed with the model {model}")
-            result["ratio_with_model"] = round(raw / (total + len(external)), 4)
-            result["model"]["bytes"] = len(external)
-        return result
+            for c in schema
+        },
+    }
+    if len(reader.tables) > 1:
+        result["tables"] = {
+            t["name"]: {"rows": reader.table_rows[i], "columns": len(t["schema"]), "counter": t.get("counter")}
+            for i, t in enumerate(reader.tables)
+        }
+    if embedded:
+        result["ratio_without_model"] = round(raw / (total - model_bytes), 4)
+    elif model is not None:
+        external = Path(model).read_bytes() if Path(model).is_file() else None
+        if external is None:
+            raise BaleInputError(f"no such model file: {model}")
+        if hashlib.sha256(external).hexdigest() != header["model"].get("sha256"):
+            raise BaleModelMismatchError(f"{path} was not compressed with the model {model}")
+        result["ratio_with_model"] = round(raw / (total + len(external)), 4)
+        result["model"]["bytes"] = len(external)
+    return result
 
 
 def _update_digests(digests: Mapping[str, Any], piece: Dataset) -> None:
@@ -767,40 +817,51 @@ def verify(path: PathLike, *, model: CompressionModel | DatasetModel | PathLike 
         if reader.header.get("kind") == "grid":
             reader.close()
             return _verify_grids(path, model, started)
-        coders = _open_model(reader, model)
-        stored = reader.footer.get("exact_sha256")
-        exact = {c["name"] for t in reader.tables for c in t["schema"] if c["bound"] == "exact"}
-        if stored is not None and (
-            not isinstance(stored, dict)
-            or set(stored) != exact
-            or not all(isinstance(v, str) for v in stored.values())
-        ):
-            raise BaleFormatError(f"{reader.path}: bad exact_sha256 in the index")
-        digests = {n: hashlib.sha256() for n in exact}
-        dtypes = [{c["name"]: np.dtype(c["dtype"]) for c in t["schema"]} for t in reader.tables]
-        if len(reader.tables) > 1:
-            for piece in _decode_steps(reader, coders, False, 1):
-                _update_digests(digests, piece)
-        else:
-            for i, (chunk, sections) in enumerate(reader.iter_chunks()):
-                decoded = decode_chunk(sections, chunk.rows, coders[0], reader.version)
-                for name, dtype in dtypes[0].items():
-                    values = decoded.get(name)
-                    if values is None or len(values) != chunk.rows or values.dtype != dtype:
-                        raise BaleFormatError(f"{reader.path}: chunk {i}: column {name!r} did not decode whole")
-                _update_digests(digests, Dataset.single(Table(decoded)))
-        if stored is not None:
-            bad = sorted(n for n, d in digests.items() if d.hexdigest() != stored[n])
-            if bad:
-                raise BaleFormatError(f"{reader.path}: exact column(s) {bad} decode to other values than were stored")
-        return {
-            "file": str(path),
-            "ok": True,
-            "format_version": reader.version,
-            "rows": reader.num_rows,
-            "tables": len(reader.tables),
-            "columns": sum(len(t["schema"]) for t in reader.tables),
-            "chunks": len(reader.chunks),
-            "exact_sha256_checked": stored is not None,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        if reader.header.get("kind") == MEMBERS_KIND:
+            from bale.api.root_file import verify_root_file
+
+            return verify_root_file(reader, path, started)
+        return _verify_reader(reader, path, model, started)
+
+
+def _verify_reader(
+    reader: BaleReader, path: PathLike, model: CompressionModel | DatasetModel | PathLike | None, started: float
+) -> dict[str, Any]:
+    """verify() of one table or one tree's dataset."""
+    coders = _open_model(reader, model)
+    stored = reader.footer.get("exact_sha256")
+    exact = {c["name"] for t in reader.tables for c in t["schema"] if c["bound"] == "exact"}
+    if stored is not None and (
+        not isinstance(stored, dict)
+        or set(stored) != exact
+        or not all(isinstance(v, str) for v in stored.values())
+    ):
+        raise BaleFormatError(f"{reader.path}: bad exact_sha256 in the index")
+    digests = {n: hashlib.sha256() for n in exact}
+    dtypes = [{c["name"]: np.dtype(c["dtype"]) for c in t["schema"]} for t in reader.tables]
+    if len(reader.tables) > 1:
+        for piece in _decode_steps(reader, coders, False, 1):
+            _update_digests(digests, piece)
+    else:
+        for i, (chunk, sections) in enumerate(reader.iter_chunks()):
+            decoded = decode_chunk(sections, chunk.rows, coders[0], reader.version)
+            for name, dtype in dtypes[0].items():
+                values = decoded.get(name)
+                if values is None or len(values) != chunk.rows or values.dtype != dtype:
+                    raise BaleFormatError(f"{reader.path}: chunk {i}: column {name!r} did not decode whole")
+            _update_digests(digests, Dataset.single(Table(decoded)))
+    if stored is not None:
+        bad = sorted(n for n, d in digests.items() if d.hexdigest() != stored[n])
+        if bad:
+            raise BaleFormatError(f"{reader.path}: exact column(s) {bad} decode to other values than were stored")
+    return {
+        "file": str(path),
+        "ok": True,
+        "format_version": reader.version,
+        "rows": reader.num_rows,
+        "tables": len(reader.tables),
+        "columns": sum(len(t["schema"]) for t in reader.tables),
+        "chunks": len(reader.chunks),
+        "exact_sha256_checked": stored is not None,
+        "seconds": round(time.perf_counter() - started, 3),
+    }

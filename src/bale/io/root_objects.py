@@ -1,0 +1,85 @@
+"""The objects of a ROOT file that are not trees: histograms, ``TObjString``, ``TNamed`` …
+
+Those uproot can write are copied into a small ROOT file held in memory (zstd-compressed
+inside the ``.bale`` file) and from there into the decompressed file, under the same path
+and name; the others are named, each with the reason, in one warning and in ``bale info``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uproot
+import zstandard
+from uproot.writing.identify import to_writable
+
+from bale.errors import BaleFormatError
+
+__all__ = ["PackedObjects", "pack_objects", "unpack_objects"]
+
+log = logging.getLogger(__name__)
+
+_NOT_OBJECTS = {"TDirectory", "TDirectoryFile", "TTree", "TNtuple", "TNtupleD", "ROOT::RNTuple"}
+_MAX_UNPACKED = 1 << 30
+
+
+class _Keep(io.BytesIO):
+    """A buffer uproot may close without losing what it wrote."""
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class PackedObjects:
+    data: bytes | None  # zstd frame of a ROOT file holding the copies; None when nothing was copied
+    copied: dict[str, str] = field(default_factory=dict)  # path -> class
+    left_out: dict[str, str] = field(default_factory=dict)  # path -> why
+
+
+def pack_objects(f: Any) -> PackedObjects:
+    """Every object of the open uproot file ``f`` that is not a tree or directory, copied where uproot can."""
+    packed = PackedObjects(None)
+    wanted: dict[str, Any] = {}
+    for path, classname in f.classnames(recursive=True, cycle=False).items():
+        if classname in _NOT_OBJECTS:
+            continue
+        try:
+            writable = to_writable(f[path])
+            writable.serialize(name=path.rsplit("/", 1)[-1])  # fails here, not half-way through the copy
+            wanted[path] = writable
+            packed.copied[path] = classname
+        except Exception as exc:
+            packed.left_out[path] = f"{classname}: uproot cannot write it ({type(exc).__name__})"
+    if wanted:
+        buffer = _Keep()
+        with uproot.recreate(buffer) as out:
+            for path, obj in wanted.items():
+                out[path] = obj
+        packed.data = zstandard.ZstdCompressor(level=19, write_content_size=True).compress(buffer.getvalue())
+    if packed.left_out:
+        log.warning(
+            "%d object(s) of the file are not kept: %s",
+            len(packed.left_out), "; ".join(f"{k} ({v})" for k, v in packed.left_out.items()),
+        )  # fmt: skip
+    return packed
+
+
+def unpack_objects(data: bytes, out: Any, names: Iterable[str]) -> None:
+    """Copy the objects ``names`` from a packed blob into the open writable uproot file ``out``."""
+    try:
+        declared = zstandard.get_frame_parameters(data).content_size
+        if declared > _MAX_UNPACKED:
+            raise BaleFormatError(f"the packed objects declare {declared} bytes")
+        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=_MAX_UNPACKED)
+        with uproot.open(io.BytesIO(raw)) as f:
+            for name in names:
+                out[name] = to_writable(f[name])
+    except BaleFormatError:
+        raise
+    except Exception as exc:  # a damaged or forged blob: whatever uproot raised
+        raise BaleFormatError(f"the file's other objects cannot be read back: {type(exc).__name__}: {exc}") from None

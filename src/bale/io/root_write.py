@@ -1,0 +1,204 @@
+"""Writing datasets back as ROOT trees with uproot, branch by branch as the file had them.
+
+The header's ``source`` record (:meth:`bale.io.root_layout.EventLayout.source`) lists every
+branch with its kind, type and title; the writer rebuilds each from its columns. Where
+uproot cannot write a type, the nearest it can is written (``docs/root.md``):
+
+- counters are ``int32`` (uproot's choice), whatever they were;
+- ``std::vector<T>`` becomes ``T[n]`` with a counter branch ``n<collection>``;
+- ``Double32_t``/``Float16_t`` become ``double``/``float`` holding the values ROOT gave;
+- ``std::vector<std::vector<T>>`` becomes the values per event (``x``, ``T[n]``) and the
+  length of each inner vector (``x_size``, in the outer collection): uproot writes no
+  nested vectors. A warning names every such branch.
+- a TNtuple becomes a TTree with the same branches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from bale.errors import BaleInputError
+from bale.io.root_layout import ARRAY, FLAT, JAGGED, JAGGED2, BranchSpec, unique_name
+from bale.table import Dataset
+
+__all__ = ["specs_of", "write_dataset", "write_tree"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TREE = "Events"
+
+
+def specs_of(dataset: Dataset) -> list[BranchSpec]:
+    """The branches of ``dataset``: from its source record, or (older files) one per column."""
+    recorded = dataset.source.get("branches") if dataset.source.get("format") == "root" else None
+    if isinstance(recorded, list):
+        return [BranchSpec.from_json(b) for b in recorded]
+    specs = [BranchSpec(n, FLAT, str(v.dtype)) for n, v in dataset.main.columns.items()]
+    for cname in dataset.counters:
+        columns = dataset.tables[cname].columns
+        specs += [BranchSpec(n, JAGGED, str(v.dtype), collection=cname) for n, v in columns.items()]
+    return specs
+
+
+def _ak_type(dtype: np.dtype, shape: tuple[int, ...] = ()) -> Any:
+    tp: Any = ak.types.NumpyType(ak.types.numpytype.dtype_to_primitive(np.dtype(dtype)))
+    for size in reversed(shape):
+        tp = ak.types.RegularType(tp, size)
+    return tp
+
+
+def _values(columns: dict[str, np.ndarray], spec: BranchSpec) -> np.ndarray:
+    if not spec.shape:
+        return columns[spec.name]
+    stacked = np.stack([columns[c] for c in spec.columns], axis=1)
+    return stacked.reshape(len(stacked), *spec.shape)
+
+
+class _Plan:
+    """What the tree's branches become in uproot's ``mktree`` and how each step's data is built."""
+
+    def __init__(self, first: Dataset, specs: list[BranchSpec]) -> None:
+        self.counters = dict(first.counters)
+        self.synthetic = set(first.source.get("synthetic_counters") or [])
+        real_counters = set(self.counters.values()) - self.synthetic
+        taken = {s.name for s in specs} | set(self.counters.values()) | set(self.counters)
+        self.sizes = {}  # jagged2 branch -> the name its inner sizes are written under
+        for spec in specs:
+            if spec.kind == JAGGED2:
+                self.sizes[spec.name] = unique_name(f"{spec.name}_size", taken)
+                taken.add(self.sizes[spec.name])
+        # collection -> [(branch name in the file, spec or None for sizes)]
+        self.members: dict[str, list[tuple[str, BranchSpec, bool]]] = {c: [] for c in self.counters}
+        self.types: dict[str, Any] = {}
+        self.flat: list[BranchSpec] = []
+        for spec in specs:
+            if spec.kind in (FLAT, ARRAY):
+                if spec.name in real_counters:
+                    continue  # uproot writes the counter of its collection
+                if np.dtype(spec.dtype) == np.float16:
+                    raise BaleInputError(f"branch {spec.name!r} is float16, which ROOT cannot hold")
+                self.types[spec.name] = np.dtype((np.dtype(spec.dtype), spec.shape)) if spec.shape else spec.dtype
+                self.flat.append(spec)
+            elif spec.kind == JAGGED:
+                self._member(spec.collection or "", (spec.name, spec, False))
+            else:
+                self._member(spec.collection or "", (self.sizes[spec.name], spec, True))
+                self._member(spec.values or "", (spec.name, spec, False))
+        self.specs = specs
+
+    def _member(self, cname: str, member: tuple[str, BranchSpec, bool]) -> None:
+        if cname not in self.types:
+            self.types[cname] = None  # placed where its first branch was
+        self.members[cname].append(member)
+
+    def branch_types(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, tp in self.types.items():
+            if tp is not None:
+                out[name] = tp
+                continue
+            fields = [
+                _ak_type(np.dtype("int32")) if is_size else _ak_type(np.dtype(spec.dtype), spec.shape)
+                for _, spec, is_size in self.members[name]
+            ]
+            out[name] = ak.types.ListType(ak.types.RecordType(fields, [n for n, _, _ in self.members[name]]))
+        return out
+
+    def data(self, piece: Dataset) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        main = piece.main.columns
+        for spec in self.flat:
+            out[spec.name] = _values(main, spec)
+        for cname, members in self.members.items():
+            columns = piece.tables[cname].columns
+            counts = main[self.counters[cname]]
+            fields = {}
+            for name, spec, is_size in members:
+                values = columns[spec.sizes_column] if is_size else _values(columns, spec)
+                fields[name] = ak.unflatten(values, counts)
+            out[cname] = ak.zip(fields, depth_limit=2)
+        return out
+
+
+def _set_titles(tree: Any, specs: list[BranchSpec]) -> None:
+    """Give the branches their titles (NanoAOD keeps its documentation there) through uproot's writer state."""
+    try:
+        cascading = tree._cascading
+        for spec in specs:
+            index = cascading._branch_lookup.get(spec.name)
+            if index is not None and "fTitle" in cascading._branch_data[index]:
+                cascading._branch_data[index]["fTitle"] = spec.title
+        # mktree has written the tree's metadata already: have the first extend write it anew, titles included
+        cascading._needs_relocation_before_extend = True
+    except AttributeError:  # another uproot: the titles are uproot's own
+        log.warning("this uproot does not let bale set branch titles; they are written as uproot names them")
+
+
+def write_tree(f: Any, first: Dataset, pieces: Iterable[Dataset]) -> None:
+    """Write ``first`` and then ``pieces`` (same structure) as one tree into the open uproot file ``f``."""
+    source = first.source if first.source.get("format") == "root" else {}
+    specs = specs_of(first)
+    name = source.get("tree") or DEFAULT_TREE
+    if source.get("kind") == "rntuple":
+        _write_rntuple(f, name, first, pieces, specs)
+        return
+    plan = _Plan(first, specs)
+    if plan.sizes:
+        log.warning(
+            "uproot writes no nested vectors: %s written as the values per event and their sizes (%s)",
+            ", ".join(plan.sizes), ", ".join(plan.sizes.values()),
+        )  # fmt: skip
+    types = plan.branch_types()
+    if not types:
+        raise BaleInputError(f"tree {name!r} has no branch that can be written")
+    tree = f.mktree(
+        name, types, title=str(source.get("title") or ""),
+        counter_name=lambda collection: plan.counters[collection],
+        field_name=lambda outer, inner: inner,  # the branches keep their full names
+    )  # fmt: skip
+    if isinstance(source.get("branches"), list):  # files written before bale kept titles: uproot's own
+        _set_titles(tree, specs)
+    for piece in _all(first, pieces):
+        if piece.num_events:
+            tree.extend(plan.data(piece))
+
+
+def _write_rntuple(f: Any, name: str, first: Dataset, pieces: Iterable[Dataset], specs: list[BranchSpec]) -> None:
+    types: dict[str, Any] = {}
+    for spec in specs:
+        if spec.kind in (FLAT, ARRAY):
+            types[spec.name] = _ak_type(np.dtype(spec.dtype), spec.shape)
+        elif spec.kind == JAGGED:
+            types[spec.name] = ak.types.ListType(_ak_type(np.dtype(spec.dtype), spec.shape))
+        else:
+            raise BaleInputError(f"field {spec.name!r}: nested lists cannot be written to an RNTuple by bale")
+    ntuple = f.mkrntuple(name, types)
+    for piece in _all(first, pieces):
+        if not piece.num_events:
+            continue
+        data: dict[str, Any] = {}
+        for spec in specs:
+            if spec.kind in (FLAT, ARRAY):
+                data[spec.name] = _values(piece.main.columns, spec)
+            else:
+                counts = piece.main.columns[first.counters[spec.collection or ""]]
+                data[spec.name] = ak.unflatten(_values(piece.tables[spec.collection or ""].columns, spec), counts)
+        ntuple.extend(data)
+
+
+def _all(first: Dataset, rest: Iterable[Dataset]) -> Iterable[Dataset]:
+    yield first
+    yield from rest
+
+
+def write_dataset(first: Dataset, pieces: Iterable[Dataset], path: str | os.PathLike[str]) -> None:
+    """Write ``first`` and then ``pieces`` (same structure) as one tree of events in a new file."""
+    with uproot.recreate(path) as f:
+        write_tree(f, first, pieces)
