@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,8 @@ def pack_objects(f: Any) -> PackedObjects:
         if classname in _NOT_OBJECTS:
             continue
         try:
-            writable = to_writable(f[path])
+            obj = f[path]
+            writable = to_writable(str(obj) if classname == "TObjString" else obj)  # uproot writes a str as one
             writable.serialize(name=path.rsplit("/", 1)[-1])  # fails here, not half-way through the copy
             wanted[path] = writable
             packed.copied[path] = classname
@@ -69,16 +70,17 @@ def pack_objects(f: Any) -> PackedObjects:
     return packed
 
 
-def unpack_objects(data: bytes, out: Any, names: Iterable[str]) -> None:
-    """Copy the objects ``names`` from a packed blob into the open writable uproot file ``out``."""
+def unpack_objects(data: bytes, out: Any, names: Mapping[str, str]) -> None:
+    """Copy the objects ``names`` (path -> class) from a packed blob into the open writable uproot file ``out``."""
     try:
         declared = zstandard.get_frame_parameters(data).content_size
         if declared > _MAX_UNPACKED:
             raise BaleFormatError(f"the packed objects declare {declared} bytes")
         raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=_MAX_UNPACKED)
         with uproot.open(io.BytesIO(raw)) as f:
-            for name in names:
-                out[name] = to_writable(f[name])
+            for name, classname in names.items():
+                obj = f[name]
+                out[name] = str(obj) if classname == "TObjString" else to_writable(obj)
     except BaleFormatError:
         raise
     except Exception as exc:  # a damaged or forged blob: whatever uproot raised
