@@ -345,7 +345,7 @@ def decompress(
     """Decompress a .bale FILE back to a table file."""
     from bale.api import decompress as run
     from bale.container import BaleReader
-    from bale.table import Dataset
+    from bale.table import Dataset, Forest
 
     with BaleReader(file) as reader:
         is_grid = reader.header.get("kind") == "grid"
@@ -358,7 +358,9 @@ def decompress(
         output = str(Path(file).with_suffix(_FORMAT_EXT.get(fmt or source_format, ".parquet")))
     _refuse_overwrite(Path(output), force)
     data = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
-    if isinstance(data, Dataset):
+    if isinstance(data, Forest):
+        click.echo(f"{output}: trees {', '.join(data.trees)}; objects {', '.join(data.objects) or 'none'}")
+    elif isinstance(data, Dataset):
         with BaleReader(file) as reader:
             events = reader.num_rows
         click.echo(f"{output}: {events} events, collections {', '.join(data.counters) or 'none'}")
@@ -417,6 +419,10 @@ def verify(file: str, model_path: str | None, as_json: bool) -> None:
     result = run(file, model=model_path)
     if as_json:
         click.echo(json.dumps(result, indent=2))
+        return
+    if result.get("kind") == "root_file":
+        click.echo(f"{file}: ok ({len(result['trees'])} tree(s), {result['objects']} object(s); every checksum "
+                   "checked, every tree decoded, exact columns match their SHA-256)")  # fmt: skip
         return
     hashed = ", exact columns match their SHA-256" if result["exact_sha256_checked"] else ""
     if result.get("kind") == "grid":
@@ -817,6 +823,9 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
     if report.get("kind") == "grid":
         _print_grid_info(report)
         return
+    if report.get("kind") == "root_file":
+        _print_root_file_info(report)
+        return
     raw, total = report["raw_bytes"], report["file_bytes"]
     lines = [
         f"{report['file']}: {report['rows']} rows, {report['columns']} columns, {report['chunks']} chunk(s)",
@@ -843,6 +852,24 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
             f"{col['bits_per_value']:7.3f} bits/value"
         )
     click.echo("\n".join(lines))
+
+
+def _print_root_file_info(report: dict[str, Any]) -> None:
+    raw, total = report["raw_bytes"], report["file_bytes"]
+    lines = [
+        f"{report['file']}: a whole ROOT file, {len(report['trees'])} tree(s), {len(report['objects'])} object(s)",
+        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
+    ]
+    for name, tree in report["trees"].items():
+        lines.append(f"  tree {name}: {tree['rows']:,} entries, {tree['columns']} columns, {tree['file_bytes']:,} B")
+    for name, classname in report["objects"].items():
+        lines.append(f"  object {name} ({classname}): copied")
+    for name, why in report["left_out"].items():
+        lines.append(f"  not kept: {name}: {why}")
+    click.echo("\n".join(lines))
+    for tree in report["trees"].values():
+        click.echo("")
+        _print_info(tree, False)
 
 
 def _print_grid_info(report: dict[str, Any]) -> None:

@@ -1,0 +1,177 @@
+"""Whole ROOT files written by real ROOT: every tree, every numeric branch type, titles and objects come back."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from click.testing import CliRunner
+
+import bale
+from bale.api import info, verify
+from bale.cli import main
+from bale.config import BaleConfig
+from bale.errors import BaleFormatError, BaleInputError
+from bale.table import Forest
+
+DATA = Path(__file__).parent / "data"
+ATLAS = DATA / "root" / "atlas_style.root"  # written by real ROOT: tests/data/root/make_fixtures.py
+VECTORS = DATA / "root" / "vectors_only.root"
+NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
+REL = 1e-3
+
+
+def quick() -> BaleConfig:
+    cfg = BaleConfig()
+    cfg.train.epochs = 2
+    return cfg
+
+
+def _walk(x: ak.Array, y: ak.Array, name: str) -> None:
+    """Counts at every level equal, then integers exact and floats within REL."""
+    while x.ndim > 1:
+        assert ak.num(x, axis=1).tolist() == ak.num(y, axis=1).tolist(), name
+        x, y = ak.flatten(x, axis=1), ak.flatten(y, axis=1)
+    a, b = np.asarray(ak.to_numpy(x)), np.asarray(ak.to_numpy(y))
+    assert a.shape == b.shape, name
+    if a.dtype.kind == "f":
+        assert b.dtype.kind == "f", name
+        finite = np.isfinite(a)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), name
+        err = np.abs(a[finite].astype(np.float64) - b[finite].astype(np.float64))
+        assert (err <= REL * np.abs(a[finite].astype(np.float64))).all(), name
+    else:
+        assert a.astype(np.int64).tolist() == b.astype(np.int64).tolist(), name
+
+
+def compare(original: Path, decoded: Path, *, flattened: tuple[str, ...] = ()) -> int:
+    """Every tree of ``original`` in ``decoded``, branch by branch; returns the branches checked."""
+    checked = 0
+    with uproot.open(original) as a, uproot.open(decoded) as b:
+        for path, classname in a.classnames(cycle=False).items():
+            if classname not in ("TTree", "TNtuple"):
+                continue
+            ta, tb = a[path], b[path]
+            assert ta.num_entries == tb.num_entries, path
+            assert ta.title == tb.title, path
+            for branch in ta.branches:
+                x, y = branch.array(library="ak"), tb[branch.name].array(library="ak")
+                assert tb[branch.name].title == branch.title, branch.name
+                if branch.name in flattened:  # written as the values per event and the inner sizes
+                    _walk(ak.flatten(x, axis=2), y, branch.name)
+                    sizes = ak.flatten(tb[f"{branch.name}_size"].array())
+                    _walk(ak.flatten(ak.num(x, axis=2), axis=1), sizes, branch.name)
+                else:
+                    _walk(x, y, branch.name)
+                checked += 1
+    return checked
+
+
+@pytest.fixture(scope="module")
+def atlas(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    tmp = tmp_path_factory.mktemp("atlas")
+    report = bale.compress(ATLAS, tmp / "a.bale", error=f"rel={REL}", config=quick())
+    bale.decompress(tmp / "a.bale", tmp / "a.root")
+    return tmp / "a.bale", tmp / "a.root", report
+
+
+def test_atlas_style_ntuple_comes_back_whole(atlas: tuple[Path, Path, dict]) -> None:
+    _, out, report = atlas
+    assert report["kind"] == "root_file" and set(report["trees"]) == {"events", "ntuple"}
+    assert compare(ATLAS, out, flattened=("jet_trk_pt",)) == 26 + 3
+    with uproot.open(out) as f:
+        classes = f.classnames(cycle=False)
+        assert classes["ntuple"] == "TTree"  # uproot writes no TNtuple: a TTree of the same branches
+        events = f["events"]
+        assert events["pileup_d32"].typename == "double" and events["mu_f16"].typename == "float"
+        assert events["w"].typename == "float[4]"
+        assert events["runNumber"].typename == "uint32_t" and events["eventNumber"].typename == "uint64_t"
+        assert events["hfor"].typename == "int8_t" and events["passTrig"].typename == "bool"
+        assert events["jet_pt"].typename == "float[]"  # std::vector<float> comes back as a C-style array …
+        assert "njet" in events.keys()  # noqa: SIM118 - … counted by the counter bale added, named after the collection
+
+
+def test_objects_are_copied_back(atlas: tuple[Path, Path, dict]) -> None:
+    _, out, report = atlas
+    assert report["objects"] == {"h_jet_pt": "TH1F", "info": "TObjString", "generator": "TNamed"}
+    assert report["left_out"] == {}
+    with uproot.open(ATLAS) as a, uproot.open(out) as b:
+        assert np.array_equal(a["h_jet_pt"].values(flow=True), b["h_jet_pt"].values(flow=True))
+        assert a["h_jet_pt"].member("fTitle") == b["h_jet_pt"].member("fTitle")
+        assert str(a["info"]) == str(b["info"])
+        assert a["generator"].member("fTitle") == b["generator"].member("fTitle")
+
+
+def test_whole_file_in_memory_info_and_verify(atlas: tuple[Path, Path, dict]) -> None:
+    path, _, _ = atlas
+    forest = bale.decompress(path)
+    assert isinstance(forest, Forest) and set(forest.trees) == {"events", "ntuple"}
+    events = forest.trees["events"]
+    assert set(events.tables) >= {"", "jet", "el", "lep"}
+    assert events.counters["lep"] == "nlep" and events.counters["jet"] == "njet"
+    assert events.tables["jet"].columns["jet_trk_pt#size"].dtype == np.int32
+    assert "w[3]" in events.main.columns
+    summary = info(path)
+    assert summary["trees"]["events"]["tables"]["jet"]["counter"] == "njet"
+    checked = verify(path)
+    assert checked["ok"] and set(checked["trees"]) == {"events", "ntuple"}
+
+
+def test_damaged_member_is_a_format_error(atlas: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    path, _, _ = atlas
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    bad = tmp_path / "bad.bale"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(BaleFormatError):
+        verify(bad)
+
+
+def test_vectors_only_tree(tmp_path: Path) -> None:
+    bale.compress(VECTORS, tmp_path / "v.bale", error=f"rel={REL}", config=quick())
+    bale.decompress(tmp_path / "v.bale", tmp_path / "v.root")
+    assert compare(VECTORS, tmp_path / "v.root") > 0
+
+
+def test_full_nanoaod_plain_command(tmp_path: Path) -> None:
+    """All 947 branches, no --branches: collections named after their counter never collide with it."""
+    cfg = quick()
+    cfg.model.learned = False
+    report = bale.compress(NANOAOD, tmp_path / "n.bale", error=f"rel={REL}", config=cfg)
+    assert report["columns"] == 947
+    assert report["tables"]["LHEPdfWeight_"]["counter"] == "nLHEPdfWeight"
+    bale.decompress(tmp_path / "n.bale", tmp_path / "n.root")
+    assert compare(NANOAOD, tmp_path / "n.root") == 947
+
+
+def _tree_with_strings(path: Path) -> None:
+    with uproot.recreate(path) as f:
+        f.mktree("t", {"x": np.float32, "label": "string", "v": "var * float32"})
+        f["t"].extend({"x": np.arange(5, dtype=np.float32) + 1, "label": ["a", "bb", "c", "", "d"],
+                       "v": ak.Array([[1.0, 2.0], [], [3.0], [4.0, 5.0, 6.0], []])})  # fmt: skip
+
+
+def test_branches_bale_cannot_code_are_all_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _tree_with_strings(tmp_path / "s.root")
+    with caplog.at_level(logging.WARNING):
+        report = bale.compress(tmp_path / "s.root", tmp_path / "s.bale", config=quick())
+    assert "label (strings)" in caplog.text
+    assert set(report["per_column"]) == {"x", "v", "nv"}
+    with pytest.raises(BaleInputError, match="label: strings"):
+        bale.compress(tmp_path / "s.root", tmp_path / "s2.bale", columns=["label"], config=quick())
+
+
+def test_cli_plain_command_whole_file(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["compress", str(ATLAS), "-o", str(tmp_path / "c.bale")])  # as a user types it
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["info", str(tmp_path / "c.bale")])
+    assert result.exit_code == 0, result.output
+    assert "events" in result.output and "ntuple" in result.output
+    result = runner.invoke(main, ["decompress", str(tmp_path / "c.bale"), "-o", str(tmp_path / "c.root")])
+    assert result.exit_code == 0, result.output
+    assert compare(ATLAS, tmp_path / "c.root", flattened=("jet_trk_pt",)) == 29
