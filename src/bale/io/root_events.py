@@ -9,7 +9,7 @@ the counter of a chosen jagged branch comes with it.
 Reading and writing go in *steps* of whole events with a bounded number of rows, so
 memory does not grow with the file (:func:`plan_steps`, :func:`iter_dataset`,
 :func:`write_dataset`). The writer gives back every branch under its name, type and
-title, with the limits of what uproot writes (``docs/root.md``): counters are ``int32``,
+title, with the limits of what uproot writes (``docs/root.md``):
 ``std::vector<T>`` becomes a C-style jagged array with a counter, ``Double32_t`` and
 ``Float16_t`` become ``double`` and ``float``, a TNtuple a TTree.
 """

@@ -4,7 +4,6 @@ The header's ``source`` record (:meth:`bale.io.root_layout.EventLayout.source`) 
 branch with its kind, type and title; the writer rebuilds each from its columns. Where
 uproot cannot write a type, the nearest it can is written (``docs/root.md``):
 
-- counters are ``int32`` (uproot's choice), whatever they were;
 - ``std::vector<T>`` becomes ``T[n]`` with a counter branch ``n<collection>``;
 - ``Double32_t``/``Float16_t`` become ``double``/``float`` holding the values ROOT gave;
 - ``std::vector<std::vector<T>>`` becomes the values per event (``x``, ``T[n]``) and the
@@ -127,14 +126,21 @@ class _Plan:
         return out
 
 
-def _set_titles(tree: Any, specs: list[BranchSpec]) -> None:
-    """Give the branches their titles (NanoAOD keeps its documentation there) through uproot's writer state."""
+def _restore_branches(tree: Any, specs: list[BranchSpec], counters: set[str]) -> None:
+    """Give the branches their titles (NanoAOD keeps its documentation there) and the counters their
+    integer type (uproot makes every counter ``int32``), through uproot's writer state."""
     try:
         cascading = tree._cascading
         for spec in specs:
             index = cascading._branch_lookup.get(spec.name)
-            if index is not None and "fTitle" in cascading._branch_data[index]:
-                cascading._branch_data[index]["fTitle"] = spec.title
+            if index is None:
+                continue
+            datum = cascading._branch_data[index]
+            if "fTitle" in datum:
+                datum["fTitle"] = spec.title
+            dtype = np.dtype(spec.dtype).newbyteorder(">")
+            if spec.name in counters and datum.get("kind") == "counter" and dtype.kind in "iu":
+                datum["dtype"] = dtype
         # mktree has written the tree's metadata already: have the first extend write it anew, titles included
         cascading._needs_relocation_before_extend = True
     except AttributeError:  # another uproot: the titles are uproot's own
@@ -164,7 +170,7 @@ def write_tree(f: Any, first: Dataset, pieces: Iterable[Dataset]) -> None:
         field_name=lambda outer, inner: inner,  # the branches keep their full names
     )  # fmt: skip
     if isinstance(source.get("branches"), list):  # files written before bale kept titles: uproot's own
-        _set_titles(tree, specs)
+        _restore_branches(tree, specs, set(plan.counters.values()) - plan.synthetic)
     for piece in _all(first, pieces):
         if piece.num_events:
             tree.extend(plan.data(piece))
