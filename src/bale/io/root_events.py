@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TREE = "Events"
 TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD", "ROOT::RNTuple")
 _PLAN_BLOCK = 1 << 20  # events whose counts are read at once (planning steps, grouping vectors)
+_GROUP_BRANCHES = 32  # jagged branches read at once to group them by length
 
 
 def tree_paths(f: Any) -> dict[str, str]:
@@ -142,11 +143,14 @@ def _length_groups(ttree: Any, names: list[str], entries: int) -> list[list[str]
     if not names:
         return []
     digests = {n: hashlib.sha256() for n in names}
-    for start in range(0, entries, _PLAN_BLOCK):
-        stop = min(start + _PLAN_BLOCK, entries)
-        for name in names:  # one branch at a time: memory stays with one branch's block
-            values = ttree.arrays([name], entry_start=start, entry_stop=stop, library="ak")[name]
-            digests[name].update(ak.to_numpy(ak.num(values, axis=1)).astype("<i8").tobytes())
+    block = max(1, _PLAN_BLOCK // _GROUP_BRANCHES)
+    for start in range(0, entries, block):
+        stop = min(start + block, entries)
+        for first in range(0, len(names), _GROUP_BRANCHES):  # a few branches at a time: bounded memory
+            batch = names[first : first + _GROUP_BRANCHES]
+            arrays = ttree.arrays(batch, entry_start=start, entry_stop=stop, library="ak")
+            for name in batch:
+                digests[name].update(ak.to_numpy(ak.num(arrays[name], axis=1)).astype("<i8").tobytes())
     groups: dict[tuple[str, str], list[str]] = {}
     for name in names:  # equal lengths and a common family (``jet_`` and ``el_`` stay apart by chance)
         family = re.split(r"[_:.]", name, maxsplit=1)[0]
@@ -225,11 +229,8 @@ def layout_of(
             values = unique_name(n, taken)
             taken.add(values)
             add_synthetic(values)
-        specs.append(
-            BranchSpec(
-                n, kind, str(dtype), _typename(ttree, n), _title(ttree, n), shape, collection_of.get(n), values
-            )
-        )
+        typename, title = ("", "") if is_rntuple else (_typename(ttree, n), _title(ttree, n))
+        specs.append(BranchSpec(n, kind, str(dtype), typename, title, shape, collection_of.get(n), values))
     exact_names = {c for s in specs if s.name not in set(chosen) | needed for c in s.columns}
     if is_rntuple:
         kind, title = "rntuple", ""

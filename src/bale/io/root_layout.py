@@ -209,6 +209,9 @@ def classify(tp: Any) -> tuple[str, np.dtype | None, tuple[int, ...], str]:
         tp = tp.content
     if isinstance(tp, ak.types.ListType):
         return "", None, (), "variable-length lists inside fixed-size arrays"
+    if isinstance(tp, ak.types.RecordType):
+        fields = ", ".join(tp.fields) if tp.fields else "no fields"
+        return "", None, (), f"records ({fields[:60]})"
     if not isinstance(tp, ak.types.NumpyType) or tp.parameters.get("__array__") in ("char", "byte"):
         what = "strings" if "string" in str(tp) or "char" in str(tp) else f"values of type {str(tp)[:60]}"
         return "", None, (), what

@@ -184,7 +184,7 @@ def _write_rntuple(f: Any, name: str, first: Dataset, pieces: Iterable[Dataset],
         elif spec.kind == JAGGED:
             types[spec.name] = ak.types.ListType(_ak_type(np.dtype(spec.dtype), spec.shape))
         else:
-            raise BaleInputError(f"field {spec.name!r}: nested lists cannot be written to an RNTuple by bale")
+            types[spec.name] = ak.types.ListType(ak.types.ListType(_ak_type(np.dtype(spec.dtype))))
     ntuple = f.mkrntuple(name, types)
     for piece in _all(first, pieces):
         if not piece.num_events:
@@ -193,9 +193,14 @@ def _write_rntuple(f: Any, name: str, first: Dataset, pieces: Iterable[Dataset],
         for spec in specs:
             if spec.kind in (FLAT, ARRAY):
                 data[spec.name] = _values(piece.main.columns, spec)
+                continue
+            outer = piece.tables[spec.collection or ""].columns
+            counts = piece.main.columns[first.counters[spec.collection or ""]]
+            if spec.kind == JAGGED:
+                data[spec.name] = ak.unflatten(_values(outer, spec), counts)
             else:
-                counts = piece.main.columns[first.counters[spec.collection or ""]]
-                data[spec.name] = ak.unflatten(_values(piece.tables[spec.collection or ""].columns, spec), counts)
+                inner = ak.unflatten(_values(piece.tables[spec.values or ""].columns, spec), outer[spec.sizes_column])
+                data[spec.name] = ak.unflatten(inner, counts)
         ntuple.extend(data)
 
 
