@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,10 @@ def layout_of(
         names = [k for k in ttree.keys() if "." not in k.rsplit(":", 1)[-1]]  # noqa: SIM118 - top-level fields
     else:
         names = [b.name for b in ttree.branches]
-    kinds = _kinds(ttree, names)
+    repeated = {n for n, k in Counter(names).items() if k > 1}  # uproot reads only the first of two equal names
+    names = list(dict.fromkeys(names))
+    kinds = _kinds(ttree, [n for n in names if n not in repeated])
+    kinds.update(dict.fromkeys(repeated, ("", None, (), "several branches of the tree have this name")))
     selected = _select(names, patterns, strict=strict)
     bad = {n: kinds[n][3] for n in names if not kinds[n][0]}
     _refuse_named(bad, patterns, "branch(es)")
