@@ -614,13 +614,25 @@ def _decompress_reader(
     if output is not None and fmt != "root":
         raise BaleInputError(f"{path} holds jagged collections: write it as ROOT (.root), not {fmt}")
     pieces = _decode_steps(reader, coders, progress, workers)
+    first = next(pieces, None) or _empty_dataset(reader)
     if output is None:
-        return Dataset.concat(pieces)
-    first = next(pieces)
+        return Dataset.concat([first, *pieces])
     with atomic_target(Path(output)) as tmp:
         write_root_dataset(first, pieces, tmp)
     log.info("wrote %s (ROOT, %d collections)", output, len(first.counters))
     return first.slice(0, 0)  # the structure; the events went to the file
+
+
+def _empty_dataset(reader: BaleReader) -> Dataset:
+    """The structure of a file with no events (a tree with no entries writes no chunk)."""
+    tables = {
+        t["name"]: Table({c["name"]: np.zeros(0, np.dtype(c["dtype"])) for c in t["schema"]}) for t in reader.tables
+    }
+    counters = {t["name"]: str(t.get("counter")) for t in reader.tables[1:]}
+    try:
+        return Dataset(tables, counters, dict(reader.header.get("source") or {}))
+    except BaleInputError as exc:
+        raise BaleFormatError(f"{reader.path}: the tables do not hold together: {exc}") from None
 
 
 def _decode_table(reader: BaleReader, coder: CompressionModel, progress: bool, workers: int) -> Table:

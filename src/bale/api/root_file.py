@@ -24,6 +24,7 @@ from bale._version import __version__
 from bale.api import (
     PathLike,
     _decode_steps,
+    _empty_dataset,
     _info_reader,
     _open_model,
     _verify_reader,
@@ -168,10 +169,10 @@ def decompress_root_file(
             with BaleReader(reader.path, window=reader.window(index)) as inner:
                 coders = _open_model(inner, model)
                 pieces = _decode_steps(inner, coders, progress, workers)
+                first = next(pieces, None) or _empty_dataset(inner)
                 if out is None:
-                    forest.trees[name] = Dataset.concat(pieces)
+                    forest.trees[name] = Dataset.concat([first, *pieces])
                 else:
-                    first = next(pieces)
                     write_tree(out, first, pieces)
                     forest.trees[name] = first.slice(0, 0)
 

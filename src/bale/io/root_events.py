@@ -409,11 +409,27 @@ def iter_dataset(
         with uproot.open(path, array_cache=None) as f:
             ttree = f[final.tree]
             for start, stop in steps:
-                arrays = ttree.arrays(final.read, entry_start=start, entry_stop=stop, library="ak")
-                yield _piece(arrays, final)
+                yield _piece(_read_step(ttree, final, start, stop, path), final)
 
     log.debug("%s: %d events in %d steps, %d collections", path, entries, len(steps), len(layout.counters))
     return layout, pieces()
+
+
+def _read_step(ttree: Any, layout: EventLayout, start: int, stop: int, path: Path) -> Any:
+    """The branches of entries ``start`` to ``stop``; a branch uproot cannot read is named in one line."""
+    try:
+        return ttree.arrays(layout.read, entry_start=start, entry_stop=stop, library="ak")
+    except Exception:
+        broken = []
+        for name in layout.read:  # which ones: each alone
+            try:
+                ttree.arrays([name], entry_start=start, entry_stop=stop, library="ak")
+            except Exception as exc:
+                broken.append(f"{name} ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})")
+        raise BaleInputError(
+            f"{path}: tree {layout.tree}: uproot cannot read entries {start}-{stop - 1} of "
+            f"{'; '.join(broken) or 'its branches'}; leave them out with --branches"
+        ) from None
 
 
 def empty_dataset(layout: EventLayout) -> Dataset:

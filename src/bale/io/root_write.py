@@ -9,6 +9,8 @@ uproot cannot write a type, the nearest it can is written (``docs/root.md``):
 - ``std::vector<std::vector<T>>`` becomes the values per event (``x``, ``T[n]``) and the
   length of each inner vector (``x_size``, in the outer collection): uproot writes no
   nested vectors. A warning names every such branch.
+- a jagged array of fixed-size arrays (``double x[n][4]``) becomes one jagged branch per
+  element (``x_0`` … ``x_3``): uproot's writer gets this type wrong.
 - a TNtuple becomes a TTree with the same branches.
 """
 
@@ -24,7 +26,7 @@ import numpy as np
 import uproot
 
 from bale.errors import BaleInputError
-from bale.io.root_layout import ARRAY, FLAT, JAGGED, JAGGED2, BranchSpec, unique_name
+from bale.io.root_layout import ARRAY, FLAT, JAGGED, BranchSpec, unique_name
 from bale.table import Dataset
 
 __all__ = ["specs_of", "write_dataset", "write_tree"]
@@ -68,13 +70,9 @@ class _Plan:
         self.synthetic = set(first.source.get("synthetic_counters") or [])
         real_counters = set(self.counters.values()) - self.synthetic
         taken = {s.name for s in specs} | set(self.counters.values()) | set(self.counters)
-        self.sizes = {}  # jagged2 branch -> the name its inner sizes are written under
-        for spec in specs:
-            if spec.kind == JAGGED2:
-                self.sizes[spec.name] = unique_name(f"{spec.name}_size", taken)
-                taken.add(self.sizes[spec.name])
-        # collection -> [(branch name in the file, spec or None for sizes)]
-        self.members: dict[str, list[tuple[str, BranchSpec, bool]]] = {c: [] for c in self.counters}
+        self.renamed: dict[str, list[str]] = {}  # branches uproot cannot write as they were -> what is written
+        # collection -> [(branch name in the output, column of the collection's table, dtype)]
+        self.members: dict[str, list[tuple[str, str, str]]] = {c: [] for c in self.counters}
         self.types: dict[str, Any] = {}
         self.flat: list[BranchSpec] = []
         for spec in specs:
@@ -85,14 +83,23 @@ class _Plan:
                     raise BaleInputError(f"branch {spec.name!r} is float16, which ROOT cannot hold")
                 self.types[spec.name] = np.dtype((np.dtype(spec.dtype), spec.shape)) if spec.shape else spec.dtype
                 self.flat.append(spec)
-            elif spec.kind == JAGGED:
-                self._member(spec.collection or "", (spec.name, spec, False))
-            else:
-                self._member(spec.collection or "", (self.sizes[spec.name], spec, True))
-                self._member(spec.values or "", (spec.name, spec, False))
+            elif spec.kind == JAGGED and not spec.shape:
+                self._member(spec.collection or "", (spec.name, spec.name, spec.dtype))
+            elif spec.kind == JAGGED:  # uproot writes no jagged arrays of fixed-size arrays: one branch per element
+                names = [unique_name(f"{spec.name}_{i}", taken) for i in range(len(spec.columns))]
+                taken.update(names)
+                self.renamed[spec.name] = names
+                for name, column in zip(names, spec.columns, strict=True):
+                    self._member(spec.collection or "", (name, column, spec.dtype))
+            else:  # nor nested vectors: the inner sizes in the outer collection, the values per event
+                sizes = unique_name(f"{spec.name}_size", taken)
+                taken.add(sizes)
+                self.renamed[spec.name] = [spec.name, sizes]
+                self._member(spec.collection or "", (sizes, spec.sizes_column, "int32"))
+                self._member(spec.values or "", (spec.name, spec.name, spec.dtype))
         self.specs = specs
 
-    def _member(self, cname: str, member: tuple[str, BranchSpec, bool]) -> None:
+    def _member(self, cname: str, member: tuple[str, str, str]) -> None:
         if cname not in self.types:
             self.types[cname] = None  # placed where its first branch was
         self.members[cname].append(member)
@@ -103,10 +110,7 @@ class _Plan:
             if tp is not None:
                 out[name] = tp
                 continue
-            fields = [
-                _ak_type(np.dtype("int32")) if is_size else _ak_type(np.dtype(spec.dtype), spec.shape)
-                for _, spec, is_size in self.members[name]
-            ]
+            fields = [_ak_type(np.dtype(dtype)) for _, _, dtype in self.members[name]]
             out[name] = ak.types.ListType(ak.types.RecordType(fields, [n for n, _, _ in self.members[name]]))
         return out
 
@@ -118,10 +122,7 @@ class _Plan:
         for cname, members in self.members.items():
             columns = piece.tables[cname].columns
             counts = main[self.counters[cname]]
-            fields = {}
-            for name, spec, is_size in members:
-                values = columns[spec.sizes_column] if is_size else _values(columns, spec)
-                fields[name] = ak.unflatten(values, counts)
+            fields = {name: ak.unflatten(columns[column], counts) for name, column, _ in members}
             out[cname] = ak.zip(fields, depth_limit=2)
         return out
 
@@ -156,10 +157,10 @@ def write_tree(f: Any, first: Dataset, pieces: Iterable[Dataset]) -> None:
         _write_rntuple(f, name, first, pieces, specs)
         return
     plan = _Plan(first, specs)
-    if plan.sizes:
+    if plan.renamed:
         log.warning(
-            "uproot writes no nested vectors: %s written as the values per event and their sizes (%s)",
-            ", ".join(plan.sizes), ", ".join(plan.sizes.values()),
+            "uproot cannot write %d branch(es) as they were (docs/root.md); written as: %s",
+            len(plan.renamed), "; ".join(f"{k} -> {', '.join(v)}" for k, v in plan.renamed.items()),
         )  # fmt: skip
     types = plan.branch_types()
     if not types:
