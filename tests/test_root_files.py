@@ -175,3 +175,9 @@ def test_cli_plain_command_whole_file(tmp_path: Path) -> None:
     result = runner.invoke(main, ["decompress", str(tmp_path / "c.bale"), "-o", str(tmp_path / "c.root")])
     assert result.exit_code == 0, result.output
     assert compare(ATLAS, tmp_path / "c.root", flattened=("jet_trk_pt",)) == 29
+
+
+def test_evaluate_asks_for_one_tree_of_a_whole_file(atlas: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    path, _, _ = atlas
+    result = CliRunner().invoke(main, ["evaluate", str(path), "--against", str(ATLAS), "--out-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "evaluate one tree at a time" in result.output

@@ -24,7 +24,7 @@ from bale.container import MAGIC, BaleReader
 from bale.errors import BaleConfigError, BaleInputError
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
-from bale.table import Dataset, Table
+from bale.table import Dataset, Forest, Table
 
 __all__ = [
     "EvaluateOptions",
@@ -83,12 +83,23 @@ def load_side(path: PathLike, columns: Sequence[str] | None, tree: str | None) -
 
 def file_bounds(path: PathLike) -> dict[str, Bound]:
     """The bound each column of a ``.bale`` file was compressed with, from its header."""
-    return {name: parse_bound(column["bound"]) for name, column in info(path)["per_column"].items()}
+    summary = info(path)
+    if summary.get("kind") == "root_file":
+        raise BaleInputError(
+            f"{path} holds a whole ROOT file ({', '.join(summary['trees'])}): evaluate one tree at a time "
+            "(bale compress FILE.root --tree NAME)"
+        )
+    return {name: parse_bound(column["bound"]) for name, column in summary["per_column"].items()}
 
 
 def decompress_bale(path: PathLike, model: PathLike | None) -> Dataset:
     """A ``.bale`` file decoded in memory, as a Dataset."""
     decoded = decompress(path, model=model)
+    if isinstance(decoded, Forest):
+        raise BaleInputError(
+            f"{path} holds a whole ROOT file ({', '.join(decoded.trees)}): evaluate one tree at a time "
+            "(bale compress FILE.root --tree NAME)"
+        )
     return decoded if isinstance(decoded, Dataset) else Dataset.single(decoded)
 
 
