@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bale.errors import BaleFormatError, BaleInputError
-from bale.fsutil import atomic_target
+from bale.fsutil import atomic_target, finish_output
 
 __all__ = ["GRID_FORMATS", "grid_format", "read_grids", "write_grids"]
 
@@ -167,7 +166,7 @@ def write_grids(grids: dict[str, np.ndarray], path: str | Path, source: dict[str
             for name, a in arrays.items():
                 z = group.create_array(name, shape=a.shape, dtype=a.dtype)
                 z[...] = a
-        os.rename(tmp, path)
+        finish_output(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
