@@ -20,7 +20,7 @@ import numpy as np
 
 from bale.errors import BaleFormatError
 
-__all__ = ["MAX_CONTAINERS", "MAX_DEPTH", "json_shape", "loads"]
+__all__ = ["MAX_CONTAINERS", "MAX_DEPTH", "MAX_HEADER", "json_shape", "loads", "safetensors_metadata"]
 
 MAX_DEPTH = 64  # bale's own documents nest at most 6 deep
 MAX_CONTAINERS = 1 << 22  # lists and objects of one document: 4 M (about 250 MB parsed)
@@ -61,3 +61,30 @@ def loads(
         return json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise BaleFormatError(f"{what} is not valid JSON: {str(exc)[:200]}") from None
+
+
+MAX_HEADER = 64 * 2**20  # the JSON header of a model file (safetensors itself allows 100 MB)
+_MAX_HEADER_CONTAINERS = 1 << 20
+
+
+def safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` strings of safetensors bytes, the header's length prefix checked before it is read."""
+    if len(data) < 8:
+        raise BaleFormatError("not a valid bale model: too short")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise BaleFormatError(
+            "not a valid bale model: no safetensors header (models are safetensors; pickles and torch.save "
+            "files are never loaded)"
+        )
+    if n > MAX_HEADER:
+        raise BaleFormatError(f"not a valid bale model: a header of {n} bytes, more than the {MAX_HEADER} allowed")
+    header = loads(
+        bytes(data[8 : 8 + n]), "model header", max_bytes=MAX_HEADER, max_containers=_MAX_HEADER_CONTAINERS
+    )
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        if meta is None and isinstance(header, dict):
+            return {}
+        raise BaleFormatError("not a valid bale model: bad safetensors metadata")
+    return {str(k): v for k, v in meta.items()}

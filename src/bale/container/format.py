@@ -379,7 +379,8 @@ class BaleReader:
             raise BaleFormatError(f"{self.path}: embedded model checksum mismatch (file corrupt)")
         if meta.get("encoding") != "zstd":
             raise BaleFormatError(f"{self.path}: unknown model encoding {meta.get('encoding')!r}")
-        return _unzstd(data, _MAX_MODEL, f"{self.path}: embedded model")
+        limit = min(_MAX_MODEL, 16 * 2**20 + _JSON_PER_BYTE * self.size)  # what a file of this size can justify
+        return _unzstd(data, limit, f"{self.path}: embedded model")
 
     def chunk(self, index: int) -> dict[str, memoryview]:
         """The sections of chunk ``index``, each checked against its CRC-32."""
