@@ -26,7 +26,7 @@ from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, decode_chunk, encode_ch
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter, ChunkInfo
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.fsutil import atomic_target
+from bale.fsutil import atomic_target, refuse_same_file
 from bale.grid.api import decompress_grid, grid_info
 from bale.io import detect_format, read_table, write_table
 from bale.io.root_events import iter_dataset
@@ -416,6 +416,7 @@ def compress(
     ``columns`` then selects branches by name or glob, and ``keep_rest`` adds every other
     branch, coded losslessly.
     """
+    refuse_same_file(data, output)  # the output is never the input (issue 16)
     cfg = _config(config)
     source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
     structure = source.empty()

@@ -24,7 +24,7 @@ from bale.bounds import parse_bound
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.fsutil import write_atomic
+from bale.fsutil import refuse_same_file, write_atomic
 from bale.grid.codec import (
     as_3d,
     decode_grid,
@@ -124,6 +124,7 @@ def compress_grid(
     ``grid.predictor = "conv"``) a conv model is trained on them and embedded. A given
     ``model`` is named by its SHA-256 (decompression needs it), or embedded with ``embed_model``.
     """
+    refuse_same_file(data, output)
     cfg = _config(config)
     grids, source = _grids(data, names)
     if not grids:
