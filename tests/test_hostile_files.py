@@ -187,3 +187,17 @@ def test_embedded_model_frame_is_bounded_by_the_file(tmp_path: Path) -> None:
     with peak_memory() as peak, pytest.raises(BaleFormatError):
         bale.decompress(path)
     assert peak[0] < 64 * MiB
+
+
+def test_short_structural_fuzz_campaign() -> None:
+    """CI's bounded slice of benchmarks/fuzz_structure.py: hostile CRC-valid files, every mutator, 0 findings."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import fuzz_structure
+
+    summary = fuzz_structure.campaign(120, seed_value=16, jobs=1, seconds=20.0, block=120)
+    assert summary["findings"] == []
+    kinds = {key.split("/")[0] for key in summary["per_mutator"]}
+    assert kinds == set(fuzz_structure.MUTATORS)
+    assert summary["outcomes"].get("format_error", 0) > 60
