@@ -13,9 +13,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "bale"
 LAYERS = {
     "_version": 0,
     "errors": 0,
+    "safejson": 0.5,  # JSON read from files, bounded before parsing
     "fsutil": 1,
     "table": 1,
     "bounds": 1,
+    "frames": 1.5,  # pandas, polars and pyarrow tables in memory
     "config": 2,
     "presets": 2,
     "io": 2,
@@ -28,6 +30,7 @@ LAYERS = {
     "api": 7,
     "batch": 8,
     "numcodecs_codec": 8,
+    "numcodecs_chunk": 7.5,  # the codec's chunks, decoded from memory
     "evaluate": 8,
     "bench": 8,
     "tune": 8,

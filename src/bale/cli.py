@@ -6,6 +6,7 @@ shows the traceback instead.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import click
 
 from bale._version import __version__
 from bale.errors import BaleError
-from bale.fsutil import write_atomic
+from bale.fsutil import forbid_overwrite, write_atomic
 
 log = logging.getLogger("bale")
 
@@ -28,8 +29,8 @@ _FORMAT_EXT = {"parquet": ".parquet", "npz": ".npz", "npy": ".npy", "hdf5": ".h5
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
+        try:  # a context of its own: --force (no_overwrite) holds for this command only
+            return contextvars.copy_context().run(super().invoke, ctx)
         except BaleError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -114,6 +115,7 @@ def _expand(patterns: tuple[str, ...]) -> list[Path]:
 def _refuse_overwrite(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
+    forbid_overwrite(not force)  # and if it appears meanwhile (another run), the final link fails, atomically
 
 
 _common_data = [

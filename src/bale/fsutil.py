@@ -9,7 +9,10 @@ beside the target, never a partial target).
 
 from __future__ import annotations
 
+import contextvars
+import errno
 import os
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,7 +21,18 @@ from pathlib import Path
 
 from bale.errors import BaleInputError
 
-__all__ = ["atomic_target", "temp_beside", "write_atomic"]
+__all__ = [
+    "atomic_target",
+    "finish_output",
+    "forbid_overwrite",
+    "no_overwrite",
+    "refuse_same_file",
+    "temp_beside",
+    "write_atomic",
+    "write_error",
+]
+
+_NO_OVERWRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("bale_no_overwrite", default=False)
 
 
 def _umask() -> int:
@@ -40,17 +54,107 @@ def temp_beside(path: Path) -> tuple[int, Path]:
 
 
 @contextmanager
+def no_overwrite(enabled: bool = True) -> Iterator[None]:
+    """Within the block, outputs are created, never replaced: a file that appeared meanwhile is an error.
+
+    The CLI runs without ``--force`` inside it, so two runs writing one new path cannot both
+    succeed: the second one's final link fails (``FileExistsError``) instead of replacing.
+    """
+    token = _NO_OVERWRITE.set(enabled)
+    try:
+        yield
+    finally:
+        _NO_OVERWRITE.reset(token)
+
+
+def forbid_overwrite(enabled: bool = True) -> None:
+    """Like :func:`no_overwrite`, for the rest of the current context (the CLI runs each command in its own)."""
+    _NO_OVERWRITE.set(enabled)
+
+
+def finish_output(tmp: Path, path: Path) -> None:
+    """Move the finished ``tmp`` to ``path``, with the permissions of the file it replaces.
+
+    A new file keeps what its creation gave it (0666 less the umask). Inside
+    :func:`no_overwrite`, an existing ``path`` is never replaced: the file is hard-linked into
+    place, which fails atomically if the name exists (file systems without hard links fall back
+    to a check, then a rename).
+    """
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = None
+    if mode is not None and tmp.is_file():
+        os.chmod(tmp, mode)  # a private output stays private
+    if not _NO_OVERWRITE.get():
+        os.replace(tmp, path)
+        return
+    if mode is not None or os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, f"{path} exists; pass --force to overwrite it")
+    if tmp.is_dir():
+        os.rename(tmp, path)  # a directory (zarr store): rename refuses a non-empty target
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, f"{path} exists; pass --force to overwrite it") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        os.replace(tmp, path)  # no hard links here: checked above, not atomic
+        return
+    tmp.unlink()
+
+
+def write_error(path: Path, exc: OSError) -> OSError:
+    """An ``OSError`` naming ``path`` in one line (``[Errno 28] cannot write x.h5: No space left on device``)."""
+    if exc.errno is not None:
+        return OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return OSError(f"cannot write {path}: {first[:300]}")
+
+
+def refuse_same_file(source: object, output: str | os.PathLike[str]) -> None:
+    """Refuse an output that is the input (same path, or another name of the same file)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return
+    src, out = Path(source), Path(output)
+    same = src.resolve() == out.resolve()
+    if not same and src.exists() and out.exists():
+        try:
+            same = os.path.samefile(src, out)
+        except OSError:
+            same = False
+    if same:
+        raise BaleInputError(f"the output {out} is the input file; choose another output")
+
+
+@contextmanager
 def atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place on success, remove it on error."""
+    """Yield a temporary path beside ``path``; move it into place on success, remove it on error.
+
+    A disk error while the temporary file is written (a full disk in a library's writer) is
+    raised as one line naming ``path``.
+    """
     if not path.parent.is_dir():
         raise BaleInputError(f"no such directory: {path.parent}")
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        yield tmp
-        _fsync(tmp)
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            _fsync(tmp)
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) or str(path) in str(exc):
+                raise
+            raise write_error(path, exc) from exc
+        finish_output(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
         raise
 
 

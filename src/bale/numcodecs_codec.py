@@ -16,9 +16,10 @@ is that column; with a model of ``C`` columns the chunk's last axis must have le
 and index ``i`` of it is ``columns[i]`` (an ``(rows, C)`` array is a table of ``rows``
 rows); a structured array whose fields are the model's columns is also accepted. The
 chunk's shape, dtype and layout travel in the ``source`` metadata of the ``.bale`` header.
-A dtype that differs from the model's is accepted only when it casts safely to it (for
-example ``int16`` data for an ``int32`` column): ``float64`` data needs a model trained on
-``float64``.
+A lossy column takes the model's dtype only (any byte order): integers are never coded
+through a float bound, and raw ``bytes`` (``uint8`` values) cannot go to a lossy column.
+An exact column also takes a dtype that casts safely to its own (``int16`` data for an
+``int32`` column). Anything else is refused with one line naming the column.
 
 **Zarr v3.** Zarr v3 does not take numcodecs codecs as they are: its codec pipeline is
 made of typed codecs (array→array "filters", one array→bytes "serializer", bytes→bytes
@@ -62,11 +63,12 @@ import numcodecs.compat
 import numcodecs.registry
 import numpy as np
 
-from bale.api import compress, decompress
+from bale.api import compress
 from bale.bounds import parse_bound, parse_bound_options
 from bale.errors import BaleFormatError, BaleInputError
 from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.models.plan import CompressionModel
+from bale.numcodecs_chunk import SOURCE_KEY, SOURCE_VERSION, array_dtype_error, decode_bytes, from_table
 from bale.table import Table
 
 if TYPE_CHECKING:
@@ -78,8 +80,6 @@ __all__ = ["CODEC_ID", "ZARR_CODEC_NAME", "BaleCodec", "BaleZarrCodec"]
 
 CODEC_ID = "bale"
 ZARR_CODEC_NAME = f"numcodecs.{CODEC_ID}"
-_SOURCE_KEY = "numcodecs"  # the key of the chunk's description in the .bale header's source
-_SOURCE_VERSION = 1
 _SHM = Path("/dev/shm")
 
 
@@ -87,10 +87,6 @@ def _tempdir() -> tempfile.TemporaryDirectory[str]:
     """A private temporary folder, in memory (``/dev/shm``) where there is one."""
     where = str(_SHM) if _SHM.is_dir() and os.access(_SHM, os.W_OK | os.X_OK) else None
     return tempfile.TemporaryDirectory(prefix="bale-codec-", dir=where)
-
-
-def _native(dtype: np.dtype[Any]) -> np.dtype[Any]:
-    return dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
 
 
 def _single_model(data: bytes) -> CompressionModel:
@@ -266,13 +262,9 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
         return "last_axis"
 
     def _check_dtype(self, name: str, dtype: np.dtype[Any]) -> None:
-        want = self._dtypes[name]
-        have = _native(np.dtype(dtype))
-        if have != want and not np.can_cast(have, want, "safe"):
-            raise BaleInputError(
-                f"BaleCodec: column {name!r} of the model is {want}, the array is {np.dtype(dtype)} "
-                f"(which does not cast safely to {want}); train a model on {have} data"
-            )
+        problem = array_dtype_error(name, np.dtype(dtype), self._model)
+        if problem is not None:
+            raise BaleInputError(f"BaleCodec: {problem}")
 
     def _to_table(self, arr: np.ndarray) -> Table:
         layout = self.check_layout(arr.shape, arr.dtype)
@@ -286,14 +278,14 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
             columns = {name: rows[:, i] for i, name in enumerate(self.columns)}
         columns = {name: np.ascontiguousarray(values, dtype=self._dtypes[name]) for name, values in columns.items()}
         described = {
-            "version": _SOURCE_VERSION,
+            "version": SOURCE_VERSION,
             "shape": [int(n) for n in arr.shape],
             "dtype": np.lib.format.dtype_to_descr(arr.dtype),
             "layout": layout,
             "columns": list(self.columns),
             "order": "F" if arr.flags.f_contiguous and not arr.flags.c_contiguous else "C",
         }
-        return Table(columns, {_SOURCE_KEY: described})
+        return Table(columns, {SOURCE_KEY: described})
 
     # coding ------------------------------------------------------------------------------
 
@@ -304,6 +296,13 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
 
     def encode(self, buf: Any) -> bytes:
         """The ``.bale`` file of the array chunk ``buf`` (lossy within the bounds), as bytes."""
+        if isinstance(buf, (bytes, bytearray, memoryview)) and not isinstance(buf, np.ndarray):
+            lossy = [p.name for p in self._model.columns if p.bound.mode != "exact"]
+            if lossy:  # bytes are uint8 values: through a float bound they would come back changed
+                raise BaleInputError(
+                    f"BaleCodec: raw bytes cannot go through the lossy column(s) {lossy}; "
+                    f"pass the array itself (np.frombuffer(buf, dtype=...))"
+                )
         arr = np.asarray(numcodecs.compat.ensure_ndarray_like(buf))
         if arr.dtype == object:
             raise BaleInputError("BaleCodec: object arrays cannot be compressed")
@@ -317,53 +316,14 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
     def decode(self, buf: Any, out: Any = None) -> Any:
         """The array chunk of the ``.bale`` bytes ``buf``; copied into ``out`` when given."""
         data = numcodecs.compat.ensure_contiguous_ndarray(buf).view(np.uint8)
-        with _tempdir() as folder:
-            path = Path(folder) / "chunk.bale"
-            path.write_bytes(data.tobytes())
-            table = decompress(path, model=self._model, workers=self.workers)
-        if not isinstance(table, Table):
-            raise BaleFormatError("BaleCodec: the chunk holds more than one table")
-        decoded = self._from_table(table)
+        decoded = from_table(decode_bytes(data.tobytes(), self._model, self._sha256, self.workers))
         if isinstance(out, np.ndarray) and out.shape == decoded.shape and out.dtype == decoded.dtype:
             np.copyto(out, decoded)  # element by element, whatever the memory orders
             return out
+        size = np.asarray(out).nbytes if out is not None else decoded.nbytes
+        if size != decoded.nbytes:
+            raise BaleFormatError(f"BaleCodec: the chunk holds {decoded.nbytes} bytes, out has {size}")
         return numcodecs.compat.ndarray_copy(decoded, out)
-
-    def _from_table(self, table: Table) -> np.ndarray:
-        described = table.source.get(_SOURCE_KEY)
-        try:
-            if not isinstance(described, dict) or described.get("version") != _SOURCE_VERSION:
-                raise KeyError("numcodecs")
-            shape = tuple(int(n) for n in described["shape"])
-            dtype = np.lib.format.descr_to_dtype(_descr(described["dtype"]))
-            layout = described["layout"]
-            names = [str(n) for n in described["columns"]]
-            columns = [table.columns[n] for n in names]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BaleFormatError(f"BaleCodec: not a chunk written by BaleCodec ({exc})") from None
-        count = int(np.prod(shape, dtype=np.int64))
-        if layout == "structured":
-            arr = np.empty(shape, dtype)
-            flat = arr.reshape(-1)
-            for name, values in zip(names, columns, strict=True):
-                flat[name] = values
-        elif layout == "flat" and len(columns) == 1 and len(columns[0]) == count:
-            arr = columns[0].astype(dtype, copy=False).reshape(shape)
-        elif layout == "last_axis" and shape and shape[-1] == len(columns):
-            arr = np.stack(columns, axis=-1).astype(dtype, copy=False).reshape(shape)
-        else:
-            raise BaleFormatError(f"BaleCodec: the chunk's layout {layout!r} does not fit its shape {shape}")
-        if arr.size != count:
-            raise BaleFormatError("BaleCodec: the chunk's rows do not fit its shape")
-        # the memory order of the input, for callers that take the bytes (zarr v2 order="F")
-        return np.asfortranarray(arr) if described.get("order") == "F" else arr
-
-
-def _descr(value: Any) -> Any:
-    """A dtype description back from JSON: the fields of a structured dtype are tuples again."""
-    if isinstance(value, list):
-        return [tuple(_descr(v) for v in field) if isinstance(field, list) else field for field in value]
-    return value
 
 
 numcodecs.registry.register_codec(BaleCodec)

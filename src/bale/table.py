@@ -13,6 +13,7 @@ main table (``nJet``). A plain table is a dataset with a main table only.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,9 +22,43 @@ import numpy as np
 
 from bale.errors import BaleInputError
 
-__all__ = ["MAIN", "Dataset", "Forest", "Table", "check_unique"]
+__all__ = ["MAIN", "Dataset", "Forest", "Table", "check_column_names", "check_unique", "name_problem"]
 
 MAIN = ""  # the name of a dataset's main table (one row per event)
+
+
+def name_problem(name: Any) -> str | None:
+    """Why bale does not accept ``name`` as a column name (``None``: it does); see docs/reliability.md.
+
+    Accepted: any non-empty string of Unicode text (combining marks and all) without control
+    characters (NUL, tab, newline, DEL, C1), without leading or trailing whitespace, not
+    starting with ``@`` (bale's own sections), and whose ``/``-separated parts (HDF5 groups)
+    are each non-empty and neither ``.`` nor ``..``. Every writer holds each accepted name
+    exactly, or refuses it before writing (CSV: ``,``, ``"``).
+    """
+    if not isinstance(name, str) or not name:
+        return "column names must be non-empty strings"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid Unicode text"
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        return "it holds a control character (NUL, tab, newline …)"
+    if name != name.strip():
+        return "it starts or ends with whitespace"
+    if name.startswith("@"):
+        return "names starting with '@' are reserved by bale"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return "'/' separates groups (HDF5): no part of the name may be empty, '.' or '..'"
+    return None
+
+
+def check_column_names(names: Iterable[Any]) -> None:
+    """Refuse, in one line, a column name that some writer could not hold exactly (:func:`name_problem`)."""
+    for name in names:
+        problem = name_problem(name)
+        if problem is not None:
+            raise BaleInputError(f"column name {name!r} is not accepted: {problem}; rename the column")
 
 
 def check_unique(names: Iterable[Any]) -> None:

@@ -20,20 +20,21 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+import bale.frames as frames
 from bale._version import __version__
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
 from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, decode_chunk, encode_chunk, map_chunks
 from bale.config import BaleConfig, load_config
 from bale.container import MEMBERS_KIND, BaleReader, BaleWriter, ChunkInfo
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.fsutil import atomic_target
+from bale.fsutil import atomic_target, refuse_same_file
 from bale.grid.api import decompress_grid, grid_info
 from bale.io import detect_format, read_table, write_table
 from bale.io.root_events import empty_dataset, iter_dataset
 from bale.io.root_write import write_dataset as write_root_dataset
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
-from bale.table import Dataset, Forest, Table, check_unique
+from bale.table import Dataset, Forest, Table, check_column_names
 from bale.training.families import family_of
 
 __all__ = [
@@ -58,26 +59,22 @@ def as_table(data: Any, *, columns: Iterable[str] | None = None, tree: str | Non
     """Turn a path or an in-memory table of any supported kind into a :class:`Table`."""
     if isinstance(data, (str, os.PathLike)):
         table = read_table(data, columns=list(columns) if columns else None, tree=tree)
+        check_column_names(table.names)
         return table
     if isinstance(data, Table):
         table = data
-    elif hasattr(data, "to_pydict") and hasattr(data, "schema"):  # pyarrow
-        check_unique(data.column_names)
-        for name in data.column_names:
-            _no_missing(name, data.column(name).null_count)
-        table = Table({name: data.column(name).to_numpy() for name in data.column_names})
-    elif hasattr(data, "to_numpy") and hasattr(data, "columns"):  # pandas
-        check_unique(data.columns)
-        for name in data.columns:  # a nullable column (Int64, boolean ...) would turn into floats
-            if not isinstance(data[name].dtype, np.dtype):
-                _no_missing(name, int(data[name].isna().sum()))
-        table = Table({str(name): data[name].to_numpy() for name in data.columns})
+    elif frames.is_polars(data):  # through Arrow, without pandas
+        table = frames.from_polars(data)
+    elif frames.is_arrow(data):
+        table = frames.from_arrow(data)
+    elif frames.is_pandas(data):  # the default index only; dtypes and names checked (bale.frames)
+        table = frames.from_pandas(data)
     elif isinstance(data, np.ndarray) and data.dtype.names:
         table = Table({name: np.ascontiguousarray(data[name]) for name in data.dtype.names})
     elif isinstance(data, np.ndarray) and data.ndim == 2:
         table = Table({f"col{i}": np.ascontiguousarray(data[:, i]) for i in range(data.shape[1])})
     elif isinstance(data, Mapping):
-        table = Table.from_mapping(data)
+        table = frames.from_mapping(data)
     else:
         raise BaleInputError(f"cannot compress an object of type {type(data).__name__}")
     if columns:
@@ -86,12 +83,8 @@ def as_table(data: Any, *, columns: Iterable[str] | None = None, tree: str | Non
         if missing:
             raise BaleInputError(f"unknown column(s) {missing}; columns are {table.names}")
         table = Table({c: table.columns[c] for c in wanted}, table.source)
+    check_column_names(table.names)  # names every writer holds exactly (docs/reliability.md)
     return table
-
-
-def _no_missing(name: Any, count: int) -> None:
-    if count:
-        raise BaleInputError(f"column {str(name)!r} has {count} missing values; not supported")
 
 
 def _resolve_bounds(
@@ -418,6 +411,7 @@ def compress(
     ``columns`` then selects branches by name or glob, and ``keep_rest`` adds every other
     branch, coded losslessly.
     """
+    refuse_same_file(data, output)  # the output is never the input (issue 16)
     cfg = _config(config)
     if tree is None and isinstance(data, (str, os.PathLike)) and detect_format(data) == "root":
         from bale.api.root_file import compress_root_file, whole_file_trees

@@ -22,9 +22,10 @@ file's length before anything is allocated, and every block has a checksum.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import logging
 import os
-import re
 import struct
 import zlib
 from collections.abc import Iterator, Mapping
@@ -32,34 +33,46 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import zstandard
 
-from bale.bounds import parse_bound
-from bale.errors import BaleError, BaleFormatError, BaleInputError
-from bale.fsutil import temp_beside
+from bale.container.header import (
+    DECODED_FLOOR,
+    MAX_CHUNK_ROWS,
+    MAX_RATIO,
+    decoded_bytes,
+    decoded_limit,
+    grid_tables,
+    tables,
+)
+from bale.errors import BaleFormatError, BaleInputError
+from bale.fsutil import finish_output, temp_beside
+from bale.safejson import loads as safe_loads
 
 __all__ = [
+    "DECODED_FLOOR",
     "END_MAGIC",
     "FORMAT_VERSION",
     "MAGIC",
+    "MAX_RATIO",
     "MEMBERS_KIND",
     "MEMBER_SECTION",
     "BaleReader",
     "BaleWriter",
     "ChunkInfo",
+    "decoded_bytes",
+    "decoded_limit",
 ]
 
 MAGIC = b"\x89BALE\r\n\x1a"
 END_MAGIC = b"BALE-END"
 FORMAT_VERSION = 2  # 2: rANS token streams (bale.codec.rans); 1: constriction ANS, still read
+log = logging.getLogger(__name__)
 _PREAMBLE = struct.Struct("<8sHHII")
 _TRAILER = struct.Struct("<QII8s")
 _MAX_JSON = 64 * 2**20
+_JSON_FLOOR = 2**20  # JSON text any file may hold; past it, at most _JSON_PER_BYTE bytes per byte of the file
+_JSON_PER_BYTE = 64
 _MAX_MODEL = 2**30
-MAX_CHUNK_ROWS = 2**27  # rows of one chunk: a constant column codes to nothing, so bytes cannot bound rows
-_DTYPE_KINDS = "biuf"
-_DTYPE_NAME = re.compile(r"[<>=|]?[a-z]+[0-9]*")  # float64, <f8, uint8, bool: no structured or subarray dtypes
 MEMBERS_KIND = "members"  # a file of member files: a ROOT file's trees and other objects
 MEMBER_SECTION = "member"
 MEMBER_KINDS = ("tree", "objects")
@@ -138,6 +151,7 @@ class BaleWriter:
         self.header_bytes = _PREAMBLE.size + len(head)
         self.chunks: list[ChunkInfo] = []
         self.num_tables = len(header.get("tables", [None]))
+        self._tables = list(header.get("tables") or [])
         self.table_rows = [0] * self.num_tables
 
     @property
@@ -194,10 +208,22 @@ class BaleWriter:
             os.fsync(self._file.fileno())
             size = self._file.tell()
             self._file.close()
-            os.replace(self._tmp, self.path)
+            finish_output(self._tmp, self.path)
         except OSError as exc:
             raise _write_error(self.path, exc) from exc
+        self._warn_if_refused(size)
         return size
+
+    def _warn_if_refused(self, size: int) -> None:
+        """Readers refuse a file declaring more values than its size justifies: say so when writing one."""
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            declared = decoded_bytes(self._tables, self.table_rows)
+            if declared > decoded_limit(size):
+                log.warning(
+                    "%s decodes to %d bytes from %d: more than readers accept by default (%d per byte past %d); "
+                    "reading it needs BALE_MAX_RATIO=%d",
+                    self.path, declared, size, MAX_RATIO, DECODED_FLOOR, -(-(declared - DECODED_FLOOR) // size),
+                )
 
     def abort(self) -> None:
         """Remove the temporary file: nothing appears under the target's name."""
@@ -224,16 +250,23 @@ def _write_error(path: Path, exc: OSError) -> OSError:
 class BaleReader:
     """Random access to a ``.bale`` file's header, model and chunks, with every size and checksum checked."""
 
-    def __init__(self, path: str | Path, *, window: tuple[int, int] | None = None) -> None:
-        """Open ``path``, or the ``.bale`` file that lies at ``window`` = (offset, length) inside it."""
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise BaleInputError(f"no such file: {self.path}")
-        self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+    def __init__(
+        self, path: str | Path | bytes | bytearray | memoryview, *, window: tuple[int, int] | None = None
+    ) -> None:
+        """Open ``path`` (or bytes), or the ``.bale`` file at ``window`` = (offset, length) inside it (a member)."""
+        self._file: IO[bytes]
+        if isinstance(path, (bytes, bytearray, memoryview)):  # a file in memory (a numcodecs chunk)
+            self.path = Path("<bytes>")
+            self._file = io.BytesIO(path)
+        else:
+            self.path = Path(path)
+            if not self.path.is_file():
+                raise BaleInputError(f"no such file: {self.path}")
+            self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         self._base = 0
         try:
             if window is not None:
-                total = os.fstat(self._file.fileno()).st_size
+                total = self._file.seek(0, io.SEEK_END)
                 if not (window[0] >= 0 and window[1] >= 0 and window[0] + window[1] <= total):
                     raise BaleFormatError(f"{self.path}: a member at {window[0]}+{window[1]} runs past the file")
                 self._base = window[0]
@@ -243,7 +276,7 @@ class BaleReader:
             raise
 
     def _open(self, size: int | None) -> None:
-        self.size = os.fstat(self._file.fileno()).st_size if size is None else size
+        self.size = self._file.seek(0, io.SEEK_END) if size is None else size
         if self.size < _PREAMBLE.size + _TRAILER.size:
             raise BaleFormatError(f"{self.path}: too short to be a .bale file")
         magic, version, flags, head_len, head_crc = _PREAMBLE.unpack(self._read(0, _PREAMBLE.size))
@@ -276,13 +309,13 @@ class BaleReader:
         self.footer = self._json(offset, length, crc, "footer")
         try:
             if self.header.get("kind") == "grid":  # one table and one section ("grid") per grid: docs/grids.md
-                self.tables = _grid_tables(self.header)
+                self.tables = grid_tables(self.header)
                 self._section_names = [{"grid"} for _ in self.tables]
             elif self.header.get("kind") == MEMBERS_KIND:  # a whole ROOT file: one member per tree (docs/root.md)
                 self.tables = _member_tables(self.header)
                 self._section_names = [{MEMBER_SECTION} for _ in self.tables]
             else:
-                self.tables = _tables(self.header)
+                self.tables = tables(self.header)
                 self._section_names = [{c["name"] for c in t["schema"]} | {"@latent"} for t in self.tables]
             chunk_rows = self.header.get("chunk_rows", MAX_CHUNK_ROWS)
             if not isinstance(chunk_rows, int) or not 1 <= chunk_rows <= MAX_CHUNK_ROWS:
@@ -334,9 +367,18 @@ class BaleReader:
                 raise BaleFormatError(f"{self.path}: chunk {i} has an empty section")
         if end != offset:
             raise BaleFormatError(f"{self.path}: the chunks do not fill the data area")
+        sums = [0] * len(self.tables)  # one pass: K tables and K chunks are not K^2 steps
+        for c in self.chunks:
+            sums[c.table] += c.rows
         for t, rows in enumerate(self.table_rows):
-            if rows < 0 or sum(c.rows for c in self.chunks if c.table == t) != rows:
+            if rows < 0 or sums[t] != rows:
                 raise BaleFormatError(f"{self.path}: chunk rows do not add up to the row count of table {t}")
+        declared, limit = decoded_bytes(self.tables, self.table_rows), decoded_limit(self.size)
+        if declared > limit:
+            raise BaleFormatError(
+                f"{self.path}: declares {declared} bytes of values in a file of {self.size} bytes, more than the "
+                f"{limit} allowed (a decompression bomb?); set BALE_MAX_RATIO above {MAX_RATIO} to read it anyway"
+            )
 
     def _read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -353,11 +395,9 @@ class BaleReader:
         data = self._read(offset, length)
         if _crc(data) != crc:
             raise BaleFormatError(f"{self.path}: {what} checksum mismatch (file corrupt)")
-        data = _unzstd(data, _MAX_JSON, f"{self.path}: {what}")
-        try:
-            obj = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BaleFormatError(f"{self.path}: {what} is not valid JSON: {exc}") from None
+        limit = min(_MAX_JSON, _JSON_FLOOR + _JSON_PER_BYTE * self.size)  # what a file of this size can justify
+        data = _unzstd(data, limit, f"{self.path}: {what}")
+        obj = safe_loads(data, f"{self.path}: {what}", max_bytes=limit, max_containers=65536 + 2 * self.size)
         if not isinstance(obj, dict):
             raise BaleFormatError(f"{self.path}: {what} is not a JSON object")
         return obj
@@ -371,7 +411,8 @@ class BaleReader:
             raise BaleFormatError(f"{self.path}: embedded model checksum mismatch (file corrupt)")
         if meta.get("encoding") != "zstd":
             raise BaleFormatError(f"{self.path}: unknown model encoding {meta.get('encoding')!r}")
-        return _unzstd(data, _MAX_MODEL, f"{self.path}: embedded model")
+        limit = min(_MAX_MODEL, 16 * 2**20 + _JSON_PER_BYTE * self.size)  # what a file of this size can justify
+        return _unzstd(data, limit, f"{self.path}: embedded model")
 
     def chunk(self, index: int) -> dict[str, memoryview]:
         """The sections of chunk ``index``, each checked against its CRC-32."""
@@ -427,24 +468,6 @@ class BaleReader:
         self.close()
 
 
-def _tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The header's tables; a version 1 header describes one table by its top-level schema."""
-    tables = header.get("tables")
-    if tables is None:
-        tables = [{"name": "", "schema": header["schema"]}]
-    if not isinstance(tables, list) or not tables:
-        raise BaleFormatError("the header lists no tables")
-    seen: set[str] = set()
-    for i, t in enumerate(tables):
-        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("schema"), list):
-            raise BaleFormatError("a table in the header has no name or schema")
-        if (i == 0) != (t["name"] == "") or (i > 0 and not isinstance(t.get("counter"), str)):
-            raise BaleFormatError("the header's tables are not a main table and its collections")
-        for c in t["schema"]:
-            _check_column(c, seen)
-    return [dict(t) for t in tables]
-
-
 def _member_tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The members of a whole-file ``.bale``: each a ``.bale`` file of one tree, or the file's other objects."""
     tables = header.get("tables")
@@ -463,47 +486,3 @@ def _member_tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
             raise BaleFormatError(f"bad member in the header: {str(t)[:80]}")
         seen.add(t["name"])
     return [dict(t) for t in tables]
-
-
-def _grid_tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The grids of a grid file: per grid a table of one column, named as the grid, and its shape."""
-    tables = header.get("tables")
-    if not isinstance(tables, list) or not tables:
-        raise BaleFormatError("the header lists no grids")
-    seen: set[str] = set()
-    for t in tables:
-        if not isinstance(t, dict) or t.get("kind") != "grid" or not isinstance(t.get("schema"), list):
-            raise BaleFormatError("a grid in the header has no kind or schema")
-        shape = (t.get("grid") or {}).get("shape") if isinstance(t.get("grid"), dict) else None
-        if (
-            not isinstance(shape, list)
-            or not all(isinstance(d, int) and 0 <= d <= MAX_CHUNK_ROWS for d in shape)
-            or len(shape) > 32
-        ):
-            raise BaleFormatError(f"grid {str(t.get('name'))[:40]!r}: bad shape in the header")
-        if len(t["schema"]) != 1 or not isinstance(t["schema"][0], dict) or t["schema"][0].get("name") != t.get("name"):
-            raise BaleFormatError(f"grid {str(t.get('name'))[:40]!r}: its schema is not one column of its name")
-        _check_column({"predictor": "grid", **t["schema"][0]}, seen)
-    return [dict(t) for t in tables]
-
-
-def _check_column(column: Any, seen: set[str]) -> None:
-    """A schema entry: a new non-empty name, a numeric NumPy dtype, a valid bound, a predictor (a name)."""
-    if not isinstance(column, dict) or not all(
-        isinstance(column.get(k), str) for k in ("name", "dtype", "bound", "predictor")
-    ):
-        raise BaleFormatError(f"bad column in the header: {str(column)[:80]}")
-    name = column["name"]
-    if not name or name in seen or name == "@latent":
-        raise BaleFormatError(f"column name {name!r} is empty or repeated in the header")
-    seen.add(name)
-    try:
-        if not _DTYPE_NAME.fullmatch(column["dtype"]):
-            raise ValueError(f"{column['dtype']!r} is not a plain NumPy dtype name")
-        dtype = np.dtype(column["dtype"])
-        parse_bound(column["bound"])
-    except (TypeError, ValueError, SyntaxError, BaleError) as exc:
-        raise BaleFormatError(f"column {name!r}: bad dtype or bound in the header: {exc}") from None
-    if dtype.kind not in _DTYPE_KINDS or dtype.itemsize > 8 or dtype.hasobject:
-        raise BaleFormatError(f"column {name!r}: dtype {dtype} cannot be stored in a .bale file")
-

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bale.fsutil import write_atomic
+from bale.fsutil import finish_output, write_atomic
 
 __all__ = [
     "Figures",
@@ -138,7 +138,7 @@ class Figures:
         if self._pdf is not None:
             try:
                 self._pdf.close()
-                os.replace(self._pdf_tmp, self._pdf_path)
+                finish_output(self._pdf_tmp, self._pdf_path)
             finally:
                 self._pdf_tmp.unlink(missing_ok=True)
                 self._pdf = None

@@ -24,7 +24,7 @@ from bale.bounds import parse_bound
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.fsutil import write_atomic
+from bale.fsutil import refuse_same_file, write_atomic
 from bale.grid.codec import (
     as_3d,
     decode_grid,
@@ -124,6 +124,7 @@ def compress_grid(
     ``grid.predictor = "conv"``) a conv model is trained on them and embedded. A given
     ``model`` is named by its SHA-256 (decompression needs it), or embedded with ``embed_model``.
     """
+    refuse_same_file(data, output)
     cfg = _config(config)
     grids, source = _grids(data, names)
     if not grids:
@@ -197,6 +198,14 @@ def _file_model(reader: BaleReader, model: ConvGridModel | PathLike | None) -> C
     return ConvGridModel.from_bytes(data)
 
 
+def _chunks_by_table(reader: BaleReader) -> list[list[int]]:
+    """The chunks of each grid, in one pass over the index (K grids and K chunks are not K^2 steps)."""
+    out: list[list[int]] = [[] for _ in reader.tables]
+    for i, c in enumerate(reader.chunks):
+        out[c.table].append(i)
+    return out
+
+
 def decompress_grid(
     path: PathLike, output: PathLike | None = None, *, model: ConvGridModel | PathLike | None = None
 ) -> dict[str, np.ndarray]:
@@ -206,6 +215,7 @@ def decompress_grid(
             raise BaleInputError(f"{path} holds a table, not grids: use bale.decompress")
         conv = _file_model(reader, model)
         out: dict[str, np.ndarray] = {}
+        by_table = _chunks_by_table(reader)
         for t, table in enumerate(reader.tables):
             try:
                 column = table["schema"][0]
@@ -214,7 +224,7 @@ def decompress_grid(
                 bound = parse_bound(column["bound"])
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise BaleFormatError(f"{path}: bad grid entry in the header: {exc}") from None
-            chunks = [i for i, c in enumerate(reader.chunks) if c.table == t]
+            chunks = by_table[t]
             if len(chunks) != 1:
                 raise BaleFormatError(f"{path}: grid {table['name']!r} has {len(chunks)} chunks, expected 1")
             if dtype.kind != "f" or any(n < 0 for n in shape) or int(np.prod(shape)) > 2**40:
@@ -235,18 +245,17 @@ def grid_info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any
         header = reader.header
         sections: dict[str, int] = {}
         per_grid: dict[str, Any] = {}
+        by_table = _chunks_by_table(reader)
         for t, table in enumerate(reader.tables):
             size = 0
             parts: dict[str, memoryview] = {}
-            for i, c in enumerate(reader.chunks):
-                if c.table != t:
-                    continue
-                size += c.length
+            for i in by_table[t]:
+                size += reader.chunks[i].length
                 parts = unpack_sections(reader.chunk(i)["grid"])
                 for name, payload in parts.items():
                     sections[name] = sections.get(name, 0) + len(payload)
             g = table.get("grid", {})
-            described = describe_parts(parts) if parts else {}
+            described = describe_parts(parts, tuple(g.get("shape", []))) if parts else {}
             values = int(np.prod(g.get("shape", [0])))
             per_grid[table["name"]] = {
                 "shape": g.get("shape"),

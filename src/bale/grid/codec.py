@@ -190,6 +190,21 @@ def _misses(x: np.ndarray, decoded: np.ndarray, bound: Bound) -> np.ndarray:
         return bad
 
 
+MAX_BLOCKS = 1 << 20  # blocks of one grid: each is a step of Python, so their count is bounded
+
+
+def block_count(shape: tuple[int, ...], block: tuple[int, ...], *, check: bool = True) -> int:
+    """Blocks of ``block`` in a grid of ``shape``: each edge at least 2 (or the grid's), at most MAX_BLOCKS."""
+    if len(block) != 3 or len(shape) != 3 or any(b < min(2, n) or b < 1 for b, n in zip(block, shape, strict=True)):
+        raise BaleFormatError(f"bad block shape {tuple(block)} for a grid of shape {shape}")
+    count = 1
+    for b, n in zip(block, shape, strict=True):
+        count *= -(-n // b)
+    if check and count > MAX_BLOCKS:
+        raise BaleFormatError(f"a grid of {count} blocks, more than the {MAX_BLOCKS} allowed")
+    return count
+
+
 def _blocks(shape: tuple[int, ...], block: tuple[int, ...]) -> list[tuple[slice, slice, slice]]:
     out = []
     for a in range(0, shape[0], block[0]):
@@ -319,6 +334,9 @@ def encode_grid(
 
     allowed = _allowed(predictor, model, bound)
     blk = tuple(max(1, min(block, n)) for n in x.shape)
+    while block_count(x.shape, blk, check=False) > MAX_BLOCKS:  # a huge grid: larger blocks, as decoders accept
+        block *= 2
+        blk = tuple(max(1, min(block, n)) for n in x.shape)
     best = _encode_plan(state, blk, allowed)
     whole = tuple(max(1, n) for n in x.shape)
     if blk != whole or len(allowed) > 1:
@@ -486,8 +504,7 @@ def decode_grid(
         raw_idx = _raw_positions(sections, n_raw, n)
         plan = ByteReader(sections["plan"])
         blk = (plan.varint(), plan.varint(), plan.varint())
-        if min(blk) < 1:
-            raise BaleFormatError("bad block shape")
+        block_count(s3, blk)  # before the blocks are listed
         slices = _blocks(s3, blk)
         choice = decode_uints(plan.block(), len(slices)).astype(np.int64)
         streams: dict[int, list[np.ndarray]] = {}
@@ -592,15 +609,15 @@ def unpack_sections(data: bytes | memoryview) -> dict[str, memoryview]:
     return out
 
 
-def describe_parts(sections: Mapping[str, bytes | memoryview]) -> dict[str, Any]:
-    """Block shape, blocks per predictor and raw values of a coded grid, read from its parts."""
+def describe_parts(sections: Mapping[str, bytes | memoryview], shape: tuple[int, ...]) -> dict[str, Any]:
+    """Block shape, blocks per predictor and raw values of a coded grid of ``shape``, read from its parts."""
     try:
         head = ByteReader(sections["head"])
         head.varint()
         raw = head.varint()
         plan = ByteReader(sections["plan"])
         blk = [plan.varint(), plan.varint(), plan.varint()]
-        choice = decode_uints(plan.block()).astype(np.int64)
+        choice = decode_uints(plan.block(), block_count(as_3d(shape), tuple(blk))).astype(np.int64)
     except KeyError as exc:
         raise BaleFormatError(f"a grid lacks its part {exc}") from None
     counts = np.bincount(choice, minlength=len(PREDICTORS)) if choice.size else np.zeros(0, np.int64)

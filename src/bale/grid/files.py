@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bale.errors import BaleFormatError, BaleInputError
-from bale.fsutil import atomic_target
+from bale.fsutil import atomic_target, finish_output
 
 __all__ = ["GRID_FORMATS", "grid_format", "read_grids", "write_grids"]
 
@@ -50,11 +49,11 @@ def _pack_extra(a: np.ndarray) -> dict[str, Any]:
 def _unpack_extra(record: dict[str, Any]) -> np.ndarray:
     try:
         dtype = np.dtype(record["dtype"])
-        if dtype.kind not in "biufcUS":
+        if dtype.kind not in "biufcUS" or dtype.fields is not None or dtype.shape != () or dtype.itemsize > 1024:
             raise ValueError(f"dtype {dtype}")
         data = base64.b64decode(record["data"])
         return np.frombuffer(data, dtype=dtype).reshape(record["shape"]).copy()
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, SyntaxError, AttributeError) as exc:
         raise BaleFormatError(f"bad verbatim member in the header: {exc}") from None
 
 
@@ -128,11 +127,12 @@ def write_grids(grids: dict[str, np.ndarray], path: str | Path, source: dict[str
     path = Path(path)
     fmt = grid_format(path)
     source = source or {}
-    extra = {n: _unpack_extra(t) for n, t in (source.get("extra") or {}).items()} if fmt != "npy" else {}
+    order, records = source.get("order", []), source.get("extra") or {}
+    if not isinstance(order, list) or not all(isinstance(n, str) for n in order) or not isinstance(records, dict):
+        raise BaleFormatError("bad source record in the header: grid order or verbatim members")
+    extra = {n: _unpack_extra(t) for n, t in records.items()} if fmt != "npy" else {}
     arrays = {**grids, **extra}
-    order = [n for n in source.get("order", []) if n in arrays] + [
-        n for n in arrays if n not in source.get("order", [])
-    ]
+    order = [n for n in order if n in arrays] + [n for n in arrays if n not in order]
     arrays = {n: arrays[n] for n in order}
     if fmt == "npy":
         if len(grids) != 1:
@@ -167,7 +167,7 @@ def write_grids(grids: dict[str, np.ndarray], path: str | Path, source: dict[str
             for name, a in arrays.items():
                 z = group.create_array(name, shape=a.shape, dtype=a.dtype)
                 z[...] = a
-        os.rename(tmp, path)
+        finish_output(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

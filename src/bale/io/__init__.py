@@ -15,6 +15,7 @@ from pathlib import Path
 from bale.errors import BaleError, BaleInputError
 from bale.fsutil import atomic_target
 from bale.io import csv, hdf5, numpy_format, parquet, root
+from bale.io.source_check import check_source
 from bale.table import Table
 
 __all__ = ["FORMATS", "detect_format", "read_table", "write_table"]
@@ -92,6 +93,15 @@ def write_table(table: Table, path: str | os.PathLike[str], *, format: str | Non
         fmt = format
     else:
         raise BaleInputError(f"unknown format {format!r}; supported: {', '.join(FORMATS)}")
-    with atomic_target(path) as tmp:
-        _WRITERS[fmt](table, tmp)
+    source = check_source(table, fmt)  # a forged record in a .bale header never reaches a writer
+    if source != table.source:
+        table = Table(table.columns, source)
+    try:
+        with atomic_target(path) as tmp:
+            _WRITERS[fmt](table, tmp)
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:  # the libraries' own errors: one line
+        if isinstance(exc, BaleError):
+            raise
+        message = " ".join(str(exc).split())[:300]
+        raise BaleInputError(f"cannot write {path} as {fmt}: {type(exc).__name__}: {message}") from exc
     log.info("wrote %s: %d columns x %d rows (%s)", path, len(table.columns), len(table), fmt)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from bale.errors import BaleInputError
@@ -40,8 +41,33 @@ def read(path: Path, columns: list[str] | None) -> Table:
         if col.null_count:
             raise BaleInputError(f"column {name!r} has {col.null_count} empty values; not supported")
         out[name] = np.asarray(col.to_numpy(zero_copy_only=False))
+    _exact_big_integers(path, out)
     log.debug("read %d columns x %d rows from %s", len(wanted), data.num_rows, path)
     return Table(out, {"format": "csv"})
+
+
+def _exact_big_integers(path: Path, out: dict[str, np.ndarray]) -> None:
+    """Integers past int64 are read by pyarrow as doubles, rounded: read them back exactly as uint64."""
+    doubles = [n for n, v in out.items() if v.dtype.kind == "f" and _integral_big(v)]
+    if not doubles:
+        return
+    convert = pacsv.ConvertOptions(include_columns=doubles, column_types=dict.fromkeys(doubles, pa.string()))
+    text = pacsv.read_csv(path, convert_options=convert)
+    for name in doubles:
+        column = text.column(name)
+        if not pc.all(pc.match_substring_regex(column, r"^[0-9]+$")).as_py():
+            continue  # real floats
+        try:
+            out[name] = np.asarray(pc.cast(column, pa.uint64()).to_numpy(zero_copy_only=False))
+        except pa.ArrowInvalid:
+            raise BaleInputError(f"column {name!r} holds integers beyond uint64; not supported") from None
+
+
+def _integral_big(values: np.ndarray) -> bool:
+    """A float column whose values are all whole numbers, some of them past int64 (so not read as integers)."""
+    with np.errstate(invalid="ignore"):
+        big = np.any(np.abs(values) >= 2.0**63)
+        return bool(big and np.all(np.isfinite(values)) and np.all(values == np.rint(values)))
 
 
 def _text(arr: np.ndarray) -> np.ndarray:

@@ -134,6 +134,17 @@ def read(path: Path, columns: list[str] | None) -> Table:
     return Table({c: out[c] for c in wanted}, source)
 
 
+def _check_paths(arrays: dict[str, Any], groups: set[str]) -> None:
+    """Refuse, before writing, a dataset that would also have to be a group (``a`` and ``a/b``)."""
+    parents = {"/".join(name.split("/")[:i]) for name in [*arrays, *groups] for i in range(1, name.count("/") + 1)}
+    for name in arrays:
+        if name in parents:
+            inner = next((n for n in [*arrays, *groups] if n.startswith(name + "/")), name + "/…")
+            raise BaleInputError(
+                f"column name {name!r}: HDF5 cannot hold both {name!r} and {inner!r} ({name!r} would be a group)"
+            )
+
+
 def write(table: Table, path: Path) -> None:
     """Write the table as HDF5, rebuilding the source's datasets, groups and attributes when it was HDF5."""
     src = table.source if same_format(table, "hdf5") else {}
@@ -141,6 +152,7 @@ def write(table: Table, path: Path) -> None:
     storage = {m["name"]: m.get("storage") for m in members}
     arrays = dict(assemble(table, members))
     groups = set(src.get("groups", []))
+    _check_paths(arrays, groups)
     with h5py.File(path, "w", track_order=True) as f:
         for name in [*src.get("order", []), *arrays]:
             if name in f:

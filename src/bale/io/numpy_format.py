@@ -10,6 +10,7 @@ structured array gives one column per field.
 from __future__ import annotations
 
 import logging
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,29 @@ def read_npz(path: Path, columns: list[str] | None) -> Table:
 
 
 def write_npz(table: Table, path: Path) -> None:
-    """Write a ``.npz`` file, rebuilding the source's members when it was one."""
+    """Write a ``.npz`` file, rebuilding the source's members when it was one.
+
+    Members are written as ``np.savez`` does, one ``NAME.npy`` entry each, but not through its
+    keyword arguments: a column named ``file`` or ``allow_pickle`` is a member like any other.
+    Two names NumPy would read as one (``x`` and ``x.npy``) are refused.
+    """
     src = table.source if same_format(table, "npz") else {}
     arrays = dict(assemble(table, src.get("members", [])))
-    save = np.savez_compressed if src.get("compressed") else np.savez
-    with open(path, "wb") as fh:
-        save(fh, **arrays)
+    for name in arrays:
+        if name.endswith(".npy") and name[:-4] in arrays:
+            raise BaleInputError(f"column name {name!r}: a .npz file cannot hold both {name[:-4]!r} and {name!r}")
+    compression = zipfile.ZIP_DEFLATED if src.get("compressed") else zipfile.ZIP_STORED
+    with open(path, "wb") as fh, zipfile.ZipFile(fh, "w", compression=compression, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                _write_array(member, np.asanyarray(arr))
+
+
+def _write_array(fh: Any, arr: np.ndarray) -> None:
+    """``np.save`` of one array, without pickles; names and fields of any Unicode (format 3.0 when needed)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Stored array in format 3.0", UserWarning)
+        np.lib.format.write_array(fh, arr, allow_pickle=False)
 
 
 def read_npy(path: Path, columns: list[str] | None) -> Table:
@@ -152,4 +170,4 @@ def write_npy(table: Table, path: Path) -> None:
         raise BaleInputError("cannot write a table without columns to .npy")
     arr = _npy_array(table)
     with open(path, "wb") as fh:
-        np.save(fh, arr, allow_pickle=False)
+        _write_array(fh, arr)

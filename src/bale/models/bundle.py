@@ -70,12 +70,14 @@ def _from_parts(metadata: dict[str, Any], tensors: dict[str, Any]) -> Compressio
     if not isinstance(meta, dict) or meta.get("version") != _VERSION or not isinstance(meta.get("tables"), list):
         raise BaleFormatError("unsupported dataset model")
     tables: dict[str, CompressionModel] = {}
+    by_table: dict[str, dict[str, Any]] = {}  # one pass over the tensors: K tables and K tensors are not K^2 steps
+    for key, value in tensors.items():
+        prefix, _, rest = key.partition("/")
+        by_table.setdefault(prefix, {})[rest] = value
     for i, entry in enumerate(meta["tables"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or entry["name"] in tables:
             raise BaleFormatError("bad table entry in a dataset model")
-        prefix = f"{i}/"
-        own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        tables[entry["name"]] = CompressionModel.from_parts(entry.get("model"), own)
+        tables[entry["name"]] = CompressionModel.from_parts(entry.get("model"), by_table.get(str(i), {}))
     if "" not in tables:
         raise BaleFormatError("a dataset model needs a model for the main table")
     return DatasetModel(tables, dict(meta.get("info") or {}))

@@ -27,6 +27,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bale.errors import BaleFormatError
+from bale.safejson import MAX_HEADER, safetensors_metadata
+from bale.safejson import loads as safe_loads
 
 __all__ = ["FRACTION_BITS", "METADATA_KEY", "ConvGridModel"]
 
@@ -142,17 +144,14 @@ class ConvGridModel:
         from safetensors import SafetensorError
         from safetensors.numpy import load
 
+        meta = safetensors_metadata(bytes(data))  # length, size and depth checked before parsing
         try:
             weights = load(bytes(data))
-            meta = _metadata(bytes(data))
         except (SafetensorError, ValueError) as exc:
-            raise BaleFormatError(f"not a safetensors conv model: {exc}") from None
+            raise BaleFormatError(f"not a safetensors conv model: {str(exc)[:200]}") from None
         if METADATA_KEY not in meta:
             raise BaleFormatError("not a grid model (no bale_grid_model metadata): train one with `bale train --grid`")
-        try:
-            doc = json.loads(meta[METADATA_KEY])
-        except json.JSONDecodeError as exc:
-            raise BaleFormatError(f"bad grid model metadata: {exc}") from None
+        doc = safe_loads(meta[METADATA_KEY], "grid model metadata", max_bytes=MAX_HEADER)
         if not isinstance(doc, dict) or doc.get("family") != "conv" or doc.get("version") != 1:
             found = (doc.get("family"), doc.get("version")) if isinstance(doc, dict) else (None, None)
             raise BaleFormatError(f"unknown grid model family {found[0]!r} / version {found[1]!r}")
@@ -169,18 +168,6 @@ class ConvGridModel:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> ConvGridModel:
         return cls(config, weights)
-
-
-def _metadata(data: bytes) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors buffer."""
-    if len(data) < 8:
-        raise ValueError("too short")
-    n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8:
-        raise ValueError("header runs past the end")
-    header = json.loads(data[8 : 8 + n])
-    meta = header.get("__metadata__") or {}
-    return {str(k): str(v) for k, v in meta.items()}
 
 
 def quantize_decoder(float_weights: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, int]]:

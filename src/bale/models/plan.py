@@ -23,6 +23,8 @@ from bale.bounds import Bound, parse_bound
 from bale.errors import BaleFormatError
 from bale.models.registry import Network, network_from_config
 from bale.models.relations import FORMULAS
+from bale.safejson import MAX_HEADER, safetensors_metadata
+from bale.safejson import loads as safe_loads
 
 __all__ = [
     "METADATA_KEY",
@@ -155,24 +157,10 @@ def save_safetensors(tensors: dict[str, np.ndarray], metadata: dict[str, Any]) -
 
 def load_safetensors(data: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The JSON metadata values and the tensors of safetensors bytes; any damage is a BaleFormatError."""
+    header = safetensors_metadata(data)  # length, size, depth checked before anything is parsed
+    metadata = {k: safe_loads(v, f"model metadata {k[:40]!r}", max_bytes=MAX_HEADER) for k, v in header.items()}
     try:
-        metadata = {k: json.loads(v) for k, v in _safetensors_metadata(data).items()}
         tensors = safetensors.numpy.load(bytes(data))
-    except BaleFormatError:
-        raise
-    except Exception as exc:  # safetensors and json raise their own error types on bad input
-        raise BaleFormatError(f"not a valid bale model: {exc}") from None
+    except Exception as exc:  # safetensors raises its own error types on bad input
+        raise BaleFormatError(f"not a valid bale model: {str(exc)[:200]}") from None
     return metadata, {k: v for k, v in tensors.items() if k != "_empty"}
-
-
-def _safetensors_metadata(data: bytes) -> dict[str, str]:
-    if len(data) < 8:
-        raise BaleFormatError("not a valid bale model: too short")
-    n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8:
-        raise BaleFormatError(
-            "not a valid bale model: no safetensors header (models are safetensors; pickles and torch.save "
-            "files are never loaded)"
-        )
-    header = json.loads(bytes(data[8 : 8 + n]))
-    return dict(header.get("__metadata__") or {})
