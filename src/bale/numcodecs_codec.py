@@ -317,10 +317,7 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
     def decode(self, buf: Any, out: Any = None) -> Any:
         """The array chunk of the ``.bale`` bytes ``buf``; copied into ``out`` when given."""
         data = numcodecs.compat.ensure_contiguous_ndarray(buf).view(np.uint8)
-        with _tempdir() as folder:
-            path = Path(folder) / "chunk.bale"
-            path.write_bytes(data.tobytes())
-            table = decompress(path, model=self._model, workers=self.workers)
+        table = decompress(memoryview(data), model=self._model, workers=self.workers)  # in memory, no file
         if not isinstance(table, Table):
             raise BaleFormatError("BaleCodec: the chunk holds more than one table")
         decoded = self._from_table(table)

@@ -24,7 +24,7 @@ from bale._version import __version__
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
 from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, decode_chunk, encode_chunk, map_chunks
 from bale.config import BaleConfig, load_config
-from bale.container import MEMBERS_KIND, BaleReader, BaleWriter, ChunkInfo
+from bale.container import MEMBERS_KIND, BaleReader, BaleWriter, ChunkInfo, Source
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target
 from bale.grid.api import decompress_grid, grid_info
@@ -568,7 +568,7 @@ def _open_model(reader: BaleReader, model: CompressionModel | DatasetModel | Pat
 
 
 def decompress(
-    path: PathLike,
+    path: Source,
     output: PathLike | None = None,
     *,
     model: CompressionModel | DatasetModel | PathLike | None = None,
@@ -580,11 +580,14 @@ def decompress(
 
     A file of one table gives a :class:`Table`; a file with collections (from a ROOT tree
     with jagged branches) a :class:`Dataset`, which only ROOT can hold as a file. Writing
-    a dataset to ROOT streams it in steps of whole events.
+    a dataset to ROOT streams it in steps of whole events. ``path`` may also be the file's
+    bytes, a binary file object or an fsspec URL (:class:`bale.container.BaleReader`).
     """
     with BaleReader(path) as reader:
         if reader.header.get("kind") == "grid":  # grid files (docs/grids.md): name -> array
             reader.close()
+            if not isinstance(path, (str, os.PathLike)):
+                raise BaleInputError("grid files are decompressed from a path")
             return decompress_grid(path, output, model=model)  # type: ignore[arg-type,return-value]
         if reader.header.get("kind") == MEMBERS_KIND:  # a whole ROOT file: its trees and objects
             from bale.api.root_file import decompress_root_file
