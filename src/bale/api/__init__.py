@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from bale._version import __version__
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
-from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, decode_chunk, encode_chunk, map_chunks
+from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, closure, decode_chunk, encode_chunk, map_chunks
 from bale.config import BaleConfig, load_config
 from bale.container import MEMBERS_KIND, BaleReader, BaleWriter, ChunkInfo, Source
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
@@ -759,6 +759,10 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
             for c in schema
         },
     }
+    depends = _dependencies(reader, model)
+    if depends is not None:  # what decoding one column alone decodes besides it (docs/analysis.md)
+        for name, needs in depends.items():
+            result["per_column"][name]["depends_on"] = needs
     if len(reader.tables) > 1:
         result["tables"] = {
             t["name"]: {"rows": reader.table_rows[i], "columns": len(t["schema"]), "counter": t.get("counter")}
@@ -775,6 +779,18 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
         result["ratio_with_model"] = round(raw / (total + len(external)), 4)
         result["model"]["bytes"] = len(external)
     return result
+
+
+def _dependencies(reader: BaleReader, model: PathLike | None) -> dict[str, list[str]] | None:
+    """Per column, the columns decoding it alone decodes too (its dependency closure), when the model is at hand."""
+    if not reader.header["model"].get("embedded") and model is None:
+        return None
+    coders = _open_model(reader, model)
+    out: dict[str, list[str]] = {}
+    for coder in coders:
+        for plan in coder.columns:
+            out[plan.name] = [n for n in closure(coder, [plan.name]) if n != plan.name]
+    return out
 
 
 def _update_digests(digests: Mapping[str, Any], piece: Dataset) -> None:
