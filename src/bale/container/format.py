@@ -27,6 +27,7 @@ import json
 import os
 import re
 import struct
+import threading
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -228,7 +229,9 @@ def _write_error(path: Path, exc: OSError) -> OSError:
 class BaleReader:
     """Random access to a ``.bale`` file's header, model and chunks, with every size and checksum checked."""
 
-    def __init__(self, source: Source, *, window: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, source: Source, *, window: tuple[int, int] | None = None, lock: threading.Lock | None = None
+    ) -> None:
         """Open ``source``, or the ``.bale`` file that lies at ``window`` = (offset, length) inside it.
 
         ``source`` is a path, the file's bytes, a binary file object that can seek (an fsspec
@@ -238,6 +241,7 @@ class BaleReader:
         :attr:`bytes_read` counts them.
         """
         self._file, self.path, self._owns = _open_source(source)
+        self._lock = lock or threading.Lock()  # one per file: members read through their file's
         self._base = 0
         self.bytes_read = 0
         try:
@@ -350,8 +354,9 @@ class BaleReader:
     def _read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise BaleFormatError(f"{self.path}: block at {offset}+{length} runs past the end of the file")
-        self._file.seek(self._base + offset)
-        data = self._file.read(length)
+        with self._lock:  # seek and read of one file are not shared between threads
+            self._file.seek(self._base + offset)
+            data = self._file.read(length)
         if len(data) != length:
             raise BaleFormatError(f"{self.path}: short read")
         self.bytes_read += length
@@ -442,7 +447,7 @@ class BaleReader:
 
     def member(self, index: int) -> BaleReader:
         """The ``.bale`` file held as chunk ``index`` (a member of a whole ROOT file), read in place."""
-        inner = BaleReader(self._file, window=self.window(index))
+        inner = BaleReader(self._file, window=self.window(index), lock=self._lock)
         inner.path = f"{self.path}[{self.tables[self.chunks[index].table]['name']}]"
         inner._owner = self  # the file stays open as long as a member is used
         return inner
