@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bale._version import __version__
 from bale.api import as_dataset, compress, decompress, info, load_model, save_model, train
+from bale.api.reading import BaleFile, BaleTree, open
 from bale.bounds import Bound, parse_bound
 from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.models import CompressionModel
@@ -18,9 +19,11 @@ from bale.table import Dataset, Table
 __all__ = [
     "BaleConfigError",
     "BaleError",
+    "BaleFile",
     "BaleFormatError",
     "BaleInputError",
     "BaleModelMismatchError",
+    "BaleTree",
     "Bound",
     "CompressionModel",
     "Dataset",
@@ -32,6 +35,7 @@ __all__ = [
     "decompress",
     "info",
     "load_model",
+    "open",
     "parse_bound",
     "save_model",
     "train",

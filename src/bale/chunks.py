@@ -24,7 +24,7 @@ from bale.errors import BaleFormatError
 from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.relations import Relation, relation_prediction
 
-__all__ = ["DEFAULT_WORKERS", "LATENT_SECTION", "decode_chunk", "encode_chunk", "map_chunks"]
+__all__ = ["DEFAULT_WORKERS", "LATENT_SECTION", "closure", "decode_chunk", "encode_chunk", "map_chunks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,6 +75,38 @@ class _Context:
         raise BaleFormatError(f"column {plan.name!r}: predictor {kind!r} cannot code a lossy column")
 
 
+def closure(model: CompressionModel, names: Iterable[str]) -> list[str]:
+    """The sections decoding ``names`` needs, in coding order: the columns and what they are predicted from.
+
+    An exact, ``grid`` or ``delta`` column needs nothing else; a ``relation`` its inputs; a
+    ``learned`` column the context columns its network head sees, and ``@latent`` when the
+    network has latents. Dependencies are followed to the end (an input may be predicted too).
+    """
+    plans = {plan.name: plan for plan in model.columns}
+    net = model.network
+    needed: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        plan = plans.get(name)
+        if plan is None:
+            raise KeyError(name)
+        needed.add(name)
+        spec = plan.predictor
+        if spec["kind"] == "relation":
+            todo += [str(i) for i in spec["inputs"]]
+        elif spec["kind"] == "learned" and net is not None:
+            head = int(spec["head"])
+            if 0 <= head < len(net.available):
+                todo += [net.context[i] for i in net.available[head] if net.context[i] != name]
+            if net.latent_dim > 0:
+                needed.add(LATENT_SECTION)
+    order = ([LATENT_SECTION] if LATENT_SECTION in needed else []) + model.names
+    return [n for n in order if n in needed]
+
+
 def _uses_latent(model: CompressionModel) -> bool:
     return model.network is not None and model.network.latent_dim > 0
 
@@ -112,28 +144,44 @@ def _encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) ->
 
 
 def decode_chunk(
-    sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel, version: int = STREAM_VERSION
+    sections: Mapping[str, bytes | memoryview],
+    n: int,
+    model: CompressionModel,
+    version: int = STREAM_VERSION,
+    columns: Iterable[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Inverse of :func:`encode_chunk`; returns the columns in coding order. ``version``: the container's."""
+    """Inverse of :func:`encode_chunk`; returns the columns in coding order. ``version``: the container's.
+
+    With ``columns``, only those columns and their :func:`closure` are decoded (``sections``
+    need hold no other), and only ``columns`` are returned; the values are the same as in a
+    full decode.
+    """
+    wanted = None if columns is None else list(columns)
+    needed = None if wanted is None else set(closure(model, wanted))
     with threadpool_limits(1, user_api="blas"):
-        return _decode_chunk(sections, n, model, version)
+        decoded = _decode_chunk(sections, n, model, version, needed)
+    if wanted is None:
+        return decoded
+    keep = set(wanted)
+    return {name: decoded[name] for name in model.names if name in keep}
 
 
 def _decode_chunk(
-    sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel, version: int
+    sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel, version: int, needed: set[str] | None
 ) -> dict[str, np.ndarray]:
     ctx = _Context(model, n)
-    for plan in model.columns:
+    plans = [plan for plan in model.columns if needed is None or plan.name in needed]
+    for plan in plans:
         if plan.predictor["kind"] == "exact":
             ctx.add(plan.name, decode_exact(_section(sections, plan.name), n, np.dtype(plan.dtype), version))
-    if _uses_latent(model):
+    if _uses_latent(model) and (needed is None or LATENT_SECTION in needed):
         net = model.network
         assert net is not None
         reader = ByteReader(_section(sections, LATENT_SECTION))
         ctx.latent = np.stack(
             [decode_ints(reader.block(), n, version) for _ in range(net.latent_dim)], axis=1
         ).astype(np.int64)
-    for plan in model.columns:
+    for plan in plans:
         if plan.predictor["kind"] == "exact":
             continue
         prediction = ctx.prediction(plan)

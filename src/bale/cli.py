@@ -849,9 +849,11 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
         lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
     lines.append("  columns:")
     for name, col in report["per_column"].items():
+        needs = col.get("depends_on") or []
+        more = f"  needs {', '.join(needs[:4])}{f' +{len(needs) - 4}' if len(needs) > 4 else ''}" if needs else ""
         lines.append(
             f"    {name:<20} {col['bound']:<12} {col['predictor']:<9} {col['bytes']:>10,} B "
-            f"{col['bits_per_value']:7.3f} bits/value"
+            f"{col['bits_per_value']:7.3f} bits/value{more}"
         )
     click.echo("\n".join(lines))
 

@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 import bale.frames as frames
 from bale._version import __version__
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
-from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, decode_chunk, encode_chunk, map_chunks
+from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, closure, decode_chunk, encode_chunk, map_chunks
 from bale.config import BaleConfig, load_config
-from bale.container import MEMBERS_KIND, BaleReader, BaleWriter, ChunkInfo
+from bale.container import MEMBERS_KIND, BaleReader, BaleWriter, ChunkInfo, Source
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target, refuse_same_file
 from bale.grid.api import decompress_grid, grid_info
@@ -562,7 +562,7 @@ def _open_model(reader: BaleReader, model: CompressionModel | DatasetModel | Pat
 
 
 def decompress(
-    path: PathLike,
+    path: Source,
     output: PathLike | None = None,
     *,
     model: CompressionModel | DatasetModel | PathLike | None = None,
@@ -574,11 +574,14 @@ def decompress(
 
     A file of one table gives a :class:`Table`; a file with collections (from a ROOT tree
     with jagged branches) a :class:`Dataset`, which only ROOT can hold as a file. Writing
-    a dataset to ROOT streams it in steps of whole events.
+    a dataset to ROOT streams it in steps of whole events. ``path`` may also be the file's
+    bytes, a binary file object or an fsspec URL (:class:`bale.container.BaleReader`).
     """
     with BaleReader(path) as reader:
         if reader.header.get("kind") == "grid":  # grid files (docs/grids.md): name -> array
             reader.close()
+            if not isinstance(path, (str, os.PathLike)):
+                raise BaleInputError("grid files are decompressed from a path")
             return decompress_grid(path, output, model=model)  # type: ignore[arg-type,return-value]
         if reader.header.get("kind") == MEMBERS_KIND:  # a whole ROOT file: its trees and objects
             from bale.api.root_file import decompress_root_file
@@ -762,6 +765,10 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
             for c in schema
         },
     }
+    depends = _dependencies(reader, model)
+    if depends is not None:  # what decoding one column alone decodes besides it (docs/analysis.md)
+        for name, needs in depends.items():
+            result["per_column"][name]["depends_on"] = needs
     if len(reader.tables) > 1:
         result["tables"] = {
             t["name"]: {"rows": reader.table_rows[i], "columns": len(t["schema"]), "counter": t.get("counter")}
@@ -778,6 +785,18 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
         result["ratio_with_model"] = round(raw / (total + len(external)), 4)
         result["model"]["bytes"] = len(external)
     return result
+
+
+def _dependencies(reader: BaleReader, model: PathLike | None) -> dict[str, list[str]] | None:
+    """Per column, the columns decoding it alone decodes too (its dependency closure), when the model is at hand."""
+    if not reader.header["model"].get("embedded") and model is None:
+        return None
+    coders = _open_model(reader, model)
+    out: dict[str, list[str]] = {}
+    for coder in coders:
+        for plan in coder.columns:
+            out[plan.name] = [n for n in closure(coder, [plan.name]) if n != plan.name]
+    return out
 
 
 def _update_digests(digests: Mapping[str, Any], piece: Dataset) -> None:

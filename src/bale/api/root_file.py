@@ -166,7 +166,7 @@ def decompress_root_file(
                 if out is not None:
                     unpack_objects(bytes(reader.chunk(index)[MEMBER_SECTION]), out, objects)
                 continue
-            with BaleReader(reader.path, window=reader.window(index)) as inner:
+            with reader.member(index) as inner:
                 coders = _open_model(inner, model)
                 pieces = _decode_steps(inner, coders, progress, workers)
                 first = next(pieces, None) or _empty_dataset(inner)
@@ -195,7 +195,7 @@ def root_file_info(reader: BaleReader, path: PathLike) -> dict[str, Any]:
         if kind == "objects":
             objects_bytes = reader.chunks[index].length
             continue
-        with BaleReader(reader.path, window=reader.window(index)) as inner:
+        with reader.member(index) as inner:
             trees[name] = _info_reader(inner, path, None)
     raw = int(reader.footer.get("raw_bytes", 0))
     return {
@@ -222,7 +222,7 @@ def verify_root_file(reader: BaleReader, path: PathLike, started: float) -> dict
             with tempfile.TemporaryFile() as scratch, uproot.recreate(scratch) as out:
                 unpack_objects(bytes(reader.chunk(index)[MEMBER_SECTION]), out, _objects_of(reader))
             continue
-        with BaleReader(reader.path, window=reader.window(index)) as inner:
+        with reader.member(index) as inner:
             trees[name] = _verify_reader(inner, path, None, time.perf_counter())
     return {
         "file": str(path),

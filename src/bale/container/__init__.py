@@ -8,6 +8,16 @@ from bale.container.format import (
     BaleReader,
     BaleWriter,
     ChunkInfo,
+    Source,
 )
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "MEMBERS_KIND", "MEMBER_SECTION", "BaleReader", "BaleWriter", "ChunkInfo"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MEMBERS_KIND",
+    "MEMBER_SECTION",
+    "BaleReader",
+    "BaleWriter",
+    "ChunkInfo",
+    "Source",
+]

@@ -26,9 +26,11 @@ import io
 import json
 import logging
 import os
+import re
 import struct
+import threading
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -59,6 +61,7 @@ __all__ = [
     "BaleReader",
     "BaleWriter",
     "ChunkInfo",
+    "Source",
     "decoded_bytes",
     "decoded_limit",
 ]
@@ -76,6 +79,8 @@ _MAX_MODEL = 2**30
 MEMBERS_KIND = "members"  # a file of member files: a ROOT file's trees and other objects
 MEMBER_SECTION = "member"
 MEMBER_KINDS = ("tree", "objects")
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")  # file://, https://, s3://, root:// ...
+Source = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 _FLAGS = 1  # bit 0: header, footer and embedded model are zstd frames
 
 
@@ -251,32 +256,33 @@ class BaleReader:
     """Random access to a ``.bale`` file's header, model and chunks, with every size and checksum checked."""
 
     def __init__(
-        self, path: str | Path | bytes | bytearray | memoryview, *, window: tuple[int, int] | None = None
+        self, source: Source, *, window: tuple[int, int] | None = None, lock: threading.Lock | None = None
     ) -> None:
-        """Open ``path`` (or bytes), or the ``.bale`` file at ``window`` = (offset, length) inside it (a member)."""
-        self._file: IO[bytes]
-        if isinstance(path, (bytes, bytearray, memoryview)):  # a file in memory (a numcodecs chunk)
-            self.path = Path("<bytes>")
-            self._file = io.BytesIO(path)
-        else:
-            self.path = Path(path)
-            if not self.path.is_file():
-                raise BaleInputError(f"no such file: {self.path}")
-            self._file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        """Open ``source``, or the ``.bale`` file that lies at ``window`` = (offset, length) inside it.
+
+        ``source`` is a path, the file's bytes, a binary file object that can seek (an fsspec
+        file, ``io.BytesIO`` ...; it is not closed here), or an fsspec URL (``file://``,
+        ``https://``, ``s3://`` ... where fsspec is installed). Only the blocks asked for are
+        read: the preamble, header and index on opening, then the model and sections on demand;
+        :attr:`bytes_read` counts them.
+        """
+        self._file, self.path, self._owns = _open_source(source)
+        self._lock = lock or threading.Lock()  # one per file: members read through their file's
         self._base = 0
+        self.bytes_read = 0
         try:
+            total = self._file.seek(0, os.SEEK_END)
             if window is not None:
-                total = self._file.seek(0, io.SEEK_END)
                 if not (window[0] >= 0 and window[1] >= 0 and window[0] + window[1] <= total):
                     raise BaleFormatError(f"{self.path}: a member at {window[0]}+{window[1]} runs past the file")
                 self._base = window[0]
-            self._open(window[1] if window is not None else None)
-        except BaleFormatError:
-            self._file.close()
+            self._open(window[1] if window is not None else total)
+        except BaseException:
+            self.close()
             raise
 
-    def _open(self, size: int | None) -> None:
-        self.size = self._file.seek(0, io.SEEK_END) if size is None else size
+    def _open(self, size: int) -> None:
+        self.size = size
         if self.size < _PREAMBLE.size + _TRAILER.size:
             raise BaleFormatError(f"{self.path}: too short to be a .bale file")
         magic, version, flags, head_len, head_crc = _PREAMBLE.unpack(self._read(0, _PREAMBLE.size))
@@ -383,11 +389,13 @@ class BaleReader:
     def _read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise BaleFormatError(f"{self.path}: block at {offset}+{length} runs past the end of the file")
-        self._file.seek(self._base + offset)
-        data = self._file.read(length)
+        with self._lock:  # seek and read of one file are not shared between threads
+            self._file.seek(self._base + offset)
+            data = self._file.read(length)
         if len(data) != length:
             raise BaleFormatError(f"{self.path}: short read")
-        return data
+        self.bytes_read += length
+        return bytes(data)
 
     def _json(self, offset: int, length: int, crc: int, what: str) -> dict[str, Any]:
         if length > _MAX_JSON:
@@ -414,23 +422,36 @@ class BaleReader:
         limit = min(_MAX_MODEL, 16 * 2**20 + _JSON_PER_BYTE * self.size)  # what a file of this size can justify
         return _unzstd(data, limit, f"{self.path}: embedded model")
 
-    def chunk(self, index: int) -> dict[str, memoryview]:
-        """The sections of chunk ``index``, each checked against its CRC-32."""
+    def chunk(self, index: int, names: Iterable[str] | None = None) -> dict[str, memoryview]:
+        """The sections of chunk ``index`` (only those in ``names`` when given), each checked against its CRC-32.
+
+        Wanted sections that lie back to back are read in one request; the others are not read.
+        """
         info = self.chunks[index]
-        data = memoryview(self._read(info.offset, info.length))
+        wanted = None if names is None else set(names)
         out: dict[str, memoryview] = {}
         pos = 0
+        runs: list[tuple[int, list[tuple[str, int, int, int]]]] = []  # (start, sections) of back-to-back reads
         for name, length, crc in info.sections:
-            part = data[pos : pos + length]
-            if _crc(part) != crc:
-                first = self.first_row(index)
-                where = f"table {self.tables[info.table]['name']!r}, " if len(self.tables) > 1 else ""
-                raise BaleFormatError(
-                    f"{self.path}: chunk {index} ({where}rows {first}-{first + info.rows - 1}), "
-                    f"section {name!r}: checksum mismatch (file corrupt)"
-                )
-            out[name] = part
+            if wanted is None or name in wanted:
+                if runs and runs[-1][1][-1][3] + runs[-1][1][-1][1] == pos:
+                    runs[-1][1].append((name, length, crc, pos))
+                else:
+                    runs.append((pos, [(name, length, crc, pos)]))
             pos += length
+        for start, sections in runs:
+            end = sections[-1][3] + sections[-1][1]
+            data = memoryview(self._read(info.offset + start, end - start))
+            for name, length, crc, at in sections:
+                part = data[at - start : at - start + length]
+                if _crc(part) != crc:
+                    first = self.first_row(index)
+                    where = f"table {self.tables[info.table]['name']!r}, " if len(self.tables) > 1 else ""
+                    raise BaleFormatError(
+                        f"{self.path}: chunk {index} ({where}rows {first}-{first + info.rows - 1}), "
+                        f"section {name!r}: checksum mismatch (file corrupt)"
+                    )
+                out[name] = part
         return out
 
     def window(self, index: int) -> tuple[int, int]:
@@ -458,14 +479,47 @@ class BaleReader:
         table = self.chunks[index].table
         return sum(c.rows for c in self.chunks[:index] if c.table == table)
 
+    def member(self, index: int) -> BaleReader:
+        """The ``.bale`` file held as chunk ``index`` (a member of a whole ROOT file), read in place."""
+        inner = BaleReader(self._file, window=self.window(index), lock=self._lock)
+        inner.path = f"{self.path}[{self.tables[self.chunks[index].table]['name']}]"
+        inner._owner = self  # the file stays open as long as a member is used
+        return inner
+
     def close(self) -> None:
-        self._file.close()
+        if self._owns:
+            self._file.close()
 
     def __enter__(self) -> BaleReader:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _open_source(source: Source) -> tuple[IO[bytes], Path | str, bool]:
+    """(binary file, name for messages, whether closing the reader closes the file) of a source."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(source), "<bytes>", True
+    if isinstance(source, str) and _URL.match(source):
+        try:
+            import fsspec
+        except ImportError:
+            raise BaleInputError(f"reading {source} needs fsspec: pip install fsspec") from None
+        try:
+            return fsspec.open(source, "rb").open(), source, True
+        except FileNotFoundError:
+            raise BaleInputError(f"no such file: {source}") from None
+        except (OSError, ValueError, ImportError) as exc:
+            raise BaleInputError(f"cannot open {source}: {exc}") from None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise BaleInputError(f"no such file: {path}")
+        return open(path, "rb"), path, True
+    if hasattr(source, "read") and hasattr(source, "seek"):
+        return source, str(getattr(source, "path", None) or getattr(source, "name", None) or "<file object>"), False
+    raise BaleInputError(f"cannot read a .bale file from an object of type {type(source).__name__}")
 
 
 def _member_tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
