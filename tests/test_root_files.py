@@ -181,3 +181,62 @@ def test_evaluate_asks_for_one_tree_of_a_whole_file(atlas: tuple[Path, Path, dic
     path, _, _ = atlas
     result = CliRunner().invoke(main, ["evaluate", str(path), "--against", str(ATLAS), "--out-dir", str(tmp_path)])
     assert result.exit_code == 2 and "evaluate one tree at a time" in result.output
+
+
+SKHEP = "scikit-hep-testdata 0.3.12 (BSD-3)"  # tests/data/root/uproot-*.root come from that package
+
+
+def test_trees_in_directories_and_a_tree_with_nothing_to_code(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    source = DATA / "root" / "uproot-nesteddirs.root"
+    with caplog.at_level(logging.WARNING):
+        report = bale.compress(source, tmp_path / "d.bale", config=quick())
+    assert set(report["trees"]) == {"one/two/tree", "one/tree"}
+    assert "three/tree" in report["left_out"] and "three/tree" in caplog.text  # an object split into sub-branches
+    bale.decompress(tmp_path / "d.bale", tmp_path / "d.root")
+    with uproot.open(tmp_path / "d.root") as f:
+        assert {"one/two/tree", "one/tree"} <= set(f.classnames(cycle=False))
+
+
+def test_double32_and_float16_within_the_bound_of_what_root_gives(tmp_path: Path) -> None:
+    source = DATA / "root" / "uproot-double32-float16.root"
+    bale.compress(source, tmp_path / "t.bale", error=f"rel={REL}", config=quick())
+    bale.decompress(tmp_path / "t.bale", tmp_path / "t.root")
+    assert compare(source, tmp_path / "t.root") == 12
+    with uproot.open(tmp_path / "t.root") as f:
+        types = {b.name: b.typename for b in f["tree"].branches}
+    assert types["double32_32"] == "double" and types["float16_16"] == "float"
+    assert types["array_30"] == "double[3]" and types["array_10"] == "float[3]"
+
+
+def test_unwritable_attachments_are_dropped_and_named() -> None:
+    from bale.io.root_objects import _drop_unwritable_functions
+
+    class Item:
+        def __init__(self, ok: bool) -> None:
+            self.ok = ok
+
+        def serialize(self, name: object = None) -> bytes:
+            if not self.ok:
+                raise NotImplementedError("no")
+            return b""
+
+    class Model_TPaveStats_v4(Item):
+        pass
+
+    class Functions:
+        def __init__(self) -> None:
+            self._data = [Item(True), Model_TPaveStats_v4(False)]
+            self._options = ["", ""]
+            self._members = {"fSize": 2}
+
+    class Histogram:
+        def __init__(self) -> None:
+            self.functions = Functions()
+
+        def member(self, name: str) -> Functions:
+            assert name == "fFunctions"
+            return self.functions
+
+    h = Histogram()
+    assert _drop_unwritable_functions(h) == ["TPaveStats"]
+    assert len(h.functions._data) == 1 and h.functions._members["fSize"] == 1 and h.functions._options == [""]

@@ -868,6 +868,8 @@ def _print_root_file_info(report: dict[str, Any]) -> None:
         lines.append(f"  tree {name}: {tree['rows']:,} entries, {tree['columns']} columns, {tree['file_bytes']:,} B")
     for name, classname in report["objects"].items():
         lines.append(f"  object {name} ({classname}): copied")
+    for name, what in report.get("changed", {}).items():
+        lines.append(f"  object {name}: {what}")
     for name, why in report["left_out"].items():
         lines.append(f"  not kept: {name}: {why}")
     click.echo("\n".join(lines))

@@ -119,7 +119,7 @@ def compress_root_file(
             "kind": MEMBERS_KIND,
             "tables": tables,
             "model": {"embedded": False},
-            "source": {"format": "root", "objects": packed.copied, "left_out": left_out},
+            "source": {"format": "root", "objects": packed.copied, "left_out": left_out, "changed": packed.changed},
         }
         with BaleWriter(output, header, None) as writer:
             for i, (_, member) in enumerate(members):
@@ -145,8 +145,9 @@ def _objects_of(reader: BaleReader) -> dict[str, str]:
     return objects
 
 
-def _left_out(reader: BaleReader) -> dict[str, str]:
-    left = (reader.header.get("source") or {}).get("left_out") or {}
+def _left_out(reader: BaleReader, key: str = "left_out") -> dict[str, str]:
+    """What the header says was not kept (``left_out``) or not kept whole (``changed``), and why."""
+    left = (reader.header.get("source") or {}).get(key) or {}
     return {str(k): str(v) for k, v in left.items()} if isinstance(left, dict) else {}
 
 
@@ -206,6 +207,7 @@ def root_file_info(reader: BaleReader, path: PathLike) -> dict[str, Any]:
         "trees": trees,
         "objects": _objects_of(reader),
         "left_out": _left_out(reader),
+        "changed": _left_out(reader, "changed"),
         "raw_bytes": raw,
         "file_bytes": reader.size,
         "bytes": {"objects": objects_bytes, "header": reader.header_bytes, "index": reader.footer_bytes},

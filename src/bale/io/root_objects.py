@@ -39,6 +39,7 @@ class PackedObjects:
     data: bytes | None  # zstd frame of a ROOT file holding the copies; None when nothing was copied
     copied: dict[str, str] = field(default_factory=dict)  # path -> class
     left_out: dict[str, str] = field(default_factory=dict)  # path -> why
+    changed: dict[str, str] = field(default_factory=dict)  # path -> what of it was not copied
 
 
 def pack_objects(f: Any) -> PackedObjects:
@@ -50,9 +51,14 @@ def pack_objects(f: Any) -> PackedObjects:
             continue
         try:
             obj = f[path]
-            writable = to_writable(str(obj) if classname == "TObjString" else obj)  # uproot writes a str as one
-            writable.serialize(name=path.rsplit("/", 1)[-1])  # fails here, not half-way through the copy
-            wanted[path] = writable
+            try:
+                wanted[path] = _writable(obj, classname, path)
+            except Exception:
+                dropped = _drop_unwritable_functions(obj)  # a stats box uproot cannot write
+                if not dropped:
+                    raise
+                wanted[path] = _writable(obj, classname, path)
+                packed.changed[path] = f"copied without its attached {', '.join(dropped)} (uproot cannot write it)"
             packed.copied[path] = classname
         except Exception as exc:
             packed.left_out[path] = f"{classname}: uproot cannot write it ({type(exc).__name__})"
@@ -62,12 +68,42 @@ def pack_objects(f: Any) -> PackedObjects:
             for path, obj in wanted.items():
                 out[path] = obj
         packed.data = zstandard.ZstdCompressor(level=19, write_content_size=True).compress(buffer.getvalue())
+    for path, what in packed.changed.items():
+        log.warning("object %s: %s", path, what)
     if packed.left_out:
         log.warning(
             "%d object(s) of the file are not kept: %s",
             len(packed.left_out), "; ".join(f"{k} ({v})" for k, v in packed.left_out.items()),
         )  # fmt: skip
     return packed
+
+
+def _writable(obj: Any, classname: str, path: str) -> Any:
+    """The object as uproot writes it, serialized once here so that a failure comes before the copy."""
+    writable = to_writable(str(obj) if classname == "TObjString" else obj)  # uproot writes a str as one
+    writable.serialize(name=path.rsplit("/", 1)[-1])
+    return writable
+
+
+def _drop_unwritable_functions(obj: Any) -> list[str]:
+    """Remove from a histogram's ``fFunctions`` what uproot cannot serialize; the classes removed."""
+    try:
+        functions = obj.member("fFunctions")
+        data, options = list(functions._data), list(functions._options)
+    except Exception:
+        return []
+    keep, dropped = [], []
+    for i, item in enumerate(data):
+        try:
+            item.serialize(name=None)
+            keep.append(i)
+        except Exception:
+            dropped.append(type(item).__name__.removeprefix("Model_").split("_v")[0])
+    if dropped:
+        functions._data = [data[i] for i in keep]
+        functions._options = [options[i] for i in keep]
+        functions._members["fSize"] = len(keep)
+    return dropped
 
 
 def unpack_objects(data: bytes, out: Any, names: Mapping[str, str]) -> None:
