@@ -158,8 +158,9 @@ def dijet_mass(events: Any, *, low: float = 0.0, high: float = 1000.0, bins: int
 
 def compare(original: Result, packed: Result, rel: float = 1e-3) -> dict[str, Any]:
     """The histograms bin by bin. Each event's mass must move by at most the bound's effect
-    (:func:`bound_effect` of its inputs, plus float32 rounding), and fall in its original bin unless its original mass lies within that effect
-    of a bin edge; the histograms must differ by exactly the events that changed bin."""
+    (:func:`bound_effect` of its inputs, plus float32 rounding) and fall in its original bin
+    unless its original mass lies within that effect of a bin edge; the histograms must differ
+    by exactly the events that changed bin."""
     edges = original.hist.axes[0].edges
     assert np.array_equal(original.events, packed.events), "the selections differ"
     shift = np.abs(packed.values - original.values)
