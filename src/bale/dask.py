@@ -204,4 +204,3 @@ def from_bale(
         divisions.append(divisions[-1] + hi - lo)
     io_func = _projection_class()(form, columns, model=model, behavior=behavior, attrs=attrs)
     return dak.from_map(io_func, parts, label="from-bale", divisions=tuple(divisions))
-
