@@ -186,6 +186,17 @@ def test_runs_on_a_distributed_cluster(jets: Path) -> None:
         assert total == pytest.approx(float(np.sum(tree["pt"].array(library="np"))), rel=1e-6)
 
 
+def test_the_partition_reader_pickles_by_name(jets: Path) -> None:
+    """Worker processes get the reader by pickle: its class is found as bale.dask.BaleProjectingReadFn."""
+    import pickle
+
+    table = bale.dask.from_bale(jets)
+    reader = table.dask.layers[table.name].io_func
+    assert type(reader) is bale.dask.BaleProjectingReadFn
+    again = pickle.loads(pickle.dumps(reader))
+    assert again((str(jets), None, 0, 500)).fields == table.fields
+
+
 # --------------------------------------------------------------------------- coffea
 
 

@@ -151,11 +151,24 @@ class BaleReadFn:
         return ak.Array(layout, behavior=self.behavior, attrs=self.attrs)
 
 
-def _projection_class() -> type:
-    """:class:`BaleReadFn` with dask_awkward's ``ColumnProjectionMixin`` (imported only when used)."""
-    from dask_awkward.lib.io.columnar import ColumnProjectionMixin
+_PROJECTING: list[type] = []
 
-    return type("BaleProjectingReadFn", (BaleReadFn, ColumnProjectionMixin), {"__module__": __name__})
+
+def _projection_class() -> type:
+    """:class:`BaleReadFn` with dask_awkward's ``ColumnProjectionMixin`` (made when first used, and
+    reachable as ``bale.dask.BaleProjectingReadFn`` so that worker processes unpickle it by name)."""
+    if not _PROJECTING:
+        from dask_awkward.lib.io.columnar import ColumnProjectionMixin
+
+        name = "BaleProjectingReadFn"
+        _PROJECTING.append(type(name, (BaleReadFn, ColumnProjectionMixin), {"__module__": __name__}))
+    return _PROJECTING[0]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BaleProjectingReadFn":
+        return _projection_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def from_bale(
