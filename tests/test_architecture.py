@@ -29,6 +29,7 @@ LAYERS = {
     "grid": 6.5,  # grids (docs/grids.md): codec, files and API glue, under the table API
     "api": 7,
     "batch": 8,
+    "dask": 8,  # bale.dask.from_bale: dask_awkward arrays over bale.open
     "numcodecs_codec": 8,
     "numcodecs_chunk": 7.5,  # the codec's chunks, decoded from memory
     "evaluate": 8,

@@ -16,6 +16,16 @@ from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
 from bale.table import Dataset, Table
 
+
+def __getattr__(name: str) -> object:
+    """``bale.dask`` (dask_awkward arrays of ``.bale`` files) is imported when first used."""
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module("bale.dask")
+    raise AttributeError(f"module 'bale' has no attribute {name!r}")
+
+
 __all__ = [
     "BaleConfigError",
     "BaleError",

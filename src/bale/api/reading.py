@@ -190,6 +190,10 @@ class BaleTree(_Closable):
         except KeyError:
             raise KeyError(f"no branch {name!r} in {self._reader.path}") from None
 
+    def steps(self) -> list[tuple[int, int]]:
+        """The steps the file was written in (a chunk of every table each): (first entry, entries)."""
+        return [(s.first, s.events) for s in self._steps]
+
     def closure(self, name: str) -> Closure:
         """The stored columns reading ``name`` decodes (its counter and predictors' inputs too), and their bytes."""
         needs = self._map(name).needs()
