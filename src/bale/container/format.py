@@ -222,7 +222,7 @@ class BaleWriter:
 
 def _write_error(path: Path, exc: OSError) -> OSError:
     """An OSError of the writer, naming the file (``[Errno 28] cannot write x.bale: No space left on device``)."""
-    if exc.errno is None:
+    if exc.errno is None or isinstance(exc, FileExistsError):
         return exc
     return OSError(exc.errno, f"cannot write {path}: {exc.strerror}")
 
