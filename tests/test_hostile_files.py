@@ -196,7 +196,8 @@ def test_short_structural_fuzz_campaign() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks import fuzz_structure
 
-    summary = fuzz_structure.campaign(120, seed_value=16, jobs=1, seconds=20.0, block=120)
+    # time is the campaign's to judge (docs/reliability.md): CI machines are shared, and traced memory is slower
+    summary = fuzz_structure.campaign(120, seed_value=16, jobs=1, seconds=120.0, block=120)
     assert summary["findings"] == []
     kinds = {key.split("/")[0] for key in summary["per_mutator"]}
     assert kinds == set(fuzz_structure.MUTATORS)

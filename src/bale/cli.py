@@ -115,7 +115,7 @@ def _expand(patterns: tuple[str, ...]) -> list[Path]:
 def _refuse_overwrite(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise click.UsageError(f"{path} exists; pass --force to overwrite it")
-    forbid_overwrite(not force)  # and if it appears meanwhile (another run), the final link fails, atomically
+    forbid_overwrite(path, not force)  # and if it appears meanwhile (another run), the final link fails, atomically
 
 
 _common_data = [

@@ -15,7 +15,7 @@ import os
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,7 +32,8 @@ __all__ = [
     "write_error",
 ]
 
-_NO_OVERWRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("bale_no_overwrite", default=False)
+_ANY = "*"  # every output, not only named ones
+_NO_OVERWRITE: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("bale_no_overwrite", default=frozenset())
 
 
 def _umask() -> int:
@@ -54,22 +55,32 @@ def temp_beside(path: Path) -> tuple[int, Path]:
 
 
 @contextmanager
-def no_overwrite(enabled: bool = True) -> Iterator[None]:
-    """Within the block, outputs are created, never replaced: a file that appeared meanwhile is an error.
+def no_overwrite(*paths: str | os.PathLike[str]) -> Iterator[None]:
+    """Within the block, these outputs (every output when none is named) are created, never replaced.
 
-    The CLI runs without ``--force`` inside it, so two runs writing one new path cannot both
-    succeed: the second one's final link fails (``FileExistsError``) instead of replacing.
+    The CLI runs without ``--force`` under it for its output, so two runs writing one new path
+    cannot both succeed: the second one's final link fails (``FileExistsError``) instead of replacing.
     """
-    token = _NO_OVERWRITE.set(enabled)
+    token = _NO_OVERWRITE.set(_NO_OVERWRITE.get() | (_keys(paths) if paths else {_ANY}))
     try:
         yield
     finally:
         _NO_OVERWRITE.reset(token)
 
 
-def forbid_overwrite(enabled: bool = True) -> None:
-    """Like :func:`no_overwrite`, for the rest of the current context (the CLI runs each command in its own)."""
-    _NO_OVERWRITE.set(enabled)
+def forbid_overwrite(path: str | os.PathLike[str], enabled: bool = True) -> None:
+    """:func:`no_overwrite` for ``path``, for the rest of the current context (the CLI runs each command in one)."""
+    if enabled:
+        _NO_OVERWRITE.set(_NO_OVERWRITE.get() | _keys([path]))
+
+
+def _keys(paths: Iterable[str | os.PathLike[str]]) -> frozenset[str]:
+    return frozenset(os.path.abspath(p) for p in paths)
+
+
+def _no_replace(path: Path) -> bool:
+    names = _NO_OVERWRITE.get()
+    return bool(names) and (_ANY in names or os.path.abspath(path) in names)
 
 
 def finish_output(tmp: Path, path: Path) -> None:
@@ -86,7 +97,7 @@ def finish_output(tmp: Path, path: Path) -> None:
         mode = None
     if mode is not None and tmp.is_file():
         os.chmod(tmp, mode)  # a private output stays private
-    if not _NO_OVERWRITE.get():
+    if not _no_replace(path):
         os.replace(tmp, path)
         return
     if mode is not None or os.path.lexists(path):
@@ -108,6 +119,8 @@ def finish_output(tmp: Path, path: Path) -> None:
 
 def write_error(path: Path, exc: OSError) -> OSError:
     """An ``OSError`` naming ``path`` in one line (``[Errno 28] cannot write x.h5: No space left on device``)."""
+    if isinstance(exc, FileExistsError) and str(path) in str(exc):
+        return exc
     if exc.errno is not None:
         return OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -247,7 +247,7 @@ class BaleWriter:
 
 def _write_error(path: Path, exc: OSError) -> OSError:
     """An OSError of the writer, naming the file (``[Errno 28] cannot write x.bale: No space left on device``)."""
-    if exc.errno is None:
+    if exc.errno is None or isinstance(exc, FileExistsError):
         return exc
     return OSError(exc.errno, f"cannot write {path}: {exc.strerror}")
 
@@ -355,19 +355,21 @@ class BaleReader:
         if steps != sorted(steps):
             raise BaleFormatError(f"{self.path}: chunks are out of step order")
         end = data_start
+        columns_of = [names - {"@latent"} for names in self._section_names]  # once per table, not per chunk
         for i, c in enumerate(self.chunks):
-            if c.rows < 0 or c.offset < data_start or c.offset + c.length > offset or c.length < 0:
+            length = c.length
+            if c.rows < 0 or c.offset < data_start or c.offset + length > offset or length < 0:
                 raise BaleFormatError(f"{self.path}: chunk {i} lies outside the data area")
             if not 0 <= c.table < len(self.tables):
                 raise BaleFormatError(f"{self.path}: chunk {i} belongs to no table")
             if c.offset != end or any(length < 0 for _, length, _ in c.sections):
                 raise BaleFormatError(f"{self.path}: chunk {i} does not follow the one before it")
-            end = c.offset + c.length
+            end = c.offset + length
             if c.rows > self.chunk_rows and (c.table == 0 or c.rows > MAX_CHUNK_ROWS):
                 raise BaleFormatError(f"{self.path}: chunk {i} declares {c.rows} rows, more than a chunk holds")
             names = [name for name, _, _ in c.sections]
-            columns = self._section_names[c.table] - {"@latent"}
-            if len(set(names)) != len(names) or not columns <= set(names) <= columns | {"@latent"}:
+            columns, unique = columns_of[c.table], set(names)
+            if len(unique) != len(names) or not columns <= unique <= columns | {"@latent"}:
                 raise BaleFormatError(f"{self.path}: chunk {i} does not hold one section per column of its table")
             if any(length < 1 for _, length, _ in c.sections):  # every coding starts with at least a byte
                 raise BaleFormatError(f"{self.path}: chunk {i} has an empty section")

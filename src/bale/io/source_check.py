@@ -4,7 +4,7 @@ A table read from a file carries in ``source`` what its writer needs to give bac
 structure (Parquet metadata and row groups, ``.npz`` members, HDF5 datasets, groups, storage
 options and attributes, the ROOT tree). A ``.bale`` file stores that record in its header, so
 a forged file can put anything there: a structured dtype with a 256 MiB void field, an object
-dtype (which NumPy would pickle), a storage filter that does not exist, one-row Parquet row
+dtype (which NumPy would serialize as Python objects), a storage filter that does not exist, one-row Parquet row
 groups, a member whose dtype silently changes the values. :func:`check_source` accepts exactly
 what bale's readers produce, bounded, and refuses anything else with one line
 (:class:`~bale.errors.BaleFormatError`) before anything is written.
