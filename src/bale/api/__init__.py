@@ -765,7 +765,11 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
             for c in schema
         },
     }
-    depends = _dependencies(reader, model)
+    try:
+        depends = _dependencies(reader, model)
+    except BaleFormatError as exc:  # info is a diagnosis: it shows the bytes of a file it cannot decode
+        depends = None
+        result["model"]["problem"] = str(exc)
     if depends is not None:  # what decoding one column alone decodes besides it (docs/analysis.md)
         for name, needs in depends.items():
             result["per_column"][name]["depends_on"] = needs
