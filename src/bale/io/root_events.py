@@ -44,7 +44,7 @@ from bale.io.root_layout import (
     unique_name,
 )
 from bale.io.root_write import write_dataset
-from bale.table import MAIN, Dataset, Table
+from bale.table import MAIN, Dataset, Table, name_problem
 
 __all__ = ["TREE_CLASSES", "EventLayout", "iter_dataset", "layout_of", "plan_steps", "read_dataset", "write_dataset"]
 
@@ -189,6 +189,10 @@ def layout_of(
     names = list(dict.fromkeys(names))
     kinds = _kinds(ttree, [n for n in names if n not in repeated])
     kinds.update(dict.fromkeys(repeated, ("", None, (), "several branches of the tree have this name")))
+    for n in names:  # names some writer could not hold exactly (docs/reliability.md)
+        problem = name_problem(n)
+        if problem is not None:
+            kinds[n] = ("", None, (), f"its name: {problem}")
     selected = _select(names, patterns, strict=strict)
     bad = {n: kinds[n][3] for n in names if not kinds[n][0]}
     _refuse_named(bad, patterns, "branch(es)")

@@ -27,6 +27,7 @@ import uproot
 
 from bale.errors import BaleInputError
 from bale.io.root_layout import ARRAY, FLAT, JAGGED, BranchSpec, unique_name
+from bale.io.source_check import check_root_source
 from bale.table import Dataset
 
 __all__ = ["specs_of", "write_dataset", "write_tree"]
@@ -150,7 +151,7 @@ def _restore_branches(tree: Any, specs: list[BranchSpec], counters: set[str]) ->
 
 def write_tree(f: Any, first: Dataset, pieces: Iterable[Dataset]) -> None:
     """Write ``first`` and then ``pieces`` (same structure) as one tree into the open uproot file ``f``."""
-    source = first.source if first.source.get("format") == "root" else {}
+    source = check_root_source(first.source) if first.source.get("format") == "root" else {}
     specs = specs_of(first)
     name = source.get("tree") or DEFAULT_TREE
     if source.get("kind") == "rntuple":

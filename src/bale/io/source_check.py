@@ -33,7 +33,6 @@ _MAX_EXTRA_BYTES = 1 << 20  # what a reader keeps verbatim (bale.io._common.MAX_
 _PLAIN = re.compile(r"[<>=|]?[biuf][1248]")
 _STORAGE_KEYS = {"compression", "compression_opts", "shuffle", "fletcher32", "chunks", "scaleoffset"}
 _H5_FILTERS = {"gzip", "lzf"}
-_ROOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,254}")
 
 
 def _bad(what: str) -> BaleFormatError:
@@ -246,7 +245,12 @@ def check_root_source(source: Mapping[str, Any]) -> dict[str, Any]:
         raise _bad("the source record is not a map")
     out = dict(source)
     tree = source.get("tree", "Events")
-    if not isinstance(tree, str) or not _ROOT_NAME.fullmatch(tree):
+    if (  # a path inside the ROOT file (``one/two/tree``, ATLAS's ``##Params``): printable, no empty part
+        not isinstance(tree, str)
+        or not 0 < len(tree) <= 4096
+        or not tree.isprintable()
+        or any(part in ("", ".", "..") for part in tree.split("/"))
+    ):
         raise _bad(f"ROOT tree name {str(tree)[:40]!r}")
     title = source.get("title", "")
     if not isinstance(title, str) or len(title) > 4096 or "\x00" in title:
