@@ -18,8 +18,10 @@ from typing import Any
 import click
 
 from bale._version import __version__
+from bale.cli_support import GreedyCommand, check_out_dir, check_output, decompressed_name
 from bale.errors import BaleError
 from bale.fsutil import write_atomic
+from bale.stages import show_stages, stage
 
 log = logging.getLogger("bale")
 
@@ -77,25 +79,9 @@ def _progress(no_progress: bool) -> bool:
     return not no_progress and sys.stderr.isatty()
 
 
-class _GreedyOption(click.Option):
-    """An option taking every following value up to the next option: ``--branches 'Jet_*' 'Muon_*'``."""
-
-    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
-        super().add_to_parser(parser, ctx)
-        for name in self.opts:
-            option = parser._long_opt.get(name) or parser._short_opt.get(name)
-            if option is None:
-                continue
-            original = option.process
-
-            def process(value: Any, state: Any, original: Any = original) -> None:
-                values = [value]
-                while state.rargs and not state.rargs[0].startswith("-"):
-                    values.append(state.rargs.pop(0))
-                for v in values:
-                    original(v, state)
-
-            option.process = process
+def _stages(no_progress: bool) -> bool:
+    """Say on stderr what each step does: on a terminal, unless --no-progress (-v logs them anyway)."""
+    return _progress(no_progress)
 
 
 def _expand(patterns: tuple[str, ...]) -> list[Path]:
@@ -112,8 +98,8 @@ def _expand(patterns: tuple[str, ...]) -> list[Path]:
 
 
 def _refuse_overwrite(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise click.UsageError(f"{path} exists; pass --force to overwrite it")
+    """Before any work: ``path`` can be written (its folder exists and takes files) and is new, or ``force``."""
+    check_output(path, force)
 
 
 _common_data = [
@@ -129,7 +115,6 @@ _common_data = [
     click.option("--columns", help="Comma-separated columns to keep (default: all)."),
     click.option(
         "--branches",
-        cls=_GreedyOption,
         multiple=True,
         metavar="NAME_OR_GLOB...",
         help="ROOT branches to compress, by name or glob ('Jet_*' 'MET_*'); counters come along.",
@@ -203,7 +188,7 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
     }
 
 
-@main.command()
+@main.command(cls=GreedyCommand)
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output .bale file (default: DATA.bale).")
 @click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False), help="Use a trained model file.")
@@ -239,18 +224,20 @@ def compress(
     Put DATA first: --branches takes every value that follows it. With --grid, the float
     arrays of DATA (.npz, .npy, HDF5, zarr) are coded as 2-D/3-D grids (docs/grids.md).
     """
-    if grid:
-        _compress_grid(data, output, model_path, as_json, force, block, predictor, options)
-        return
-    arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
-    if out_dir is not None or len(data) > 1:
-        _compress_many(data, out_dir, model_path, scheduler, jobs, as_json, arguments, output)
-        return
-    from bale.api import compress as run
+    with show_stages(_stages(options["no_progress"])):
+        if grid:
+            _compress_grid(data, output, model_path, as_json, force, block, predictor, options)
+            return
+        arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
+        if out_dir is not None or len(data) > 1:
+            _compress_many(data, out_dir, model_path, scheduler, jobs, as_json, arguments, output)
+            return
+        from bale.api import compress as run
 
-    out = Path(output) if output else Path(data[0]).with_suffix(".bale")
-    _refuse_overwrite(out, force)
-    report = run(data[0], out, model=model_path, **arguments)
+        out = Path(output) if output else Path(data[0]).with_suffix(".bale")
+        _refuse_overwrite(out, force)
+        stage("compressing %s into %s%s", data[0], out, "" if model_path else " (training a model first)")
+        report = run(data[0], out, model=model_path, **arguments)
     _print_info(report, as_json)
 
 
@@ -311,7 +298,7 @@ def _compress_many(
     if output is not None:
         raise click.UsageError("--output names one file; with --out-dir each input gets DIR/NAME.bale")
     paths = _expand(data)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir)
     progress = arguments.pop("progress")
     report = compress_many(
         paths, Path(out_dir), model=model_path, scheduler=scheduler, workers=jobs, progress=progress, **arguments
@@ -327,7 +314,8 @@ def _compress_many(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Output file; its extension picks the format (default: FILE's stem in the input's format).",
+    help="Output file; its extension picks the format "
+    "(default: FILE.decompressed.EXT beside FILE, in the original's format, so the original is never hit).",
 )
 @click.option(
     "--model",
@@ -355,7 +343,8 @@ def decompress(
     if output is None:
         with BaleReader(file) as reader:
             source_format = (reader.header.get("source") or {}).get("format", "parquet")
-        output = str(Path(file).with_suffix(_FORMAT_EXT.get(fmt or source_format, ".parquet")))
+        output = str(decompressed_name(file, _FORMAT_EXT.get(fmt or source_format, ".parquet")))
+        click.echo(f"bale: no -o given: writing {output}", err=True)
     _refuse_overwrite(Path(output), force)
     data = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
     if isinstance(data, Forest):
@@ -375,7 +364,8 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
     if output is None:
         with BaleReader(file) as reader:
             fmt = (reader.header.get("source") or {}).get("format")
-        output = str(Path(file).with_suffix({"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
+        output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
+        click.echo(f"bale: no -o given: writing {output}", err=True)
     _refuse_overwrite(Path(output), force)
     grids = decompress_grid(file, output, model=model_path)
     click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")
@@ -435,7 +425,7 @@ def verify(file: str, model_path: str | None, as_json: bool) -> None:
     )
 
 
-@main.command()
+@main.command(cls=GreedyCommand)
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o",
@@ -511,7 +501,7 @@ def train(
     click.echo(f"{output}: sha256 {digest[:16]}…")
 
 
-@main.command()
+@main.command(cls=GreedyCommand)
 @click.argument("data", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the best settings as a TOML config.")
 @click.option("--trials", type=int, default=20, show_default=True, help="Settings to try.")
@@ -596,6 +586,7 @@ def tune(
 @click.option("--max-rows", type=int, help="Rows per table sampled for KS, chi2, correlations, figures (200000).")
 @click.option("--no-plots", is_flag=True, help="Metrics and report tables only, no figures (fast).")
 @click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for a grid .bale).")
+@click.option("--no-progress", is_flag=True, help="Do not say on stderr what each step does.")
 def evaluate(
     files: tuple[str, ...],
     against: str | None,
@@ -610,19 +601,43 @@ def evaluate(
     max_rows: int | None,
     no_plots: bool,
     grid: bool,
+    no_progress: bool,
 ) -> None:
     """Judge a decompression like a physicist: metrics.json, plots/ and report.html in --out-dir.
 
     bale evaluate ORIGINAL DECOMPRESSED, or bale evaluate FILE.bale --against ORIGINAL (decompressed in
     memory). Exit status 1 when a column breaks its bound.
     """
+    if (against is None and len(files) != 2) or (against is not None and len(files) != 1):
+        raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
+    check_out_dir(out_dir)
+    with show_stages(_stages(no_progress)):
+        _evaluate(files, against, model_path, out_dir, pdf, columns, tree, errors, four_vectors, config_path,
+                  max_rows, no_plots, grid)  # fmt: skip
+
+
+def _evaluate(
+    files: tuple[str, ...],
+    against: str | None,
+    model_path: str | None,
+    out_dir: str,
+    pdf: bool,
+    columns: str | None,
+    tree: str | None,
+    errors: tuple[str, ...],
+    four_vectors: tuple[str, ...],
+    config_path: str | None,
+    max_rows: int | None,
+    no_plots: bool,
+    grid: bool,
+) -> None:
     from bale.evaluate import evaluate_files
+    from bale.evaluate.grid import evaluate_grid_files, is_grid_bale
     from bale.evaluate.inputs import parse_four_vector_options
     from bale.evaluate.report import summary_text
 
-    if (against is None and len(files) != 2) or (against is not None and len(files) != 1):
-        raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
-    from bale.evaluate.grid import evaluate_grid_files, is_grid_bale
+    stage("evaluating %s against %s: results go to %s/", files[-1] if against is None else files[0],
+          against or files[0], out_dir)  # fmt: skip
 
     if grid or (against is not None and is_grid_bale(files[0])):
         result = evaluate_grid_files(
