@@ -21,6 +21,7 @@ from bale._version import __version__
 from bale.cli_support import GreedyCommand, check_out_dir, check_output, decompressed_name
 from bale.errors import BaleError
 from bale.fsutil import write_atomic
+from bale.presets import preset_names
 from bale.stages import show_stages, stage
 
 log = logging.getLogger("bale")
@@ -29,6 +30,34 @@ _FORMAT_EXT = {"parquet": ".parquet", "npz": ".npz", "npy": ".npy", "hdf5": ".h5
 
 
 class _Group(click.Group):
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """As click's, but a usage error is one line (``bale: error: ...``), not a usage block."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # plain `bale`: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "bale"
+            click.echo(f"bale: error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -44,13 +73,23 @@ class _Group(click.Group):
             sys.exit(2)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="bale")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what bale decides (predictors, training).")
 @click.pass_context
 def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
-    """bale: error-bounded learned compression of scientific tables."""
+    """bale: error-bounded learned compression of scientific tables.
+
+    \b
+    Start with:
+      bale compress jets.parquet -o jets.bale -e rel=1e-3     # train, compress, print the ratio
+      bale compress jets.parquet -o jets.bale --preset kinematic
+      bale decompress jets.bale -o jets_out.parquet
+      bale evaluate jets.bale --against jets.parquet          # what compression did to the physics
+
+    Each command has its own --help.
+    """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     if threading.current_thread() is threading.main_thread():  # a kill unwinds like Ctrl-C: no temporary files left
@@ -75,13 +114,17 @@ def _config(path: str | None, **values: Any) -> Any:
     return load_config(path, _overrides(**values))
 
 
+def _terminal() -> bool:
+    return sys.stderr.isatty()
+
+
 def _progress(no_progress: bool) -> bool:
-    return not no_progress and sys.stderr.isatty()
+    return not no_progress and _terminal()
 
 
 def _stages(no_progress: bool) -> bool:
     """Say on stderr what each step does: on a terminal, unless --no-progress (-v logs them anyway)."""
-    return _progress(no_progress)
+    return not no_progress and _terminal()
 
 
 def _expand(patterns: tuple[str, ...]) -> list[Path]:
@@ -109,7 +152,8 @@ _common_data = [
         "errors",
         multiple=True,
         metavar="BOUND",
-        help="Error bound: rel=X, abs=X or exact; COLUMN:BOUND for one column. Repeatable.",
+        help="Error bound: rel=X, abs=X or exact (with --grid: range=X, of max - min); COLUMN:BOUND for one "
+        "column. Repeatable. Default rel=1e-3.",
     ),
     click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
     click.option("--columns", help="Comma-separated columns to keep (default: all)."),
@@ -121,7 +165,12 @@ _common_data = [
     ),
     click.option("--tree", help="ROOT tree to read (default: Events, or the only one)."),
     click.option("--keep-rest", is_flag=True, help="ROOT: also keep every other branch, losslessly."),
-    click.option("--preset", help="Per-branch bounds from a preset (nanoaod); --error overrides it."),
+    click.option(
+        "--preset",
+        type=click.Choice(preset_names(), case_sensitive=False),
+        help="Bounds per column from a preset (docs/presets.md): kinematic (by name: abs on eta/phi, rel on "
+        "momenta, exact on counts) or nanoaod (CMS NanoAOD's own precision); -e COLUMN:BOUND overrides it.",
+    ),
     click.option("--seed", type=int, help="Random seed (overrides train.seed)."),
     click.option("--epochs", type=int, help="Maximum training epochs (overrides train.epochs)."),
     click.option("--max-rows", type=int, help="Rows sampled for training (overrides train.max_rows)."),
@@ -132,7 +181,7 @@ _common_data = [
         help="Training device (overrides train.device); decoding always runs on the CPU.",
     ),
     click.option("--family", help="Model family (overrides model.family; docs/models.md)."),
-    click.option("--no-progress", is_flag=True, help="No progress bars."),
+    click.option("--no-progress", is_flag=True, help="No progress bars and no step-by-step lines on stderr."),
 ]
 
 
@@ -188,7 +237,7 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
     }
 
 
-@main.command(cls=GreedyCommand)
+@main.command(cls=GreedyCommand, short_help="Compress a table file (or many, with --out-dir) into .bale.")
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output .bale file (default: DATA.bale).")
 @click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False), help="Use a trained model file.")
@@ -308,7 +357,7 @@ def _compress_many(
         sys.exit(1)
 
 
-@main.command()
+@main.command(short_help="Decompress a .bale file back to a table file.")
 @click.argument("file", type=click.Path())
 @click.option(
     "-o",
@@ -344,7 +393,8 @@ def decompress(
         with BaleReader(file) as reader:
             source_format = (reader.header.get("source") or {}).get("format", "parquet")
         output = str(decompressed_name(file, _FORMAT_EXT.get(fmt or source_format, ".parquet")))
-        click.echo(f"bale: no -o given: writing {output}", err=True)
+        _refuse_overwrite(Path(output), force)
+        click.echo(f"bale: no -o given: writing {output} (beside FILE, not over the original)", err=True)
     _refuse_overwrite(Path(output), force)
     data = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
     if isinstance(data, Forest):
@@ -365,13 +415,14 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
         with BaleReader(file) as reader:
             fmt = (reader.header.get("source") or {}).get("format")
         output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
-        click.echo(f"bale: no -o given: writing {output}", err=True)
+        _refuse_overwrite(Path(output), force)
+        click.echo(f"bale: no -o given: writing {output} (beside FILE, not over the original)", err=True)
     _refuse_overwrite(Path(output), force)
     grids = decompress_grid(file, output, model=model_path)
     click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")
 
 
-@main.command()
+@main.command(short_help="Show a .bale file's bytes per part and its honest ratio.")
 @click.argument("file", type=click.Path())
 @click.option(
     "--model",
@@ -388,7 +439,7 @@ def info(file: str, model_path: str | None, as_json: bool) -> None:
     _print_info(run(file, model=model_path), as_json)
 
 
-@main.command()
+@main.command(short_help="Check a .bale file: every checksum and a full decode.")
 @click.argument("file", type=click.Path())
 @click.option(
     "--model",
@@ -425,7 +476,7 @@ def verify(file: str, model_path: str | None, as_json: bool) -> None:
     )
 
 
-@main.command(cls=GreedyCommand)
+@main.command(cls=GreedyCommand, short_help="Train a model once, to compress many files with --model.")
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o",
@@ -501,7 +552,7 @@ def train(
     click.echo(f"{output}: sha256 {digest[:16]}…")
 
 
-@main.command(cls=GreedyCommand)
+@main.command(cls=GreedyCommand, short_help="Search model settings for the smallest file (Optuna).")
 @click.argument("data", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the best settings as a TOML config.")
 @click.option("--trials", type=int, default=20, show_default=True, help="Settings to try.")
@@ -546,7 +597,7 @@ def tune(
         click.echo(f"wrote {output}: use it with --config")
 
 
-@main.command()
+@main.command(short_help="Judge a decompression: metrics, plots and report.html.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--against", type=click.Path(dir_okay=False), help="The original, when FILES is one .bale file.")
 @click.option(
@@ -665,7 +716,7 @@ def _evaluate(
         sys.exit(1)
 
 
-@main.command()
+@main.command(short_help="Compare bale with other compressors on DATA.")
 @click.argument("data", type=click.Path())
 @click.option(
     "--error",
@@ -768,7 +819,7 @@ def _bench_grid(
         sys.exit(1)
 
 
-@main.command("export")
+@main.command("export", short_help="Export a model's network to ONNX.")
 @click.argument("model_file", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.option(
     "-o",
@@ -811,7 +862,7 @@ def export(model_file: str, output: str, force: bool) -> None:
     click.echo(f"model sha256 {model.sha256[:16]}…")
 
 
-@main.command()
+@main.command(short_help="Write a commented configuration file (bale.toml).")
 @click.argument("path", default="bale.toml", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 def init(path: str, force: bool) -> None:
@@ -823,7 +874,7 @@ def init(path: str, force: bool) -> None:
     click.echo(f"wrote {path}")
 
 
-@main.command()
+@main.command(short_help="Print the JSON schema of the configuration file.")
 def schema() -> None:
     """Print the JSON schema of the configuration file."""
     from bale.config import BaleConfig

@@ -299,7 +299,8 @@ def describe_preset(name: str, columns: Iterable[str], defaults: Mapping[str, st
         for column in columns:
             spec = preset.bound_for(column)
             (by_bound.setdefault(spec, []) if spec else rest).append(column)
-        groups = [(f"NanoAOD {spec}", spec, cols) for spec, cols in by_bound.items()]
+        bits = {mantissa_bound(b): b for b in set(preset.mantissa_bits.values())}
+        groups = [(_bits_label(bits[spec]), spec, cols) for spec, cols in by_bound.items()]
         if rest:
             groups.append(("no rule", "default", rest))
     lines = []
@@ -310,3 +311,7 @@ def describe_preset(name: str, columns: Iterable[str], defaults: Mapping[str, st
         listed = ", ".join(cols[:12]) + (f", ... ({len(cols)} in all)" if len(cols) > 12 else "")
         lines.append(f"preset {preset.name}: {label}: {spec}: {listed}")
     return lines
+
+
+def _bits_label(bits: int) -> str:
+    return "full precision" if bits <= 0 or bits == _FLOAT32_MANTISSA_BITS else f"{bits} mantissa bits"
