@@ -21,6 +21,7 @@ from typing import Any
 import bale
 from bale.api import as_dataset
 from bale.bounds import check_bound, parse_bound
+from bale.preset_rules import KINEMATIC
 from bale.presets import describe_preset
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -45,12 +46,27 @@ def _one(path: Path, tree: str | None, preset: str | None, out: Path) -> dict[st
         for column, values in table.columns.items():
             bound = parse_bound(report_bound(report, column))
             violations += check_bound(values, decoded_tables[name].columns[column], bound)
-    return {"ratio": report["ratio"], "file_bytes": report["file_bytes"], "seconds": seconds, "violations": violations}
+    per_column = {c: int(v["bytes"]) for c, v in report["per_column"].items()}
+    return {
+        "ratio": report["ratio"],
+        "file_bytes": report["file_bytes"],
+        "column_bytes": per_column,
+        "seconds": seconds,
+        "violations": violations,
+    }
 
 
 def report_bound(report: dict[str, Any], column: str) -> str:
     """The bound the file records for ``column`` (the info report's per-column entry)."""
     return str(report["per_column"][column]["bound"])
+
+
+def _by_rule(columns: list[str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for column in columns:
+        rule = KINEMATIC.rule_for(column)
+        groups.setdefault(rule.label if rule else "columns no rule names", []).append(column)
+    return groups
 
 
 def main() -> None:
@@ -78,6 +94,10 @@ def main() -> None:
             columns = [c for t in as_dataset(path, tree=tree).tables.values() for c in t.columns]
             for line in describe_preset("kinematic", columns):
                 print(f"    {line}", flush=True)
+            for label, cols in _by_rule(columns).items():
+                before = sum(plain["column_bytes"][c] for c in cols)
+                after = sum(kin["column_bytes"][c] for c in cols)
+                print(f"    bytes of {label}: {before:,} -> {after:,}", flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1))
 
