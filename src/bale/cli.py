@@ -537,7 +537,9 @@ def train(
         raise click.UsageError(f"nothing to resume: no {checkpoints}")
     arguments = _data_arguments(options, train__checkpoint_dir=str(checkpoints), train__resume=resume or None)
     paths = _expand(data)
-    model = run(paths if len(paths) > 1 else paths[0], train_fraction=train_fraction, **arguments)
+    with show_stages(_stages(options["no_progress"])):
+        stage("training a model on %s", ", ".join(map(str, paths)) if len(paths) <= 3 else f"{len(paths)} files")
+        model = run(paths if len(paths) > 1 else paths[0], train_fraction=train_fraction, **arguments)
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: one writer
         return
     digest = save_model(model, output)

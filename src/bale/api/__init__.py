@@ -250,12 +250,13 @@ def train(
     cfg = _config(config)
     if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
         sample, exact = _sample_files([Path(d) for d in data], cfg, columns, tree, keep_rest, train_fraction)
-        return _train(sample, cfg, error, errors, exact, preset, progress)
+        return _train(sample, cfg, error, errors, exact, preset, progress, announce=True)
     source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
+    stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
     sample = source.sample(cfg.train.max_rows)
     if train_fraction is not None:
         sample = _fraction(sample, train_fraction, np.random.default_rng(cfg.train.seed))
-    return _train(sample, cfg, error, errors, source.exact, preset, progress)
+    return _train(sample, cfg, error, errors, source.exact, preset, progress, announce=True)
 
 
 def _fraction(dataset: Dataset, fraction: float, rng: np.random.Generator, limit: int | None = None) -> Dataset:
@@ -308,6 +309,7 @@ def _train(
     preset: str | None,
     progress: bool,
     on_epoch: Callable[[int, float], None] | None = None,
+    announce: bool = False,
 ) -> CompressionModel | DatasetModel:
     from bale.training import fit_model  # torch is imported only when training
 
@@ -325,6 +327,8 @@ def _train(
     if dataset.num_events == 0:
         raise BaleInputError("cannot train on an empty table")
     bounds = _resolve_bounds(_dtypes(dataset), cfg, error, errors, exact, preset)
+    if announce and preset is not None:  # compress() says it once itself
+        _announce_preset(preset, bounds)
     models: dict[str, CompressionModel] = {}
     for name, table in dataset.tables.items():
         own = {c: bounds[c] for c in table.columns}
