@@ -14,9 +14,11 @@ LAYERS = {
     "_version": 0,
     "errors": 0,
     "fsutil": 1,
+    "stages": 1,  # stage lines on stderr (bale.stage logger): used from training up to the CLI
     "table": 1,
     "bounds": 1,
     "config": 2,
+    "preset_rules": 1.5,
     "presets": 2,
     "io": 2,
     "codec": 3,
@@ -31,6 +33,7 @@ LAYERS = {
     "evaluate": 8,
     "bench": 8,
     "tune": 8,
+    "cli_support": 8.5,
     "cli": 9,
     "__init__": 10,
 }

@@ -395,7 +395,8 @@ def decompress(
         output = str(decompressed_name(file, _FORMAT_EXT.get(fmt or source_format, ".parquet")))
         _refuse_overwrite(Path(output), force)
         click.echo(f"bale: no -o given: writing {output} (beside FILE, not over the original)", err=True)
-    _refuse_overwrite(Path(output), force)
+    else:
+        _refuse_overwrite(Path(output), force)
     data = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
     if isinstance(data, Forest):
         click.echo(f"{output}: trees {', '.join(data.trees)}; objects {', '.join(data.objects) or 'none'}")
@@ -417,7 +418,8 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
         output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
         _refuse_overwrite(Path(output), force)
         click.echo(f"bale: no -o given: writing {output} (beside FILE, not over the original)", err=True)
-    _refuse_overwrite(Path(output), force)
+    else:
+        _refuse_overwrite(Path(output), force)
     grids = decompress_grid(file, output, model=model_path)
     click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")
 
