@@ -275,7 +275,7 @@ def test_decompress_without_output_does_not_touch_the_original(runner: CliRunner
     result = runner.invoke(main, ["decompress", str(packed)])
     assert result.exit_code == 0, result.output
     written = tmp_path / "jets.decompressed.parquet"
-    assert written.exists() and f"writing {written}" in result.stderr
+    assert written.exists() and f"wrote {written}" in result.stderr
     assert original.read_bytes() == JETS.read_bytes()
     again = runner.invoke(main, ["decompress", str(packed)])  # the second time: refused in one line
     assert "exists" in _one_line_error(again)

@@ -389,15 +389,16 @@ def decompress(
     if is_grid:
         _decompress_grid(file, output, model_path, force)
         return
+    named = output is not None
     if output is None:
         with BaleReader(file) as reader:
             source_format = (reader.header.get("source") or {}).get("format", "parquet")
         output = str(decompressed_name(file, _FORMAT_EXT.get(fmt or source_format, ".parquet")))
-        _refuse_overwrite(Path(output), force)
-        click.echo(f"bale: no -o given: writing {output} (beside FILE, not over the original)", err=True)
-    else:
-        _refuse_overwrite(Path(output), force)
+        named = False
+    _refuse_overwrite(Path(output), force)
     data = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
+    if not named:
+        click.echo(f"bale: no -o given: wrote {output} (beside FILE, never over the original)", err=True)
     if isinstance(data, Forest):
         click.echo(f"{output}: trees {', '.join(data.trees)}; objects {', '.join(data.objects) or 'none'}")
     elif isinstance(data, Dataset):
@@ -412,16 +413,16 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
     from bale.container import BaleReader
     from bale.grid.api import decompress_grid
 
+    named = output is not None
     if output is None:
         with BaleReader(file) as reader:
             fmt = (reader.header.get("source") or {}).get("format")
         output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
-        _refuse_overwrite(Path(output), force)
-        click.echo(f"bale: no -o given: writing {output} (beside FILE, not over the original)", err=True)
-    else:
-        _refuse_overwrite(Path(output), force)
+    _refuse_overwrite(Path(output), force)
     grids = decompress_grid(file, output, model=model_path)
     click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")
+    if not named:
+        click.echo(f"bale: no -o given: wrote {output} (beside FILE, never over the original)", err=True)
 
 
 @main.command(short_help="Show a .bale file's bytes per part and its honest ratio.")
