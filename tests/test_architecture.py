@@ -15,10 +15,12 @@ LAYERS = {
     "errors": 0,
     "safejson": 0.5,  # JSON read from files, bounded before parsing
     "fsutil": 1,
+    "stages": 1,  # stage lines on stderr (bale.stage logger): used from training up to the CLI
     "table": 1,
     "bounds": 1,
     "frames": 1.5,  # pandas, polars and pyarrow tables in memory
     "config": 2,
+    "preset_rules": 1.5,
     "presets": 2,
     "io": 2,
     "codec": 3,
@@ -35,6 +37,7 @@ LAYERS = {
     "evaluate": 8,
     "bench": 8,
     "tune": 8,
+    "cli_support": 8.5,
     "cli": 9,
     "__init__": 10,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -196,3 +197,156 @@ def test_many_files_into_out_dir_and_rerun_skips(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
     assert [f["status"] for f in report["files"]] == ["skipped"] * 3
+
+
+# ------------------------------------------------------------------------------- a new user's first runs
+
+
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Training raises: a check that must come before any training proves it does."""
+    import bale.api
+
+    calls: list[str] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        calls.append("trained")
+        raise AssertionError("trained before the output was checked")
+
+    monkeypatch.setattr(bale.api, "_train", refuse)
+    return calls
+
+
+def _one_line_error(result: Any) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bale: error: "), result.output
+    assert "Usage:" not in result.output
+    return lines[0]
+
+
+def test_missing_output_folder_is_reported_before_training(
+    runner: CliRunner, tmp_path: Path, no_training: list[str]
+) -> None:
+    out = tmp_path / "no" / "such" / "folder" / "j.bale"
+    line = _one_line_error(runner.invoke(main, ["compress", str(JETS), "-o", str(out), *FAST]))
+    assert "does not exist" in line and str(out.parent) in line
+    assert not no_training
+
+
+def test_existing_output_is_reported_before_training_in_one_line(
+    runner: CliRunner, tmp_path: Path, no_training: list[str]
+) -> None:
+    out = tmp_path / "j.bale"
+    out.write_bytes(b"keep me")
+    line = _one_line_error(runner.invoke(main, ["compress", str(JETS), "-o", str(out), *FAST]))
+    assert "exists" in line and "--force" in line
+    assert out.read_bytes() == b"keep me" and not no_training
+
+
+@pytest.mark.parametrize("where", ["file", "proc", "folder"])
+def test_unwritable_target_is_reported_before_training(
+    runner: CliRunner, tmp_path: Path, no_training: list[str], where: str
+) -> None:
+    (tmp_path / "a_file").write_text("x")
+    out = {
+        "file": tmp_path / "a_file" / "j.bale",  # its "folder" is a file
+        "proc": Path("/proc/bale-cannot-write-here.bale"),  # no one, not even root, creates files there
+        "folder": tmp_path,  # a folder where a file should be
+    }[where]
+    if where == "proc" and not Path("/proc").is_dir():
+        pytest.skip("no /proc")
+    line = _one_line_error(runner.invoke(main, ["compress", str(JETS), "-o", str(out), *FAST]))
+    assert {"file": "not a folder", "proc": "cannot write", "folder": "is a directory"}[where] in line
+    assert not no_training
+
+
+def test_evaluate_checks_its_out_dir_first(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("x")
+    result = runner.invoke(main, ["evaluate", str(JETS), str(JETS), "-o", str(tmp_path / "taken"), "--no-plots"])
+    assert "is a file" in _one_line_error(result)
+
+
+def test_decompress_without_output_does_not_touch_the_original(runner: CliRunner, tmp_path: Path) -> None:
+    original = tmp_path / "jets.parquet"
+    original.write_bytes(JETS.read_bytes())
+    packed = tmp_path / "jets.bale"
+    assert runner.invoke(main, ["compress", str(original), "-o", str(packed), *FAST]).exit_code == 0
+    result = runner.invoke(main, ["decompress", str(packed)])
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "jets.decompressed.parquet"
+    assert written.exists() and f"wrote {written}" in result.stderr
+    assert original.read_bytes() == JETS.read_bytes()
+    again = runner.invoke(main, ["decompress", str(packed)])  # the second time: refused in one line
+    assert "exists" in _one_line_error(again)
+
+
+def test_decompressed_name() -> None:
+    from bale.cli_support import decompressed_name
+
+    assert decompressed_name("x.bale", ".root") == Path("x.decompressed.root")
+    assert decompressed_name("d/x.root.bale", ".root") == Path("d/x.decompressed.root")
+    assert decompressed_name("x.bale", ".parquet") == Path("x.decompressed.parquet")
+    assert decompressed_name("x", ".h5") == Path("x.decompressed.h5")
+
+
+def _stage_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("bale [")]
+
+
+def test_compress_says_what_each_step_does(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bale.cli
+
+    monkeypatch.setattr(bale.cli, "_terminal", lambda: True)
+    args = ["compress", str(JETS), "-o", str(tmp_path / "j.bale"), "--epochs", "2", "--max-rows", "2048"]
+    result = runner.invoke(main, [*args, "--preset", "kinematic", "--json"])
+    assert result.exit_code == 0, result.output
+    json.loads(result.stdout)  # stdout stays clean
+    lines = _stage_lines(result.stderr)
+    assert lines and lines[0].startswith("bale [   0.0 s] compressing"), result.stderr
+    text = "\n".join(lines)
+    order = ["reading", "preset kinematic: angles: abs=0.001: eta, phi", "training sample", "choosing a predictor",
+             "coding every column"]  # fmt: skip
+    positions = [text.index(word) for word in order]
+    assert positions == sorted(positions), text
+    quiet = runner.invoke(main, [*args, "--force", "--no-progress"])
+    assert quiet.exit_code == 0 and not _stage_lines(quiet.stderr)
+
+
+def test_evaluate_says_what_each_step_does(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bale.cli
+
+    monkeypatch.setattr(bale.cli, "_terminal", lambda: True)
+    result = runner.invoke(main, ["evaluate", str(JETS), str(JETS), "-o", str(tmp_path / "ev"), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    text = "\n".join(_stage_lines(result.stderr))
+    for words in ("evaluating", "reading the original", "comparing the 17 columns", "writing"):
+        assert words in text, text
+
+
+def test_a_long_step_is_not_silent(capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from bale.stages import show_stages, stage
+
+    with show_stages(True, heartbeat=0.3):
+        stage("thinking")
+        time.sleep(1.2)
+    err = capsys.readouterr().err
+    assert "thinking" in err and "... still thinking" in err
+    stage("not shown")
+    assert "not shown" not in capsys.readouterr().err
+
+
+def test_greedy_branches_are_rewritten_not_patched() -> None:
+    from bale.cli_support import expand_greedy
+
+    names = ("--branches",)
+    assert expand_greedy(["f.root", "--branches", "Jet_*", "MET_*", "-o", "x"], names) == [
+        "f.root", "--branches", "Jet_*", "--branches", "MET_*", "-o", "x"
+    ]  # fmt: skip
+    assert expand_greedy(["--branches=a", "b", "--", "c"], names) == ["--branches=a", "--branches", "b", "--", "c"]
+    assert expand_greedy(["--columns", "a", "b"], names) == ["--columns", "a", "b"]
+    import bale.cli
+
+    assert "_GreedyOption" not in vars(bale.cli)

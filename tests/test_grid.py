@@ -270,7 +270,7 @@ def test_cli_grid_roundtrip(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "bits/value" in r.output, r.output
     r = runner.invoke(main, ["decompress", str(tmp_path / "f.bale")])
     assert r.exit_code == 0, r.output
-    with np.load(tmp_path / "f.npz") as z:  # default output: the input's format beside the .bale
+    with np.load(tmp_path / "f.decompressed.npz") as z:  # default: the input's format beside the .bale, renamed
         decoded = z["data"]
     assert np.abs(decoded - values).max() <= 1e-4 * (values.max() - values.min())
     r = runner.invoke(main, ["compress", str(src), "--grid", "-e", "a:abs=1", "-o", str(tmp_path / "x.bale")])

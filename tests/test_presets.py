@@ -10,7 +10,17 @@ import pytest
 
 from bale.bounds import check_bound, parse_bound
 from bale.errors import BaleConfigError
-from bale.presets import FULL_PRECISION, PRESETS, Preset, get_preset, mantissa_bound, preset_bounds, preset_names
+from bale.presets import (
+    FULL_PRECISION,
+    PRESETS,
+    Preset,
+    RulePreset,
+    describe_preset,
+    get_preset,
+    mantissa_bound,
+    preset_bounds,
+    preset_names,
+)
 
 NANOAOD_FILE = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 
@@ -125,7 +135,7 @@ def test_preset_names_lists_nanoaod() -> None:
     assert preset_names() == sorted(PRESETS)
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(n for n, p in PRESETS.items() if isinstance(p, Preset)))
 def test_every_spec_parses_and_is_rel_or_exact(name: str) -> None:
     preset = PRESETS[name]
     assert preset.name == name
@@ -306,3 +316,73 @@ def test_nanoaod_matches_the_real_file() -> None:
         assert np.array_equal(_round_cmssw(values, bits).view(np.uint32), values.view(np.uint32)), name
         checked += 1
     assert checked >= 150
+
+
+# ------------------------------------------------------------------------------- kinematic (name rules)
+
+KINEMATIC_CASES = {
+    # angles: absolute
+    "eta": "abs=0.001", "phi": "abs=0.001", "Jet_eta": "abs=0.001", "jet_phi": "abs=0.001",
+    "Muon_PHI": "abs=0.001", "eta1": "abs=0.001", "phi2": "abs=0.001", "lead.jet.eta": "abs=0.001",
+    "Tau_theta": "abs=0.001",
+    # momenta, energies, masses: relative
+    "pt": "rel=0.001", "px": "rel=0.001", "Jet_Px": "rel=0.001", "pt1": "rel=0.001", "E1": "rel=0.001",
+    "Jet_E": "rel=0.001", "energy": "rel=0.001", "mass": "rel=0.001", "M": "rel=0.001", "MET_px": "rel=0.001",
+    "FatJet_msoftdrop": "rel=0.001", "jet_pz": "rel=0.001",
+    # counts and flags: exact
+    "n_constituents": "exact", "NJet": "exact", "nMuon": "exact", "Muon_charge": "exact", "Q1": "exact",
+    "Jet_ID": "exact", "is_tight": "exact", "Jet_nConstituents": "exact",
+}  # fmt: skip
+KINEMATIC_UNCOVERED = ["width", "charged_ef", "Jet_btag", "Jet_hfsigmaEtaEta", "beta", "Type", "EventWeight",
+                       "lead_pt_frac", "PV_y", "Jet_leadTkDeltaEtaX"]  # fmt: skip
+
+
+def test_kinematic_rules_by_name() -> None:
+    got = preset_bounds("kinematic", [*KINEMATIC_CASES, *KINEMATIC_UNCOVERED])
+    assert got == KINEMATIC_CASES
+
+
+def test_kinematic_bounds_parse_and_have_a_reason() -> None:
+    preset = get_preset("Kinematic")
+    assert isinstance(preset, RulePreset) and preset.name == "kinematic"
+    assert [parse_bound(r.bound).mode for r in preset.rules] == ["exact", "abs", "rel"]
+    assert all(r.why for r in preset.rules)
+
+
+def test_kinematic_on_the_jet_table_and_describe() -> None:
+    columns = ["pt", "eta", "phi", "mass", "energy", "px", "py", "pz", "n_constituents", "width"]
+    lines = describe_preset("kinematic", columns, {"width": "rel=0.001"})
+    assert lines == [
+        "preset kinematic: counts and flags: exact: n_constituents",
+        "preset kinematic: angles: abs=0.001: eta, phi",
+        "preset kinematic: momenta, energies, masses: rel=0.001: pt, mass, energy, px, py, pz",
+        "preset kinematic: no rule: default: rel=0.001: width",
+    ]
+
+
+def test_describe_nanoaod_groups_by_mantissa_bits() -> None:
+    lines = describe_preset("nanoaod", ["Jet_pt", "Jet_eta", "Jet_phi", "foo"])
+    assert lines[0].startswith("preset nanoaod: 10 mantissa bits: rel=0.00048828125: Jet_pt")
+    assert lines[1].startswith("preset nanoaod: 12 mantissa bits: rel=0.0001220703125: Jet_eta, Jet_phi")
+    assert lines[-1] == "preset nanoaod: no rule: default: foo"
+
+
+def test_kinematic_preset_compresses_within_its_bounds(tmp_path: Path) -> None:
+    import bale
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    table = {
+        "pt": rng.exponential(40, n).astype(np.float32) + 20,
+        "eta": rng.uniform(-2.5, 2.5, n).astype(np.float32),
+        "phi": rng.uniform(-np.pi, np.pi, n).astype(np.float32),
+        "n_constituents": rng.integers(1, 60, n).astype(np.float32),  # a count stored as float
+        "width": rng.uniform(0, 0.3, n).astype(np.float32),
+    }
+    report = bale.compress(table, tmp_path / "k.bale", error="rel=1e-2", preset="kinematic")
+    bounds = {c: report["per_column"][c]["bound"] for c in table}
+    assert bounds == {"pt": "rel=0.001", "eta": "abs=0.001", "phi": "abs=0.001", "n_constituents": "exact",
+                      "width": "rel=0.01"}  # fmt: skip
+    back = bale.decompress(tmp_path / "k.bale").columns
+    for column, values in table.items():
+        assert check_bound(values, back[column], parse_bound(bounds[column])) == 0, column

@@ -19,8 +19,11 @@ from typing import Any
 import click
 
 from bale._version import __version__
+from bale.cli_support import GreedyCommand, check_out_dir, check_output, decompressed_name
 from bale.errors import BaleError
 from bale.fsutil import forbid_overwrite, write_atomic
+from bale.presets import preset_names
+from bale.stages import show_stages, stage
 
 log = logging.getLogger("bale")
 
@@ -28,6 +31,34 @@ _FORMAT_EXT = {"parquet": ".parquet", "npz": ".npz", "npy": ".npy", "hdf5": ".h5
 
 
 class _Group(click.Group):
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """As click's, but a usage error is one line (``bale: error: ...``), not a usage block."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # plain `bale`: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "bale"
+            click.echo(f"bale: error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:  # a context of its own: --force (no_overwrite) holds for this command only
             return contextvars.copy_context().run(super().invoke, ctx)
@@ -43,13 +74,23 @@ class _Group(click.Group):
             sys.exit(2)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="bale")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what bale decides (predictors, training).")
 @click.pass_context
 def main(ctx: click.Context, debug: bool, verbose: bool) -> None:
-    """bale: error-bounded learned compression of scientific tables."""
+    """bale: error-bounded learned compression of scientific tables.
+
+    \b
+    Start with:
+      bale compress jets.parquet -o jets.bale -e rel=1e-3     # train, compress, print the ratio
+      bale compress jets.parquet -o jets.bale --preset kinematic
+      bale decompress jets.bale -o jets_out.parquet
+      bale evaluate jets.bale --against jets.parquet          # what compression did to the physics
+
+    Each command has its own --help.
+    """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     if threading.current_thread() is threading.main_thread():  # a kill unwinds like Ctrl-C: no temporary files left
@@ -74,29 +115,17 @@ def _config(path: str | None, **values: Any) -> Any:
     return load_config(path, _overrides(**values))
 
 
+def _terminal() -> bool:
+    return sys.stderr.isatty()
+
+
 def _progress(no_progress: bool) -> bool:
-    return not no_progress and sys.stderr.isatty()
+    return not no_progress and _terminal()
 
 
-class _GreedyOption(click.Option):
-    """An option taking every following value up to the next option: ``--branches 'Jet_*' 'Muon_*'``."""
-
-    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
-        super().add_to_parser(parser, ctx)
-        for name in self.opts:
-            option = parser._long_opt.get(name) or parser._short_opt.get(name)
-            if option is None:
-                continue
-            original = option.process
-
-            def process(value: Any, state: Any, original: Any = original) -> None:
-                values = [value]
-                while state.rargs and not state.rargs[0].startswith("-"):
-                    values.append(state.rargs.pop(0))
-                for v in values:
-                    original(v, state)
-
-            option.process = process
+def _stages(no_progress: bool) -> bool:
+    """Say on stderr what each step does: on a terminal, unless --no-progress (-v logs them anyway)."""
+    return not no_progress and _terminal()
 
 
 def _expand(patterns: tuple[str, ...]) -> list[Path]:
@@ -113,8 +142,8 @@ def _expand(patterns: tuple[str, ...]) -> list[Path]:
 
 
 def _refuse_overwrite(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise click.UsageError(f"{path} exists; pass --force to overwrite it")
+    """Before any work: ``path`` can be written (its folder exists and takes files) and is new, or ``force``."""
+    check_output(path, force)
     forbid_overwrite(path, not force)  # and if it appears meanwhile (another run), the final link fails, atomically
 
 
@@ -125,20 +154,25 @@ _common_data = [
         "errors",
         multiple=True,
         metavar="BOUND",
-        help="Error bound: rel=X, abs=X or exact; COLUMN:BOUND for one column. Repeatable.",
+        help="Error bound: rel=X, abs=X or exact (with --grid: range=X, of max - min); COLUMN:BOUND for one "
+        "column. Repeatable. Default rel=1e-3.",
     ),
     click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
     click.option("--columns", help="Comma-separated columns to keep (default: all)."),
     click.option(
         "--branches",
-        cls=_GreedyOption,
         multiple=True,
         metavar="NAME_OR_GLOB...",
         help="ROOT branches to compress, by name or glob ('Jet_*' 'MET_*'); counters come along.",
     ),
     click.option("--tree", help="ROOT tree to read (default: Events, or the only one)."),
     click.option("--keep-rest", is_flag=True, help="ROOT: also keep every other branch, losslessly."),
-    click.option("--preset", help="Per-branch bounds from a preset (nanoaod); --error overrides it."),
+    click.option(
+        "--preset",
+        type=click.Choice(preset_names(), case_sensitive=False),
+        help="Bounds per column from a preset (docs/presets.md): kinematic (by name: abs on eta/phi, rel on "
+        "momenta, exact on counts) or nanoaod (CMS NanoAOD's own precision); -e COLUMN:BOUND overrides it.",
+    ),
     click.option("--seed", type=int, help="Random seed (overrides train.seed)."),
     click.option("--epochs", type=int, help="Maximum training epochs (overrides train.epochs)."),
     click.option("--max-rows", type=int, help="Rows sampled for training (overrides train.max_rows)."),
@@ -149,7 +183,7 @@ _common_data = [
         help="Training device (overrides train.device); decoding always runs on the CPU.",
     ),
     click.option("--family", help="Model family (overrides model.family; docs/models.md)."),
-    click.option("--no-progress", is_flag=True, help="No progress bars."),
+    click.option("--no-progress", is_flag=True, help="No progress bars and no step-by-step lines on stderr."),
 ]
 
 
@@ -205,7 +239,7 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
     }
 
 
-@main.command()
+@main.command(cls=GreedyCommand, short_help="Compress a table file (or many, with --out-dir) into .bale.")
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output .bale file (default: DATA.bale).")
 @click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False), help="Use a trained model file.")
@@ -241,18 +275,20 @@ def compress(
     Put DATA first: --branches takes every value that follows it. With --grid, the float
     arrays of DATA (.npz, .npy, HDF5, zarr) are coded as 2-D/3-D grids (docs/grids.md).
     """
-    if grid:
-        _compress_grid(data, output, model_path, as_json, force, block, predictor, options)
-        return
-    arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
-    if out_dir is not None or len(data) > 1:
-        _compress_many(data, out_dir, model_path, scheduler, jobs, as_json, arguments, output)
-        return
-    from bale.api import compress as run
+    with show_stages(_stages(options["no_progress"])):
+        if grid:
+            _compress_grid(data, output, model_path, as_json, force, block, predictor, options)
+            return
+        arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
+        if out_dir is not None or len(data) > 1:
+            _compress_many(data, out_dir, model_path, scheduler, jobs, as_json, arguments, output)
+            return
+        from bale.api import compress as run
 
-    out = Path(output) if output else Path(data[0]).with_suffix(".bale")
-    _refuse_overwrite(out, force)
-    report = run(data[0], out, model=model_path, **arguments)
+        out = Path(output) if output else Path(data[0]).with_suffix(".bale")
+        _refuse_overwrite(out, force)
+        stage("compressing %s into %s%s", data[0], out, "" if model_path else " (training a model first)")
+        report = run(data[0], out, model=model_path, **arguments)
     _print_info(report, as_json)
 
 
@@ -313,7 +349,7 @@ def _compress_many(
     if output is not None:
         raise click.UsageError("--output names one file; with --out-dir each input gets DIR/NAME.bale")
     paths = _expand(data)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir)
     progress = arguments.pop("progress")
     report = compress_many(
         paths, Path(out_dir), model=model_path, scheduler=scheduler, workers=jobs, progress=progress, **arguments
@@ -323,13 +359,14 @@ def _compress_many(
         sys.exit(1)
 
 
-@main.command()
+@main.command(short_help="Decompress a .bale file back to a table file.")
 @click.argument("file", type=click.Path())
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Output file; its extension picks the format (default: FILE's stem in the input's format).",
+    help="Output file; its extension picks the format "
+    "(default: FILE.decompressed.EXT beside FILE, in the original's format, so the original is never hit).",
 )
 @click.option(
     "--model",
@@ -354,12 +391,16 @@ def decompress(
     if is_grid:
         _decompress_grid(file, output, model_path, force)
         return
+    named = output is not None
     if output is None:
         with BaleReader(file) as reader:
             source_format = (reader.header.get("source") or {}).get("format", "parquet")
-        output = str(Path(file).with_suffix(_FORMAT_EXT.get(fmt or source_format, ".parquet")))
+        output = str(decompressed_name(file, _FORMAT_EXT.get(fmt or source_format, ".parquet")))
+        named = False
     _refuse_overwrite(Path(output), force)
     data = run(file, output, model=model_path, format=fmt, progress=_progress(no_progress))
+    if not named:
+        click.echo(f"bale: no -o given: wrote {output} (beside FILE, never over the original)", err=True)
     if isinstance(data, Forest):
         click.echo(f"{output}: trees {', '.join(data.trees)}; objects {', '.join(data.objects) or 'none'}")
     elif isinstance(data, Dataset):
@@ -374,16 +415,19 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
     from bale.container import BaleReader
     from bale.grid.api import decompress_grid
 
+    named = output is not None
     if output is None:
         with BaleReader(file) as reader:
             fmt = (reader.header.get("source") or {}).get("format")
-        output = str(Path(file).with_suffix({"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
+        output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
     _refuse_overwrite(Path(output), force)
     grids = decompress_grid(file, output, model=model_path)
     click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")
+    if not named:
+        click.echo(f"bale: no -o given: wrote {output} (beside FILE, never over the original)", err=True)
 
 
-@main.command()
+@main.command(short_help="Show a .bale file's bytes per part and its honest ratio.")
 @click.argument("file", type=click.Path())
 @click.option(
     "--model",
@@ -400,7 +444,7 @@ def info(file: str, model_path: str | None, as_json: bool) -> None:
     _print_info(run(file, model=model_path), as_json)
 
 
-@main.command()
+@main.command(short_help="Check a .bale file: every checksum and a full decode.")
 @click.argument("file", type=click.Path())
 @click.option(
     "--model",
@@ -437,7 +481,7 @@ def verify(file: str, model_path: str | None, as_json: bool) -> None:
     )
 
 
-@main.command()
+@main.command(cls=GreedyCommand, short_help="Train a model once, to compress many files with --model.")
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-o",
@@ -498,7 +542,9 @@ def train(
         raise click.UsageError(f"nothing to resume: no {checkpoints}")
     arguments = _data_arguments(options, train__checkpoint_dir=str(checkpoints), train__resume=resume or None)
     paths = _expand(data)
-    model = run(paths if len(paths) > 1 else paths[0], train_fraction=train_fraction, **arguments)
+    with show_stages(_stages(options["no_progress"])):
+        stage("training a model on %s", ", ".join(map(str, paths)) if len(paths) <= 3 else f"{len(paths)} files")
+        model = run(paths if len(paths) > 1 else paths[0], train_fraction=train_fraction, **arguments)
     if int(os.environ.get("RANK", "0")) > 0:  # torchrun: one writer
         return
     digest = save_model(model, output)
@@ -513,7 +559,7 @@ def train(
     click.echo(f"{output}: sha256 {digest[:16]}…")
 
 
-@main.command()
+@main.command(cls=GreedyCommand, short_help="Search model settings for the smallest file (Optuna).")
 @click.argument("data", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the best settings as a TOML config.")
 @click.option("--trials", type=int, default=20, show_default=True, help="Settings to try.")
@@ -558,7 +604,7 @@ def tune(
         click.echo(f"wrote {output}: use it with --config")
 
 
-@main.command()
+@main.command(short_help="Judge a decompression: metrics, plots and report.html.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--against", type=click.Path(dir_okay=False), help="The original, when FILES is one .bale file.")
 @click.option(
@@ -598,6 +644,7 @@ def tune(
 @click.option("--max-rows", type=int, help="Rows per table sampled for KS, chi2, correlations, figures (200000).")
 @click.option("--no-plots", is_flag=True, help="Metrics and report tables only, no figures (fast).")
 @click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for a grid .bale).")
+@click.option("--no-progress", is_flag=True, help="Do not say on stderr what each step does.")
 def evaluate(
     files: tuple[str, ...],
     against: str | None,
@@ -612,19 +659,43 @@ def evaluate(
     max_rows: int | None,
     no_plots: bool,
     grid: bool,
+    no_progress: bool,
 ) -> None:
     """Judge a decompression like a physicist: metrics.json, plots/ and report.html in --out-dir.
 
     bale evaluate ORIGINAL DECOMPRESSED, or bale evaluate FILE.bale --against ORIGINAL (decompressed in
     memory). Exit status 1 when a column breaks its bound.
     """
+    if (against is None and len(files) != 2) or (against is not None and len(files) != 1):
+        raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
+    check_out_dir(out_dir)
+    with show_stages(_stages(no_progress)):
+        _evaluate(files, against, model_path, out_dir, pdf, columns, tree, errors, four_vectors, config_path,
+                  max_rows, no_plots, grid)  # fmt: skip
+
+
+def _evaluate(
+    files: tuple[str, ...],
+    against: str | None,
+    model_path: str | None,
+    out_dir: str,
+    pdf: bool,
+    columns: str | None,
+    tree: str | None,
+    errors: tuple[str, ...],
+    four_vectors: tuple[str, ...],
+    config_path: str | None,
+    max_rows: int | None,
+    no_plots: bool,
+    grid: bool,
+) -> None:
     from bale.evaluate import evaluate_files
+    from bale.evaluate.grid import evaluate_grid_files, is_grid_bale
     from bale.evaluate.inputs import parse_four_vector_options
     from bale.evaluate.report import summary_text
 
-    if (against is None and len(files) != 2) or (against is not None and len(files) != 1):
-        raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
-    from bale.evaluate.grid import evaluate_grid_files, is_grid_bale
+    stage("evaluating %s against %s: results go to %s/", files[-1] if against is None else files[0],
+          against or files[0], out_dir)  # fmt: skip
 
     if grid or (against is not None and is_grid_bale(files[0])):
         result = evaluate_grid_files(
@@ -652,7 +723,7 @@ def evaluate(
         sys.exit(1)
 
 
-@main.command()
+@main.command(short_help="Compare bale with other compressors on DATA.")
 @click.argument("data", type=click.Path())
 @click.option(
     "--error",
@@ -755,7 +826,7 @@ def _bench_grid(
         sys.exit(1)
 
 
-@main.command("export")
+@main.command("export", short_help="Export a model's network to ONNX.")
 @click.argument("model_file", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.option(
     "-o",
@@ -798,7 +869,7 @@ def export(model_file: str, output: str, force: bool) -> None:
     click.echo(f"model sha256 {model.sha256[:16]}…")
 
 
-@main.command()
+@main.command(short_help="Write a commented configuration file (bale.toml).")
 @click.argument("path", default="bale.toml", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 def init(path: str, force: bool) -> None:
@@ -810,7 +881,7 @@ def init(path: str, force: bool) -> None:
     click.echo(f"wrote {path}")
 
 
-@main.command()
+@main.command(short_help="Print the JSON schema of the configuration file.")
 def schema() -> None:
     """Print the JSON schema of the configuration file."""
     from bale.config import BaleConfig

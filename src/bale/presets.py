@@ -53,8 +53,19 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from bale.errors import BaleConfigError
+from bale.preset_rules import KINEMATIC, RulePreset
 
-__all__ = ["FULL_PRECISION", "PRESETS", "Preset", "get_preset", "mantissa_bound", "preset_bounds", "preset_names"]
+__all__ = [
+    "FULL_PRECISION",
+    "PRESETS",
+    "Preset",
+    "RulePreset",
+    "describe_preset",
+    "get_preset",
+    "mantissa_bound",
+    "preset_bounds",
+    "preset_names",
+]
 
 FULL_PRECISION = -1
 """NanoAOD's ``precision=-1``: all 23 mantissa bits of a float32 are kept."""
@@ -237,8 +248,9 @@ _NANOAOD_V9: dict[str, int] = {
     "LHEPart_pt": 14, "LHEPart_eta": 14, "LHEPart_phi": 14, "LHEPart_mass": 14, "LHEPart_incomingpz": 14,
 }  # fmt: skip
 
-PRESETS: Mapping[str, Preset] = MappingProxyType(
+PRESETS: Mapping[str, Preset | RulePreset] = MappingProxyType(
     {
+        "kinematic": KINEMATIC,
         "nanoaod": Preset(
             name="nanoaod",
             description="CMS NanoAODv9 (Run-2 UL, CMSSW_10_6_X) float precision: N mantissa bits -> rel=2**-(N+1)",
@@ -253,7 +265,7 @@ def preset_names() -> list[str]:
     return sorted(PRESETS)
 
 
-def get_preset(name: str) -> Preset:
+def get_preset(name: str) -> Preset | RulePreset:
     """The preset called ``name`` (case and surrounding blanks ignored)."""
     preset = PRESETS.get(name.strip().lower())
     if preset is None:
@@ -270,3 +282,36 @@ def preset_bounds(name: str, columns: list[str]) -> dict[str, str]:
     integer and bool columns are exact whatever the bound.
     """
     return get_preset(name).bounds_for(columns)
+
+
+def describe_preset(name: str, columns: Iterable[str], defaults: Mapping[str, str] | None = None) -> list[str]:
+    """Lines saying which bound preset ``name`` gives which of ``columns``, one line per bound or rule.
+
+    ``defaults`` (column -> bound spec) shows what the columns the preset leaves out get instead.
+    """
+    preset = get_preset(name)
+    columns = list(columns)
+    if isinstance(preset, RulePreset):
+        groups = preset.explain(columns)
+    else:
+        by_bound: dict[str, list[str]] = {}
+        rest = []
+        for column in columns:
+            spec = preset.bound_for(column)
+            (by_bound.setdefault(spec, []) if spec else rest).append(column)
+        bits = {mantissa_bound(b): b for b in set(preset.mantissa_bits.values())}
+        groups = [(_bits_label(bits[spec]), spec, cols) for spec, cols in by_bound.items()]
+        if rest:
+            groups.append(("no rule", "default", rest))
+    lines = []
+    for label, spec, cols in groups:
+        if spec == "default" and defaults:
+            shown = sorted({defaults.get(c, "default") for c in cols})
+            spec = "default: " + ", ".join(shown)
+        listed = ", ".join(cols[:12]) + (f", ... ({len(cols)} in all)" if len(cols) > 12 else "")
+        lines.append(f"preset {preset.name}: {label}: {spec}: {listed}")
+    return lines
+
+
+def _bits_label(bits: int) -> str:
+    return "full precision" if bits <= 0 or bits == _FLOAT32_MANTISSA_BITS else f"{bits} mantissa bits"

@@ -34,6 +34,7 @@ from bale.io.root_events import empty_dataset, iter_dataset
 from bale.io.root_write import write_dataset as write_root_dataset
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
+from bale.stages import stage
 from bale.table import Dataset, Forest, Table, check_column_names
 from bale.training.families import family_of
 
@@ -112,6 +113,19 @@ def _resolve_bounds(
         per_column.update(cli_columns)
     per_column.update(dict.fromkeys(exact, Bound("exact")))
     return resolve_bounds(dict(dtypes), default, per_column)
+
+
+def _announce_preset(preset: str, bounds: Mapping[str, Bound]) -> None:
+    """Say which bound the preset gave each column, and where ``-e`` or the config overrode it."""
+    from bale.presets import describe_preset, preset_bounds
+
+    final = {c: b.to_json() for c, b in bounds.items()}
+    for line in describe_preset(preset, final, final):
+        stage("%s", line)
+    said = preset_bounds(preset, list(final))
+    changed = [f"{c} {final[c]}" for c, spec in said.items() if parse_bound(spec) != bounds[c]]
+    if changed:
+        stage("preset %s overridden (by -e, the config, or an integer column): %s", preset, ", ".join(changed))
 
 
 def _bounds(
@@ -229,12 +243,13 @@ def train(
     cfg = _config(config)
     if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
         sample, exact = _sample_files([Path(d) for d in data], cfg, columns, tree, keep_rest, train_fraction)
-        return _train(sample, cfg, error, errors, exact, preset, progress)
+        return _train(sample, cfg, error, errors, exact, preset, progress, announce=True)
     source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
+    stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
     sample = source.sample(cfg.train.max_rows)
     if train_fraction is not None:
         sample = _fraction(sample, train_fraction, np.random.default_rng(cfg.train.seed))
-    return _train(sample, cfg, error, errors, source.exact, preset, progress)
+    return _train(sample, cfg, error, errors, source.exact, preset, progress, announce=True)
 
 
 def _fraction(dataset: Dataset, fraction: float, rng: np.random.Generator, limit: int | None = None) -> Dataset:
@@ -287,6 +302,7 @@ def _train(
     preset: str | None,
     progress: bool,
     on_epoch: Callable[[int, float], None] | None = None,
+    announce: bool = False,
 ) -> CompressionModel | DatasetModel:
     from bale.training import fit_model  # torch is imported only when training
 
@@ -304,13 +320,16 @@ def _train(
     if dataset.num_events == 0:
         raise BaleInputError("cannot train on an empty table")
     bounds = _resolve_bounds(_dtypes(dataset), cfg, error, errors, exact, preset)
+    if announce and preset is not None:  # compress() says it once itself
+        _announce_preset(preset, bounds)
     models: dict[str, CompressionModel] = {}
     for name, table in dataset.tables.items():
         own = {c: bounds[c] for c in table.columns}
         if table.num_rows == 0:
             models[name] = _trivial_model(table, own)
         else:
-            log.info("training the model of %s (%d rows)", f"collection {name}" if name else "the table", len(table))
+            stage("choosing a predictor per column of %s (%d rows)", f"collection {name}" if name else "the table",
+                  len(table))  # fmt: skip
             models[name] = fit_model(
                 table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name), on_epoch=on_epoch
             )
@@ -430,6 +449,8 @@ def compress(
                 )  # fmt: skip
 
             return compress_root_file(Path(data), Path(output), trees, one_tree)
+    if isinstance(data, (str, os.PathLike)):
+        stage("reading %s", data)
     source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
     structure = source.empty()
     if not any(t.columns for t in structure.tables.values()):
@@ -439,9 +460,12 @@ def compress(
             raise BaleInputError(f"no branch of tree {structure.source.get('tree')!r} can be coded: {reasons}")
         raise BaleInputError("the table has no columns")
     bounds = _resolve_bounds(_dtypes(structure), cfg, error, errors, source.exact, preset)
+    if preset is not None:
+        _announce_preset(preset, bounds)
     embedded = model is None
     started = time.perf_counter()
     if model is None:
+        stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
         sample = source.sample(cfg.train.max_rows)
         if sample.num_events:
             model = _train(sample, cfg, error, errors, source.exact, preset, progress, on_epoch)
@@ -485,6 +509,7 @@ def compress(
     started = time.perf_counter()
     raw_bytes = 0
     digests = {n: hashlib.sha256() for n, b in bounds.items() if b.mode == "exact"}  # checked by verify()
+    stage("coding every column and writing %s", output)
     with BaleWriter(output, header, model_bytes if embedded else None) as writer:
         bar = tqdm(desc="compressing", unit="event", disable=not progress, leave=False)
 

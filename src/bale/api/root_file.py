@@ -36,6 +36,7 @@ from bale.io import detect_format
 from bale.io.root_events import tree_paths
 from bale.io.root_objects import pack_objects, unpack_objects
 from bale.io.root_write import write_tree
+from bale.stages import stage
 from bale.table import Dataset, Forest
 
 __all__ = ["compress_root_file", "decompress_root_file", "root_file_info", "verify_root_file", "whole_file_trees"]
@@ -98,7 +99,7 @@ def compress_root_file(
     with tempfile.TemporaryDirectory(dir=directory, prefix=".bale-members-") as tmp:
         for i, name in enumerate(trees):
             member = Path(tmp) / f"{i}.bale"
-            log.info("tree %s (%d of %d)", name, i + 1, len(trees))
+            stage("tree %s (%d of %d)", name, i + 1, len(trees))
             try:
                 report = compress_tree(name, member)
             except BaleInputError as exc:  # one tree that cannot be coded does not stop the others

@@ -30,6 +30,7 @@ from bale.evaluate.stats import compare_distributions
 from bale.fsutil import write_atomic
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
+from bale.stages import stage
 from bale.table import MAIN, Dataset
 
 __all__ = ["DEFAULT_MAX_ROWS", "evaluate", "evaluate_files"]
@@ -207,6 +208,8 @@ def evaluate(
             n = left.tables[table].num_rows
             rows = _sample(n, max_rows, seed)
             counter = left.counters.get(table)
+            stage("comparing the %d columns of %s: errors, distributions%s", len(names),
+                  f"collection {table}" if table else "the table", ", figures" if plots else "")  # fmt: skip
             metrics["tables"][table] = {
                 "rows": n,
                 "columns": len(names),
@@ -248,6 +251,8 @@ def evaluate(
                     counts = found[1]
             vectors = _vectors(table, names, four_vectors)
             if vectors:
+                where = f"collection {table}" if table else "the table"
+                stage("physics of %s: %s", where, ", ".join(v.name for v in vectors))
                 metrics["physics"][table] = _physics(table, cols0, cols1, counts, vectors, figures, known)
         metrics["training"] = {"tables": records, "note": note}
         if records:
@@ -261,6 +266,7 @@ def evaluate(
     images = {f["name"]: f for f in figures.written}
     metrics["figures"] = {name: str(Path(f["file"]).relative_to(out)) for name, f in images.items()}
     clean = inputs.jsonable(metrics)
+    stage("writing %s and %s", out / "metrics.json", out / "report.html")
     write_atomic(out / "metrics.json", json.dumps(clean, indent=1, allow_nan=False))
     write_atomic(out / "report.html", report.render_html(clean, images))
     log.info("wrote %s: metrics.json, report.html, %d figures", out, len(images))
@@ -329,16 +335,19 @@ def evaluate_files(
 
         history = load_model(model)
     if inputs.is_bale_file(other_path):
+        stage("decompressing %s in memory", other_path)
         decoded = inputs.decompress_bale(other_path, model)
         bounds = inputs.file_bounds(other_path)
         if history is None:  # its embedded model; bale strips the training record from it
             history = inputs.embedded_model(other_path)
     else:
+        stage("reading %s", other_path)
         decoded = inputs.load_side(other_path, columns, tree)
     wanted = list(columns) if columns else None
     if wanted is None and inputs.is_root(original_path):
         # read only the branches that came back, not every branch of a NanoAOD file
         wanted = [c for t in decoded.tables.values() for c in t.columns]
+    stage("reading the original %s", original_path)
     original = inputs.load_side(original_path, wanted, tree)
     if errors:
         default, per_column = parse_bound_options(errors)

@@ -25,6 +25,7 @@ from bale.config import BaleConfig
 from bale.models.conditional import FEATURE_BITS, ConditionalNetwork
 from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.relations import Relation, relation_prediction, search_relation
+from bale.stages import stage
 from bale.table import Table
 from bale.training.families import family_of
 
@@ -161,6 +162,8 @@ def fit_model(
     info: dict[str, object] = {"sample_rows": len(rows)}
     targets = [p for p in lossy if p.predictor["kind"] != "relation"]
     if config.model.learned and targets and len(rows) >= 64:
+        stage("training the network on %d rows (%d columns to predict, at most %d epochs)",
+              len(rows), len(targets), config.train.epochs)  # fmt: skip
         network, train_info = _fit_network(
             sample, decoded, order, targets, config, progress, table.num_rows, checkpoint, on_epoch
         )
