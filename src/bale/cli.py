@@ -183,6 +183,11 @@ _common_data = [
         help="Training device (overrides train.device); decoding always runs on the CPU.",
     ),
     click.option("--family", help="Model family (overrides model.family; docs/models.md)."),
+    click.option(
+        "--max-closure",
+        type=int,
+        help="Most columns reading one column may decode, itself included (overrides model.max_closure).",
+    ),
     click.option("--no-progress", is_flag=True, help="No progress bars and no step-by-step lines on stderr."),
 ]
 
@@ -224,6 +229,7 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
         model__latent_dim=options["latent_dim"],
         train__device=options["device"],
         model__family=options["family"],
+        model__max_closure=options["max_closure"],
         **overrides,
     )
     columns = _split(options["columns"]) or []

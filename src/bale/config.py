@@ -74,6 +74,13 @@ class ModelConfig(_Section):
     )
     relations: bool = Field(True, description="Search closed-form relations between columns (px = pt*cos(phi)).")
     learned: bool = Field(True, description="Train the network; false keeps relations and classical coding.")
+    max_closure: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="Most columns decoding one column may need, itself included (its dependency closure): "
+        "relations and network heads are chosen within it. 1: every column is independent. Unset: no limit.",
+    )
 
 
 class TrainConfig(_Section):
@@ -218,6 +225,11 @@ hidden = 8
 relations = true
 # Train the network at all (false: relations and classical coding only).
 learned = true
+# Most columns that reading one column decodes, itself included (its dependency
+# closure: relation inputs, the columns its network head sees, and theirs). Relations
+# and heads are chosen within it; 1 makes every column independent. Unset: no limit
+# (the best ratio; docs/models.md measures what a limit costs).
+# max_closure = 5
 
 [model.normalizations]
 # Per-column scaling: robust, standard, minmax or periodic (x/pi, for angles), e.g.

@@ -92,12 +92,18 @@ def _screen_costs(target: np.ndarray, bound: Bound, linear: np.ndarray) -> np.nd
 
 
 def _screen(
-    target: np.ndarray, bound: Bound, names: Sequence[str], head: Mapping[str, np.ndarray], keep: int
+    target: np.ndarray,
+    bound: Bound,
+    names: Sequence[str],
+    head: Mapping[str, np.ndarray],
+    keep: int,
+    allowed: Callable[[tuple[str, ...]], bool] | None = None,
 ) -> list[Relation]:
     """The ``keep`` relations of lowest screen cost among every formula on every combination of ``names``.
 
     Each formula is evaluated on all combinations at once by broadcasting, one axis per
-    input; ties go to the earlier formula, then the earlier combination.
+    input; ties go to the earlier formula, then the earlier combination. With ``allowed``,
+    only relations whose inputs it accepts are kept.
     """
     k = len(names)
     x = np.stack([head[n].astype(np.float64) for n in names]) if k else np.zeros((0, len(target)))
@@ -122,11 +128,14 @@ def _screen(
     all_costs = np.concatenate(costs)
     owner = np.repeat(np.arange(len(costs)), [len(c) for c in costs])
     offsets = np.concatenate([[0], np.cumsum([len(c) for c in costs])])
-    best = np.argsort(all_costs, kind="stable")[:keep]
-    return [
-        Relation(formulas[owner[i]], tuple(names[j] for j in combos[owner[i]][i - offsets[owner[i]]]))
-        for i in best.tolist()
-    ]
+    found: list[Relation] = []
+    for i in np.argsort(all_costs, kind="stable").tolist():
+        relation = Relation(formulas[owner[i]], tuple(names[j] for j in combos[owner[i]][i - offsets[owner[i]]]))
+        if allowed is None or allowed(relation.inputs):
+            found.append(relation)
+            if len(found) == keep:
+                break
+    return found
 
 
 def _evaluations(width: int) -> int:
@@ -158,19 +167,21 @@ def search_relation(
     *,
     budget: float,
     max_evaluations: int = 50_000,
+    allowed: Callable[[tuple[str, ...]], bool] | None = None,
 ) -> tuple[Relation | None, float]:
     """The relation of ``candidates`` (decoded earlier columns) that predicts ``target`` best.
 
     Every formula and combination of inputs (of the most recent candidates, up to
     ``max_evaluations`` formulas) is screened on a few rows, the best few are
     costed on all rows given. Returns ``(None, budget)`` unless one saves at least
-    ``MIN_GAIN_BITS`` bits per value against ``budget``.
+    ``MIN_GAIN_BITS`` bits per value against ``budget``. ``allowed``: which input
+    tuples may be used (``model.max_closure``); by default all.
     """
     names: Sequence[str] = _window(list(candidates), max_evaluations)
     head = {name: candidates[name][:SCREEN_ROWS] for name in names}
     head_target = target[:SCREEN_ROWS]
     best: tuple[Relation | None, float] = (None, budget - MIN_GAIN_BITS)
-    for relation in _screen(head_target, bound, names, head, KEEP_AFTER_SCREEN):
+    for relation in _screen(head_target, bound, names, head, KEEP_AFTER_SCREEN, allowed):
         cost = estimated_cost(target, bound, relation_prediction(relation, candidates, bound))
         if cost < best[1]:
             best = (relation, cost)

@@ -27,6 +27,7 @@ from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.relations import Relation, relation_prediction, search_relation
 from bale.stages import stage
 from bale.table import Table
+from bale.training.closure import ClosureBudget, select_context
 from bale.training.families import family_of
 
 __all__ = ["fit_model", "sample_rows"]
@@ -127,6 +128,11 @@ def fit_model(
         ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "grid"}) for n, v in sample.items() if bounds[n].mode != "exact"
     ]
     order = exact + lossy
+    limit = config.model.max_closure
+    budget = ClosureBudget(limit) if limit is not None else None  # docs/models.md, "Short closures"
+    for plan in exact:
+        if budget is not None:
+            budget.set(plan.name, ())
     # decoded-as-if values: what later predictions will see
     decoded: dict[str, np.ndarray] = {p.name: sample[p.name] for p in exact}
     costs: dict[str, dict[str, float]] = {}
@@ -138,25 +144,32 @@ def fit_model(
             "grid": estimated_cost(head, plan.bound, Prediction()),
             "delta": estimated_cost(head, plan.bound, Prediction(delta=True)),
         }
-        if config.model.relations and decoded:
-            candidates = {k: v[rel_rows] for k, v in decoded.items()}
+        fits = None
+        if budget is not None:
+            fits = (lambda name: lambda inputs: budget.fits(name, inputs))(plan.name)
+        usable = [k for k in decoded if fits is None or fits((k,))]
+        if config.model.relations and usable:
+            candidates = {k: decoded[k][rel_rows] for k in usable}
             relation, relation_cost = search_relation(
                 head,
                 plan.bound,
                 candidates,
                 budget=min(cost.values()),
                 max_evaluations=max(64, _RELATION_EVALUATIONS // len(lossy)),
+                allowed=fits,
             )
             if relation is not None:
                 cost["relation"] = relation_cost
                 plan.predictor = {"kind": "relation", **relation.to_json()}
         if "relation" not in cost:
             plan.predictor = {"kind": min(cost, key=cost.__getitem__)}
+        if budget is not None:
+            budget.set(plan.name, plan.predictor.get("inputs", ()))
         costs[plan.name] = cost
         _, decoded[plan.name] = encode_lossy(x, plan.bound, Prediction())
         log.info("column %s: %s", plan.name, {k: round(v, 2) for k, v in cost.items()})
     if config.model.relations:
-        lossy = _derive_largest_of_sums(lossy, decoded, costs, rel_rows)
+        lossy = _derive_largest_of_sums(lossy, decoded, costs, rel_rows, budget)
         order = exact + lossy
     network = None
     info: dict[str, object] = {"sample_rows": len(rows)}
@@ -165,9 +178,11 @@ def fit_model(
         stage("training the network on %d rows (%d columns to predict, at most %d epochs)",
               len(rows), len(targets), config.train.epochs)  # fmt: skip
         network, train_info = _fit_network(
-            sample, decoded, order, targets, config, progress, table.num_rows, checkpoint, on_epoch
+            sample, decoded, order, targets, config, progress, table.num_rows, checkpoint, on_epoch, budget
         )
         info["training"] = train_info
+    if budget is not None:
+        info["max_closure"] = limit
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
     return CompressionModel(columns=order, network=network, info=info)
 
@@ -176,13 +191,18 @@ _SUM_FORMULAS = {2: "1-a-b", 3: "1-a-b-c"}
 
 
 def _derive_largest_of_sums(
-    lossy: list[ColumnPlan], decoded: Mapping[str, np.ndarray], costs: dict[str, dict[str, float]], rows: slice
+    lossy: list[ColumnPlan],
+    decoded: Mapping[str, np.ndarray],
+    costs: dict[str, dict[str, float]],
+    rows: slice,
+    budget: ClosureBudget | None = None,
 ) -> list[ColumnPlan]:
     """For columns that sum to one, derive the largest rather than the last.
 
     A derived column's prediction error is the sum of its inputs' quantization errors,
     which is small relative to a large column and large relative to a small one: so the
     column with the largest values should be the one predicted, and it moves after the others.
+    Under a closure ``budget`` the swap is made only when every closure stays within it.
     """
     position = {p.name: i for i, p in enumerate(lossy)}
     for plan in list(lossy):
@@ -208,6 +228,12 @@ def _derive_largest_of_sums(
         new_total = new_cost + min(costs[plan.name]["grid"], costs[plan.name]["delta"])
         if new_total >= old_total:
             continue
+        if budget is not None:  # the swap: plan loses its relation, largest gains one
+            budget.set(plan.name, ())
+            if not budget.fits(largest, others):
+                budget.set(plan.name, spec["inputs"])
+                continue
+            budget.set(largest, others)
         log.info(
             "deriving %s from %s instead of %s (%.2f -> %.2f bits/row)",
             largest,
@@ -226,6 +252,33 @@ def _derive_largest_of_sums(
     return lossy
 
 
+def _limited_context(
+    features: np.ndarray,
+    context: list[str],
+    targets: list[ColumnPlan],
+    budget: ClosureBudget,
+    sample: Mapping[str, np.ndarray],
+) -> list[list[int]]:
+    """Per target (in coding order), the context columns its head may see within ``budget``.
+
+    The budget then plans each target as learned from them, the worst case: a head dropped
+    after training leaves its column with a shorter closure.
+    """
+    position = {name: i for i, name in enumerate(context)}
+    standardized = np.ldexp(features, -FEATURE_BITS)
+    available: list[list[int]] = []
+    for plan in targets:
+        i = position[plan.name]
+        y = standardized[:, i].copy()
+        x = sample[plan.name]
+        y[~(np.isfinite(x) & ((x != 0) if plan.bound.mode == "rel" else True))] = np.nan  # not predicted
+        candidates = context[:i]
+        seen = select_context(plan.name, y, candidates, {c: standardized[:, position[c]] for c in candidates}, budget)
+        budget.set(plan.name, seen)
+        available.append([position[c] for c in seen])
+    return available
+
+
 def _fit_network(
     sample: Mapping[str, np.ndarray],
     decoded: Mapping[str, np.ndarray],
@@ -236,6 +289,7 @@ def _fit_network(
     total_rows: int,
     checkpoint: Path | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    budget: ClosureBudget | None = None,
 ) -> tuple[ConditionalNetwork | None, dict[str, object]]:
     from bale.training.trainer import describe, train_network  # torch is needed only to train
 
@@ -246,9 +300,18 @@ def _fit_network(
     family = config.model
     spec = family_of(family)
     conditioned = family.condition if family.condition is not None else spec.conditioned
-    # a conditional head sees every column decoded before its target; an autoencoder's, the latent only
-    available = [list(range(position[p.name])) if conditioned else [] for p in targets]
     true_features = net.features(sample, n)  # fixed point, as the decoder computes them
+    # a conditional head sees every column decoded before its target; an autoencoder's, the latent only
+    if budget is not None and conditioned:  # only those within the closure bound (docs/models.md)
+        available = _limited_context(true_features, net.context, targets, budget, sample)
+        if not config.model.latent_dim:  # a head that sees nothing predicts a constant: no gain
+            kept = [j for j, a in enumerate(available) if a]
+            targets, available = [targets[j] for j in kept], [available[j] for j in kept]
+            if not targets:
+                return None, {"heads": 0}
+        target_index = [position[p.name] for p in targets]
+    else:
+        available = [list(range(position[p.name])) if conditioned else [] for p in targets]
     valid = np.stack(
         [
             (sample[p.name] != 0) & np.isfinite(sample[p.name])
