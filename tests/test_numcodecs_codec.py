@@ -223,3 +223,23 @@ def test_zarr_codec_dict_round_trip(models: dict[str, CompressionModel]) -> None
     again = BaleZarrCodec.from_dict(described)
     assert again == codec and hash(again) == hash(codec)
     assert again.codec == codec.codec
+
+
+def test_chunks_never_touch_the_disk(
+    models: dict[str, CompressionModel], rows: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encode and decode in memory: a file created anywhere would fail the test."""
+    import tempfile
+
+    import bale.container.format as container
+
+    def no_files(*_: object, **__: object) -> None:
+        raise AssertionError("the codec created a file")
+
+    monkeypatch.setattr(container, "temp_beside", no_files)
+    monkeypatch.setattr(tempfile, "mkstemp", no_files)
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", no_files)
+    codec = BaleCodec.from_model(models["four"], error="rel=1e-3")
+    decoded = codec.decode(codec.encode(rows)).reshape(rows.shape)
+    for i in range(rows.shape[1]):
+        assert check_bound(rows[:, i], decoded[:, i], REL) == 0

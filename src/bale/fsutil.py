@@ -127,9 +127,9 @@ def write_error(path: Path, exc: OSError) -> OSError:
     return OSError(f"cannot write {path}: {first[:300]}")
 
 
-def refuse_same_file(source: object, output: str | os.PathLike[str]) -> None:
+def refuse_same_file(source: object, output: object) -> None:
     """Refuse an output that is the input (same path, or another name of the same file)."""
-    if not isinstance(source, (str, os.PathLike)):
+    if not isinstance(source, (str, os.PathLike)) or not isinstance(output, (str, os.PathLike)):
         return
     src, out = Path(source), Path(output)
     same = src.resolve() == out.resolve()

@@ -51,8 +51,8 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import io
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,13 +80,6 @@ __all__ = ["CODEC_ID", "ZARR_CODEC_NAME", "BaleCodec", "BaleZarrCodec"]
 
 CODEC_ID = "bale"
 ZARR_CODEC_NAME = f"numcodecs.{CODEC_ID}"
-_SHM = Path("/dev/shm")
-
-
-def _tempdir() -> tempfile.TemporaryDirectory[str]:
-    """A private temporary folder, in memory (``/dev/shm``) where there is one."""
-    where = str(_SHM) if _SHM.is_dir() and os.access(_SHM, os.W_OK | os.X_OK) else None
-    return tempfile.TemporaryDirectory(prefix="bale-codec-", dir=where)
 
 
 def _single_model(data: bytes) -> CompressionModel:
@@ -308,10 +301,9 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
             raise BaleInputError("BaleCodec: object arrays cannot be compressed")
         table = self._to_table(arr)
         error, errors = self._bounds()
-        with _tempdir() as folder:
-            path = Path(folder) / "chunk.bale"
-            compress(table, path, model=self._model, error=error, errors=errors, workers=self.workers)
-            return path.read_bytes()
+        sink = io.BytesIO()  # in memory: no temporary file
+        compress(table, sink, model=self._model, error=error, errors=errors, workers=self.workers)
+        return sink.getvalue()
 
     def decode(self, buf: Any, out: Any = None) -> Any:
         """The array chunk of the ``.bale`` bytes ``buf``; copied into ``out`` when given."""

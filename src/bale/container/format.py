@@ -121,13 +121,20 @@ class ChunkInfo:
 class BaleWriter:
     """Writes a ``.bale`` file atomically: to a temporary file, renamed into place on :meth:`close`."""
 
-    def __init__(self, path: str | Path, header: Mapping[str, Any], model: bytes | None) -> None:
-        self.path = Path(path)
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        if not directory.is_dir():
-            raise BaleInputError(f"output directory does not exist: {directory}")
-        fd, self._tmp = temp_beside(self.path)
-        self._file: IO[bytes] = os.fdopen(fd, "wb")
+    def __init__(self, path: str | Path | IO[bytes], header: Mapping[str, Any], model: bytes | None) -> None:
+        """Write to ``path`` atomically, or straight into a binary file object (``io.BytesIO``: a codec's chunk)."""
+        self._tmp: Path | None = None
+        self._file: IO[bytes]
+        if hasattr(path, "write"):
+            self.path = Path("<memory>")
+            self._file = path  # type: ignore[assignment]
+        else:
+            self.path = Path(path)  # type: ignore[arg-type]
+            directory = self.path.parent if str(self.path.parent) else Path(".")
+            if not directory.is_dir():
+                raise BaleInputError(f"output directory does not exist: {directory}")
+            fd, self._tmp = temp_beside(self.path)
+            self._file = os.fdopen(fd, "wb")
         try:
             self._start(header, model)
         except OSError as exc:
@@ -210,10 +217,11 @@ class BaleWriter:
             self._file.write(data)
             self._file.write(_TRAILER.pack(offset, len(data), _crc(data), END_MAGIC))
             self._file.flush()
-            os.fsync(self._file.fileno())
             size = self._file.tell()
-            self._file.close()
-            finish_output(self._tmp, self.path)
+            if self._tmp is not None:  # a file: on disk before it is renamed into place
+                os.fsync(self._file.fileno())
+                self._file.close()
+                finish_output(self._tmp, self.path)
         except OSError as exc:
             raise _write_error(self.path, exc) from exc
         self._warn_if_refused(size)
@@ -232,6 +240,8 @@ class BaleWriter:
 
     def abort(self) -> None:
         """Remove the temporary file: nothing appears under the target's name."""
+        if self._tmp is None:  # a caller's file object: theirs to discard
+            return
         if not self._file.closed:
             with contextlib.suppress(OSError):  # a full disk fails the flush of the close too
                 self._file.close()
