@@ -242,3 +242,20 @@ def test_bytes_file_objects_and_urls_read_like_paths(jets: Path) -> None:
 def test_grid_files_are_refused() -> None:
     with pytest.raises(BaleInputError, match="grids"):
         bale.open(DATA / "frozen" / "grid_v2.bale")
+
+
+def test_arrays_zipped_by_collection(tmp_path: Path) -> None:
+    """``how="zip"``: a collection's branches as records per object, as uproot gives them."""
+    cfg = BaleConfig()
+    cfg.model.learned = False
+    bale.compress(NANOAOD, tmp_path / "z.bale", columns=["Jet_pt", "Jet_eta", "nJet", "run"], config=cfg)
+    with bale.open(tmp_path / "z.bale") as events:
+        zipped = events.arrays(["Jet_pt", "Jet_eta", "run"], how="zip")
+        plain = events.arrays(["Jet_pt", "Jet_eta"])
+    assert set(zipped.fields) == {"Jet", "run"}
+    assert set(zipped.Jet.fields) == {"pt", "eta"}
+    assert ak.all(ak.num(zipped.Jet, axis=1) == ak.num(plain.Jet_pt, axis=1))
+    assert ak.all(ak.flatten(zipped.Jet.pt) == ak.flatten(plain.Jet_pt))
+    with uproot.open(NANOAOD) as f:
+        want = f["Events"].arrays(["Jet_pt", "Jet_eta"], how="zip")
+    assert ak.num(want.Jet, axis=1).tolist() == ak.num(zipped.Jet, axis=1).tolist()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -214,11 +215,18 @@ class BaleTree(_Closable):
         entry_start: int | None = None,
         entry_stop: int | None = None,
         library: str = "ak",
+        how: str | None = None,
     ) -> Any:
         """The branches asked for, over ``entry_start``..``entry_stop``: an awkward array of records
-        (``ak``), a dict of NumPy arrays (``np``) or a DataFrame (``pd``, flat and fixed-size branches)."""
+        (``ak``), a dict of NumPy arrays (``np``) or a DataFrame (``pd``, flat and fixed-size branches).
+
+        ``how="zip"`` (``ak`` only), as uproot's: the jagged branches of one collection become
+        one field of records per object (``Jet_pt``, ``Jet_eta`` → ``Jet.pt``, ``Jet.eta``).
+        """
         if library not in ("ak", "np", "pd"):
             raise BaleInputError(f"library must be 'ak', 'np' or 'pd', not {library!r}")
+        if how not in (None, "zip") or (how == "zip" and library != "ak"):
+            raise BaleInputError(f"how must be None or 'zip' (with library='ak'), not {how!r}")
         names = self._select(expressions, filter_name)
         start, stop = _range(entry_start, entry_stop, self.num_entries)
         maps = [self._maps[n] for n in names]
@@ -228,6 +236,8 @@ class BaleTree(_Closable):
         out = {m.name: to_library(m, p, library) for m, p in zip(maps, pieces, strict=True)}
         if library == "np":
             return out
+        if how == "zip":
+            out = _zip_collections(out, maps)
         return ak.zip(out, depth_limit=1) if out else ak.Array(np.zeros((stop - start, 0)))
 
     def iterate(
@@ -369,3 +379,27 @@ def _filtered(names: list[str], filter_name: Filter) -> list[str]:
     globs = [p for p in patterns if not (len(p) > 1 and p.startswith("/") and p.endswith("/"))]
     return [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs) or any(r.search(n) for r in regexes)]
 
+
+def _zip_collections(arrays: dict[str, Any], maps: Sequence[BranchMap]) -> dict[str, Any]:
+    """Jagged keys sharing a counter as one field of records, named after their common prefix."""
+    groups: dict[str, list[str]] = {}
+    for m in maps:
+        if m.kind == "jagged" and m.counter is not None:
+            groups.setdefault(m.counter, []).append(m.name)
+    out: dict[str, Any] = {}
+    zipped: dict[str, str] = {}
+    for counter, names in groups.items():
+        common = os.path.commonprefix(names) if len(names) > 1 else names[0]  # noqa: RUF071 - names, not paths
+        prefix = common[: common.rfind("_")] if "_" in common else (counter[1:] if counter[:1] in "nN" else "")
+        if not prefix or prefix in arrays or prefix in out:
+            continue
+        fields = {n[len(prefix) + 1 :] if n.startswith(prefix + "_") else n: arrays[n] for n in names}
+        out[prefix] = ak.zip(fields, depth_limit=2)
+        zipped.update(dict.fromkeys(names, prefix))
+    result: dict[str, Any] = {}
+    for name, values in arrays.items():
+        if name not in zipped:
+            result[name] = values
+        elif zipped[name] not in result:
+            result[zipped[name]] = out[zipped[name]]
+    return result
