@@ -6,13 +6,17 @@ this module keeps the interface ``benchmarks/core.py`` uses. The table is a ``di
 come back bit-exact), integer and bool columns exactly. Every byte needed to decode is counted, every
 value is checked after decoding, everything runs single-threaded.
 
-Methods (see each module of ``bale.bench.methods`` for the details)
--------------------------------------------------------------------
-``zstd-19``, ``blosc2-shuffle-zstd``, ``blosc2-bitshuffle-zstd``      lossless
+Methods: every classical peer of ``bale bench`` (see each module of ``bale.bench.methods``)
+---------------------------------------------------------------------------------------
+``zstd-3``, ``zstd-19``, ``lzma``, ``blosc2-shuffle-zstd``, ``blosc2-bitshuffle-zstd``, ``pcodec``   lossless
 ``bitround-<backend>``         numcodecs BitRound, the fewest keepbits meeting the bound per column, then a
-                               lossless backend above (the keepbits search is in the compress time)
-``sz3-log``, ``sz3-log-nopred``  SZ3 on log|x| (default / NOPRED algorithm), exceptions listed
-``zfp-log``                    zfp accuracy mode on log|x|, exceptions listed
+                               lossless backend: zstd-19, blosc2 shuffle/bitshuffle + zstd, or pcodec
+                               (level 12, FloatQuant on the zeroed bits where it is smaller); the keepbits
+                               search is in the compress time
+``sz3-abs``, ``sz3-log``, ``sz3-log-nopred``   SZ3 on the values / on log|x| (default / NOPRED algorithm),
+                               exceptions listed
+``zfp-abs``, ``zfp-log``       zfp accuracy mode on the values / on log|x|, exceptions listed
+``fpzip``                      fpzip at the fewest precision bits meeting the bound
 
 A method whose library is missing is left out of the results (``skipped_methods()`` says why).
 
@@ -35,16 +39,23 @@ from bale.bench.runner import run_methods
 from bale.bounds import Bound, resolve_bounds
 from bale.table import Table
 
-CLASSICAL = [
+CLASSICAL = [  # every registered method of the classical families (bale.bench.report.CLASSICAL_FAMILIES)
+    "zstd-3",
     "zstd-19",
+    "lzma",
     "blosc2-shuffle-zstd",
     "blosc2-bitshuffle-zstd",
+    "pcodec",
     "bitround-zstd-19",
     "bitround-blosc2-shuffle-zstd",
     "bitround-blosc2-bitshuffle-zstd",
+    "bitround-pcodec",
+    "sz3-abs",
     "sz3-log",
     "sz3-log-nopred",
+    "zfp-abs",
     "zfp-log",
+    "fpzip",
 ]
 
 Columns = dict[str, np.ndarray]

@@ -25,9 +25,11 @@ CLASSICAL = [
     "lzma",
     "blosc2-shuffle-zstd",
     "blosc2-bitshuffle-zstd",
+    "pcodec",
     "bitround-zstd-19",
     "bitround-blosc2-shuffle-zstd",
     "bitround-blosc2-bitshuffle-zstd",
+    "bitround-pcodec",
     "sz3-abs",
     "sz3-log",
     "sz3-log-nopred",
@@ -173,14 +175,70 @@ def test_missing_comparison_library_is_skipped(
     table: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(base, "_IMPORT_ERRORS", {})
-    for module in ("pysz", "zfpy", "fpzip", "blosc2"):
+    for module in ("pysz", "zfpy", "fpzip", "blosc2", "pcodec"):
         monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
-    names = ["zstd-19", "sz3-log", "zfp-abs", "fpzip", "blosc2-shuffle-zstd", "bitround-blosc2-shuffle-zstd"]
+    names = ["zstd-19", "sz3-log", "zfp-abs", "fpzip", "blosc2-shuffle-zstd", "bitround-blosc2-shuffle-zstd",
+             "pcodec", "bitround-pcodec"]
     results = run_bench(table, ["rel=1e-3"], methods=names, isolate=False)
     assert set(results["skipped"]) == set(names) - {"zstd-19"}
     assert all("not importable" in why for why in results["skipped"].values())
     assert [r["name"] for r in results["settings"][0]["methods"]] == ["zstd-19"]
     assert "Skipped (library missing)" in to_markdown(results)
+
+
+def test_every_classical_peer_is_in_the_benchmarks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/classical.py (and so core.py's "best classical") runs every classical method bench has."""
+    from bale.bench.report import CLASSICAL_FAMILIES
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import classical
+
+    peers = {n for n, m in METHODS.items() if m.family in CLASSICAL_FAMILIES}
+    assert set(CLASSICAL) == peers == set(classical.CLASSICAL)
+
+
+def test_pcodec_every_dtype_and_float_quant() -> None:
+    """pcodec lossless is bit-exact on every dtype (bool, 8-bit, float16, big-endian, NaN payloads, -0.0, empty);
+    bitround-pcodec meets the bound, records FloatQuant or auto per column, and beats BitRound + zstd-19."""
+    pytest.importorskip("pcodec")
+    pytest.importorskip("numcodecs")
+    rng = np.random.default_rng(3)
+    n = 5000
+    x = rng.lognormal(2.0, 1.0, n)
+    x[:4] = [np.nan, -np.inf, -0.0, 0.0]
+    nan_payload = np.array([0x7FC00001], dtype=np.uint32).view(np.float32)[0]
+    f32 = x.astype(np.float32)
+    f32[4] = nan_payload
+    table = {
+        "f64": x,
+        "f32": f32,
+        "f16": rng.normal(0, 3, n).astype(np.float16),
+        "big": x.astype(">f4"),
+        "i8": rng.integers(-5, 5, n).astype(np.int8),
+        "u8": np.zeros(n, np.uint8),
+        "i64": np.arange(n, dtype=np.int64) * 7,
+        "flag": rng.random(n) < 0.5,
+    }
+    results = run_bench(table, ["rel=1e-3"], methods=["pcodec", "bitround-pcodec", "bitround-zstd-19"],
+                        isolate=False)
+    rows = _rows(results)
+    for name in ("pcodec", "bitround-pcodec"):
+        assert "error" not in rows[name], rows[name].get("error")
+        assert rows[name]["violations"] == 0
+    assert rows["pcodec"]["max_rel_err"] == 0
+    modes = rows["bitround-pcodec"]["info"]["modes"]
+    assert set(modes) == {"f64", "f32", "f16", "big"}
+    assert all(m == "auto" or m.startswith("float_quant(") for m in modes.values())
+    assert rows["bitround-pcodec"]["bytes"] < rows["bitround-zstd-19"]["bytes"]
+    pco = METHODS["pcodec"]
+    ctx = base.Context(Path("."))
+    encoded = pco.compress(table, {k: Bound("exact") for k in table}, ctx, None)
+    decoded = pco.decompress(encoded, ctx, None)
+    for k, a in table.items():
+        assert decoded[k].dtype == a.dtype and decoded[k].tobytes() == a.tobytes(), k
+    empty = {k: v[:0] for k, v in table.items()}
+    decoded = pco.decompress(pco.compress(empty, {k: Bound("exact") for k in table}, ctx, None), ctx, None)
+    assert all(decoded[k].size == 0 and decoded[k].dtype == a.dtype for k, a in table.items())
 
 
 def test_bale_meets_the_bound_embedded_and_external(table: dict[str, np.ndarray], fast: BaleConfig) -> None:

@@ -27,7 +27,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CLASSICAL_FAMILIES = ("lossless", "bitround", "sz3", "zfp", "fpzip")
-_PACKAGES = ("bale", "numpy", "torch", "zstandard", "blosc2", "numcodecs", "pysz", "zfpy", "fpzip", "matplotlib")
+_PACKAGES = (
+    "bale", "numpy", "torch", "zstandard", "blosc2", "numcodecs", "pcodec", "pysz", "zfpy", "fpzip", "matplotlib"
+)
 _FAMILY_COLORS = {
     "bale": "#d62728",
     "lossless": "#7f7f7f",

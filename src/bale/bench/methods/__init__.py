@@ -7,7 +7,7 @@ a method runs: a method whose library does not import is reported as skipped, wi
 
 from __future__ import annotations
 
-from bale.bench.methods import bale_method, baler_ae, bitround, fpzip, lossless, sz3, zfp
+from bale.bench.methods import bale_method, baler_ae, bitround, fpzip, lossless, pco, sz3, zfp
 from bale.bench.methods.base import Bounds, Columns, Context, Encoded, Method, lossy_columns
 from bale.errors import BaleInputError
 
@@ -46,6 +46,6 @@ def get_method(name: str) -> Method:
         raise BaleInputError(f"unknown bench method {name!r}; methods are {', '.join(METHODS)}") from None
 
 
-for _module in (bale_method, lossless, bitround, sz3, zfp, fpzip, baler_ae):
+for _module in (bale_method, lossless, bitround, pco, sz3, zfp, fpzip, baler_ae):
     for _method in _module.methods():
         register(_method)

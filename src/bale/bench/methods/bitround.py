@@ -17,15 +17,15 @@ from bale.bench.methods.base import Bounds, Columns, Context, Encoded, Method
 from bale.bench.methods.lossless import BACKENDS, Backend, decode_columns, encode_columns
 from bale.bounds import Bound, violations
 
-__all__ = ["bitround", "methods", "min_keepbits"]
+__all__ = ["MANTISSA_BITS", "bitround", "methods", "min_keepbits"]
 
-_MAX_BITS = {2: 10, 4: 23, 8: 52}
+MANTISSA_BITS = {2: 10, 4: 23, 8: 52}
 
 
 def bitround(a: np.ndarray, keepbits: int) -> np.ndarray:
     from numcodecs import BitRound
 
-    if keepbits >= _MAX_BITS[a.dtype.itemsize]:
+    if keepbits >= MANTISSA_BITS[a.dtype.itemsize]:
         return a
     rounded = np.asarray(BitRound(keepbits).encode(a)).view(a.dtype).reshape(a.shape)
     special = ~np.isfinite(a)
@@ -37,7 +37,7 @@ def bitround(a: np.ndarray, keepbits: int) -> np.ndarray:
 
 def min_keepbits(a: np.ndarray, bound: Bound) -> int:
     """Fewest keepbits meeting ``bound`` on every value of ``a``."""
-    maxbits = _MAX_BITS[a.dtype.itemsize]
+    maxbits = MANTISSA_BITS[a.dtype.itemsize]
     for k in range(maxbits):
         if not violations(a, bitround(a, k), bound).any():
             return k
@@ -49,7 +49,7 @@ def _method(backend: Backend) -> Method:
         keepbits: dict[str, int] = {}
         rounded: Columns = {}
         for name, a in columns.items():
-            if a.dtype.kind == "f" and bounds[name].mode != "exact" and a.dtype.itemsize in _MAX_BITS:
+            if a.dtype.kind == "f" and bounds[name].mode != "exact" and a.dtype.itemsize in MANTISSA_BITS:
                 keepbits[name] = min_keepbits(a, bounds[name])
                 rounded[name] = bitround(a, keepbits[name])
             else:
