@@ -177,6 +177,7 @@ def test_files_that_differ_are_refused(jets: Path, tmp_path: Path) -> None:
         bale.dask.from_bale([jets, other])
 
 
+@pytest.mark.slow
 def test_runs_on_a_distributed_cluster(jets: Path) -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
@@ -211,6 +212,7 @@ def _example() -> Any:
     return module
 
 
+@pytest.mark.slow
 def test_coffea_dimuon_mass_on_zmumu_matches_the_original(tmp_path: Path) -> None:
     example = _example()
     packed = tmp_path / "zmumu.bale"
@@ -222,6 +224,7 @@ def test_coffea_dimuon_mass_on_zmumu_matches_the_original(tmp_path: Path) -> Non
     assert before.hist.axes[0].edges[np.argmax(after.hist.values())] == pytest.approx(90.0, abs=2)
 
 
+@pytest.mark.slow
 def test_coffea_dijet_mass_on_nanoaod_matches_coffea_on_the_root_file(nano: Path) -> None:
     example = _example()
     runs = example.run_nanoaod(nano)

@@ -108,6 +108,7 @@ ROUND_TRIPS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ROUND_TRIPS))
 def test_round_trip_read_by_root(name: str, root_python: str, tmp_path: Path) -> None:
     original, extra = ROUND_TRIPS[name]
@@ -123,6 +124,7 @@ def test_round_trip_read_by_root(name: str, root_python: str, tmp_path: Path) ->
         assert tree["counts"].get("ok", 0) > 0
 
 
+@pytest.mark.slow
 def test_learned_model_round_trip_read_by_root(root_python: str, tmp_path: Path) -> None:
     """The trained network's predictions decoded: still within the bound, as ROOT sees them."""
     cfg = BaleConfig()

@@ -137,6 +137,7 @@ def test_vectors_only_tree(tmp_path: Path) -> None:
     assert compare(VECTORS, tmp_path / "v.root") > 0
 
 
+@pytest.mark.slow
 def test_full_nanoaod_plain_command(tmp_path: Path) -> None:
     """All 947 branches, no --branches: collections named after their counter never collide with it."""
     cfg = quick()
@@ -165,6 +166,7 @@ def test_branches_bale_cannot_code_are_all_named(tmp_path: Path, caplog: pytest.
         bale.compress(tmp_path / "s.root", tmp_path / "s2.bale", columns=["label"], config=quick())
 
 
+@pytest.mark.slow
 def test_cli_plain_command_whole_file(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["compress", str(ATLAS), "-o", str(tmp_path / "c.bale")])  # as a user types it
