@@ -115,6 +115,7 @@ def test_a_valid_npz_record_still_round_trips(tmp_path: Path) -> None:
 
 def test_check_root_source() -> None:
     assert check_root_source({"format": "root", "tree": "Events", "title": "t"})["tree"] == "Events"
-    for bad in ({"tree": "a/b"}, {"tree": 5}, {"title": "x\0"}, {"kind": "pickle"}, {"synthetic_counters": [1]}):
+    assert check_root_source({"format": "root", "tree": "one/two/tree"})["tree"] == "one/two/tree"  # in directories
+    for bad in ({"tree": "a//b"}, {"tree": "../x"}, {"tree": "x\n"}, {"tree": ""}, {"tree": 5}, {"title": "x\0"}, {"kind": "pickle"}, {"synthetic_counters": [1]}):
         with pytest.raises(BaleFormatError, match="source record"):
             check_root_source({"format": "root", **bad})
