@@ -116,6 +116,10 @@ def test_a_valid_npz_record_still_round_trips(tmp_path: Path) -> None:
 def test_check_root_source() -> None:
     assert check_root_source({"format": "root", "tree": "Events", "title": "t"})["tree"] == "Events"
     assert check_root_source({"format": "root", "tree": "one/two/tree"})["tree"] == "one/two/tree"  # in directories
-    for bad in ({"tree": "a//b"}, {"tree": "../x"}, {"tree": "x\n"}, {"tree": ""}, {"tree": 5}, {"title": "x\0"}, {"kind": "pickle"}, {"synthetic_counters": [1]}):
+    bad_records = (
+        {"tree": "a//b"}, {"tree": "../x"}, {"tree": "x\n"}, {"tree": ""}, {"tree": 5},
+        {"title": "x\0"}, {"kind": "pickle"}, {"synthetic_counters": [1]},
+    )  # fmt: skip
+    for bad in bad_records:
         with pytest.raises(BaleFormatError, match="source record"):
             check_root_source({"format": "root", **bad})
