@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 from bale._version import __version__
-from bale.api import as_dataset, compress, decompress, info, load_model, save_model, train
+from bale.api import as_dataset, compress, decompress, info, load_model, save_model, train, verify
 from bale.api.reading import BaleFile, BaleTree, open
 from bale.bounds import Bound, parse_bound
 from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
-from bale.table import Dataset, Table
+from bale.table import Dataset, Forest, Table
 
 
 def __getattr__(name: str) -> object:
@@ -38,6 +38,7 @@ __all__ = [
     "CompressionModel",
     "Dataset",
     "DatasetModel",
+    "Forest",
     "Table",
     "__version__",
     "as_dataset",
@@ -49,4 +50,5 @@ __all__ = [
     "parse_bound",
     "save_model",
     "train",
+    "verify",
 ]
