@@ -242,3 +242,12 @@ def test_unwritable_attachments_are_dropped_and_named() -> None:
     h = Histogram()
     assert _drop_unwritable_functions(h) == ["TPaveStats"]
     assert len(h.functions._data) == 1 and h.functions._members["fSize"] == 1 and h.functions._options == [""]
+
+
+def test_a_dataset_in_memory_meets_the_name_rule(tmp_path: Path) -> None:
+    from bale.table import MAIN, Dataset, Table
+
+    main = Table({"n": np.array([1, 0], np.int32), " x": np.array([1.0, 2.0])})
+    jets = Table({"pt": np.array([5.0])})
+    with pytest.raises(BaleInputError, match="whitespace"):
+        bale.compress(Dataset({MAIN: main, "jet": jets}, {"jet": "n"}), tmp_path / "d.bale", config=quick())

@@ -169,6 +169,8 @@ class _Source:
             self._dataset = (
                 data if isinstance(data, Dataset) else Dataset.single(as_table(data, columns=columns, tree=tree))
             )
+            if isinstance(data, Dataset):  # the same name rule as every other entry point
+                check_column_names([c for t in data.tables.values() for c in t.columns])
             self.exact = []
 
     def pieces(self, max_rows: int | None = None) -> Iterator[Dataset]:
