@@ -56,8 +56,24 @@ class NameRule:
         return bool(self.pattern) and re.match(self.pattern, column) is not None
 
 
+class BoundsByColumn:
+    """A preset's bound per column (``bound_for``), and so the bounds of many columns."""
+
+    def bound_for(self, column: str) -> str | None:
+        raise NotImplementedError
+
+    def bounds_for(self, columns: Iterable[str]) -> dict[str, str]:
+        """Bound spec of each of ``columns`` the preset covers, in the order given."""
+        found: dict[str, str] = {}
+        for column in columns:
+            spec = self.bound_for(column)
+            if spec is not None:
+                found[column] = spec
+        return found
+
+
 @dataclass(frozen=True)
-class RulePreset:
+class RulePreset(BoundsByColumn):
     """Bounds by column-name rules, tried in order: the first rule that matches decides."""
 
     name: str
@@ -75,15 +91,6 @@ class RulePreset:
         """The bound spec of ``column``, or None when no rule covers it (it keeps the default)."""
         rule = self.rule_for(column)
         return None if rule is None else rule.bound
-
-    def bounds_for(self, columns: Iterable[str]) -> dict[str, str]:
-        """Bound spec of each of ``columns`` a rule covers, in the order given."""
-        found: dict[str, str] = {}
-        for column in columns:
-            spec = self.bound_for(column)
-            if spec is not None:
-                found[column] = spec
-        return found
 
     def explain(self, columns: Iterable[str]) -> list[tuple[str, str, list[str]]]:
         """Per rule that matched something: (label, bound, columns), then ("no rule", "default", rest)."""

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from bale.errors import BaleConfigError
-from bale.preset_rules import KINEMATIC, RulePreset
+from bale.preset_rules import KINEMATIC, BoundsByColumn, RulePreset
 
 __all__ = [
     "FULL_PRECISION",
@@ -98,7 +98,7 @@ def _specificity(pattern: str) -> tuple[int, int, str]:
 
 
 @dataclass(frozen=True)
-class Preset:
+class Preset(BoundsByColumn):
     """Mantissa bits kept per branch name or glob pattern, and where those numbers come from."""
 
     name: str
@@ -122,15 +122,6 @@ class Preset:
         globs = [p for p in self.mantissa_bits if _is_glob(p) and fnmatch.fnmatchcase(column, p)]
         globs.sort(key=_specificity)
         return mantissa_bound(self.mantissa_bits[globs[0]]) if globs else None
-
-    def bounds_for(self, columns: Iterable[str]) -> dict[str, str]:
-        """Bound spec of each of ``columns`` the preset covers, in the order given."""
-        found: dict[str, str] = {}
-        for column in columns:
-            spec = self.bound_for(column)
-            if spec is not None:
-                found[column] = spec
-        return found
 
 
 F = FULL_PRECISION

@@ -22,7 +22,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from bale.errors import BaleInputError
 from bale.io._common import native
 from bale.io.root_layout import (
     ARRAY,
+    DEFAULT_TREE,
     FLAT,
     JAGGED,
     JAGGED2,
@@ -50,7 +51,6 @@ __all__ = ["TREE_CLASSES", "EventLayout", "iter_dataset", "layout_of", "plan_ste
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TREE = "Events"
 TREE_CLASSES = ("TTree", "TNtuple", "TNtupleD", "ROOT::RNTuple")
 _PLAN_BLOCK = 1 << 20  # events whose counts are read at once (planning steps, grouping vectors)
 _GROUP_BRANCHES = 32  # jagged branches read at once to group them by length
@@ -456,8 +456,3 @@ def read_dataset(
     layout, pieces = iter_dataset(path, patterns, tree=tree, keep_rest=keep_rest, step_rows=1 << 22)
     parts = list(pieces)
     return Dataset.concat(parts) if parts else empty_dataset(layout)
-
-
-def chain(first: Dataset, rest: Iterable[Dataset]) -> Iterator[Dataset]:
-    yield first
-    yield from rest

@@ -38,9 +38,19 @@ import numpy as np
 from bale.errors import BaleFormatError
 from bale.table import MAIN
 
-__all__ = ["FLAT", "BranchSpec", "EventLayout", "classify", "collection_name", "element_names", "unique_name"]
+__all__ = [
+    "DEFAULT_TREE",
+    "FLAT",
+    "BranchSpec",
+    "EventLayout",
+    "classify",
+    "collection_name",
+    "element_names",
+    "unique_name",
+]
 
 FLAT, ARRAY, JAGGED, JAGGED2 = "flat", "array", "jagged", "jagged2"
+DEFAULT_TREE = "Events"  # the tree bale picks when a file holds several, and the name of one it writes
 _KINDS = (FLAT, ARRAY, JAGGED, JAGGED2)
 _MAX_DIMS = 4
 _MAX_ELEMENTS = 4096  # elements of one fixed-size array branch that bale splits into columns

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 import awkward as ak
@@ -26,15 +27,13 @@ import numpy as np
 import uproot
 
 from bale.errors import BaleInputError
-from bale.io.root_layout import ARRAY, FLAT, JAGGED, BranchSpec, unique_name
+from bale.io.root_layout import ARRAY, DEFAULT_TREE, FLAT, JAGGED, BranchSpec, unique_name
 from bale.io.source_check import check_root_source
 from bale.table import Dataset
 
 __all__ = ["specs_of", "write_dataset", "write_tree"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TREE = "Events"
 
 
 def specs_of(dataset: Dataset) -> list[BranchSpec]:
@@ -98,7 +97,6 @@ class _Plan:
                 self.renamed[spec.name] = [spec.name, sizes]
                 self._member(spec.collection or "", (sizes, spec.sizes_column, "int32"))
                 self._member(spec.values or "", (spec.name, spec.name, spec.dtype))
-        self.specs = specs
 
     def _member(self, cname: str, member: tuple[str, str, str]) -> None:
         if cname not in self.types:
@@ -173,7 +171,7 @@ def write_tree(f: Any, first: Dataset, pieces: Iterable[Dataset]) -> None:
     )  # fmt: skip
     if isinstance(source.get("branches"), list):  # files written before bale kept titles: uproot's own
         _restore_branches(tree, specs, set(plan.counters.values()) - plan.synthetic)
-    for piece in _all(first, pieces):
+    for piece in chain([first], pieces):
         if piece.num_events:
             tree.extend(plan.data(piece))
 
@@ -188,7 +186,7 @@ def _write_rntuple(f: Any, name: str, first: Dataset, pieces: Iterable[Dataset],
         else:
             types[spec.name] = ak.types.ListType(ak.types.ListType(_ak_type(np.dtype(spec.dtype))))
     ntuple = f.mkrntuple(name, types)
-    for piece in _all(first, pieces):
+    for piece in chain([first], pieces):
         if not piece.num_events:
             continue
         data: dict[str, Any] = {}
@@ -204,11 +202,6 @@ def _write_rntuple(f: Any, name: str, first: Dataset, pieces: Iterable[Dataset],
                 inner = ak.unflatten(_values(piece.tables[spec.values or ""].columns, spec), outer[spec.sizes_column])
                 data[spec.name] = ak.unflatten(inner, counts)
         ntuple.extend(data)
-
-
-def _all(first: Dataset, rest: Iterable[Dataset]) -> Iterable[Dataset]:
-    yield first
-    yield from rest
 
 
 def write_dataset(first: Dataset, pieces: Iterable[Dataset], path: str | os.PathLike[str]) -> None:
