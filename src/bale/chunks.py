@@ -8,13 +8,15 @@ will produce them, so both sides predict from the same inputs.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
@@ -111,10 +113,22 @@ def _uses_latent(model: CompressionModel) -> bool:
     return model.network is not None and model.network.latent_dim > 0
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    # finding the loaded BLAS libraries reads the process's memory map: once, not per chunk
+    return ThreadpoolController()
+
+
+def _one_blas_thread(model: CompressionModel) -> contextlib.AbstractContextManager[object]:
+    """The network's products are small: one BLAS thread on cache-sized blocks beats several."""
+    if model.network is None:
+        return contextlib.nullcontext()
+    return _blas().limit(limits=1, user_api="blas")
+
+
 def encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) -> dict[str, bytes]:
     """Encode one chunk; returns one byte string per section (latents, then columns in order)."""
-    # the network's products are small: one BLAS thread on cache-sized blocks beats several
-    with threadpool_limits(1, user_api="blas"):
+    with _one_blas_thread(model):
         return _encode_chunk(columns, model)
 
 
@@ -158,7 +172,7 @@ def decode_chunk(
     """
     wanted = None if columns is None else list(columns)
     needed = None if wanted is None else set(closure(model, wanted))
-    with threadpool_limits(1, user_api="blas"):
+    with _one_blas_thread(model):
         decoded = _decode_chunk(sections, n, model, version, needed)
     if wanted is None:
         return decoded

@@ -70,6 +70,9 @@ def _integral_big(values: np.ndarray) -> bool:
         return bool(big and np.all(np.isfinite(values)) and np.all(values == np.rint(values)))
 
 
+_BLOCK_ROWS = 65536
+
+
 def _text(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind == "b":
         return np.where(arr, "true", "false")
@@ -83,5 +86,10 @@ def write(table: Table, path: Path) -> None:
     for name in table.names:
         if any(ch in name for ch in _UNSAFE):
             raise BaleInputError(f"column name {name!r} cannot be written to CSV unquoted")
-    data = pa.table({name: pa.array(_text(arr), type=pa.string()) for name, arr in table.columns.items()})
-    pacsv.write_csv(data, str(path), write_options=pacsv.WriteOptions(quoting_style="none"))
+    schema = pa.schema([(name, pa.string()) for name in table.names])
+    options = pacsv.WriteOptions(quoting_style="none")
+    # as text, a value takes up to 4 bytes per character in NumPy: a block of rows at a time
+    with pacsv.CSVWriter(str(path), schema, write_options=options) as writer:
+        for start in range(0, max(len(table), 1), _BLOCK_ROWS):
+            block = {n: pa.array(_text(a[start : start + _BLOCK_ROWS]), type=pa.string()) for n, a in table.columns.items()}
+            writer.write_table(pa.table(block, schema=schema))

@@ -172,7 +172,9 @@ def _check_parquet(src: Mapping[str, Any], table: Table) -> dict[str, Any]:
     if size is not None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise _bad("Parquet row group size is not a positive integer")
-        out["row_group_size"] = max(size, min(MIN_ROW_GROUP, max(len(table), 1)))
+        # never fewer rows than MIN_ROW_GROUP (a forged 1 bloats the file), never more than the table
+        rows = max(len(table), 1)
+        out["row_group_size"] = min(max(size, min(MIN_ROW_GROUP, rows)), rows)
     return out
 
 
