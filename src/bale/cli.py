@@ -193,7 +193,13 @@ _common_data = [
 
 
 _common_grid = [
-    click.option("--grid", is_flag=True, help="Grid mode: float arrays as 2-D/3-D fields (docs/grids.md)."),
+    click.option(
+        "--grid",
+        is_flag=True,
+        help="Code the float arrays as fields (grids), 2-D ones included; arrays of 3+ dimensions are "
+        "detected as fields without it (docs/grids.md).",
+    ),
+    click.option("--table", is_flag=True, help="Code the input as a table of columns, even float arrays of 3+ dimensions."),
     click.option("--block", type=int, help="Grid mode: block edge (overrides grid.block)."),
     click.option(
         "--predictor",
@@ -213,6 +219,20 @@ def _data_options(fn: Any) -> Any:
     for option in reversed(_common_data):
         fn = option(fn)
     return fn
+
+
+def _is_field(data: tuple[str, ...], grid: bool, table: bool) -> bool:
+    """Whether DATA is coded as fields: --grid, --table, or what the one input holds (bale.io.data_kind)."""
+    if grid and table:
+        raise click.UsageError("--grid and --table contradict each other: choose one")
+    if grid or table or len(data) != 1:
+        return grid
+    from bale.io.data_kind import detect_kind
+
+    if detect_kind(data[0]) != "field":
+        return False
+    stage("%s holds float arrays of 3+ dimensions: coding them as fields (--table codes them as columns)", data[0])
+    return True
 
 
 def _split(columns: str | None) -> list[str] | None:
@@ -272,17 +292,19 @@ def compress(
     as_json: bool,
     force: bool,
     grid: bool,
+    table: bool,
     block: int | None,
     predictor: str | None,
     **options: Any,
 ) -> None:
     """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file, or many files into --out-dir.
 
-    Put DATA first: --branches takes every value that follows it. With --grid, the float
-    arrays of DATA (.npz, .npy, HDF5, zarr) are coded as 2-D/3-D grids (docs/grids.md).
+    Put DATA first: --branches takes every value that follows it. Float arrays of 3+
+    dimensions (.npz, .npy, HDF5, zarr) are coded as fields (grids, docs/grids.md); --grid
+    codes 2-D ones so too, --table codes any array as columns.
     """
     with show_stages(_stages(options["no_progress"])):
-        if grid:
+        if _is_field(data, grid, table) and out_dir is None:
             _compress_grid(data, output, model_path, as_json, force, block, predictor, options)
             return
         arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
@@ -294,7 +316,7 @@ def compress(
         out = Path(output) if output else Path(data[0]).with_suffix(".bale")
         _refuse_overwrite(out, force)
         stage("compressing %s into %s%s", data[0], out, "" if model_path else " (training a model first)")
-        report = run(data[0], out, model=model_path, **arguments)
+        report = run(data[0], out, model=model_path, kind="table" if table else None, **arguments)
     _print_info(report, as_json)
 
 
@@ -514,6 +536,7 @@ def train(
     resume: bool,
     train_fraction: float | None,
     grid: bool,
+    table: bool,
     block: int | None,
     predictor: str | None,
     **options: Any,
@@ -531,7 +554,7 @@ def train(
     from bale.api import train as run
     from bale.models.bundle import DatasetModel
 
-    if grid:  # a conv model of grid tiles (docs/grids.md)
+    if _is_field(data, grid, table):  # a conv model of grid tiles (docs/grids.md)
         from bale.grid.api import save_grid_model, train_grid
 
         _refuse_overwrite(Path(output), force)
@@ -649,7 +672,7 @@ def tune(
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML file with [evaluate].")
 @click.option("--max-rows", type=int, help="Rows per table sampled for KS, chi2, correlations, figures (200000).")
 @click.option("--no-plots", is_flag=True, help="Metrics and report tables only, no figures (fast).")
-@click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for a grid .bale).")
+@click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for fields of 3+ dimensions).")
 @click.option("--no-progress", is_flag=True, help="Do not say on stderr what each step does.")
 def evaluate(
     files: tuple[str, ...],
@@ -703,7 +726,8 @@ def _evaluate(
     stage("evaluating %s against %s: results go to %s/", files[-1] if against is None else files[0],
           against or files[0], out_dir)  # fmt: skip
 
-    if grid or (against is not None and is_grid_bale(files[0])):
+    original = files[0] if against is None else against
+    if grid or (against is not None and is_grid_bale(files[0])) or _is_field((original,), False, False):
         result = evaluate_grid_files(
             files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
             error=errors[0] if errors else None, plots=not no_plots,
@@ -748,7 +772,9 @@ def _evaluate(
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write bench.json, bench.md and pareto.png here.")
 @click.option("--time-limit", type=float, help="Seconds allowed to one method at one bound (default: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of markdown.")
-@click.option("--grid", is_flag=True, help="Grid mode: bale's grid codec against SZ3, ZFP, fpzip on 3-D arrays.")
+@click.option(
+    "--grid", is_flag=True, help="bale's grid codec against SZ3, ZFP, fpzip (automatic for fields of 3+ dimensions)."
+)
 def bench(
     data: str,
     errors: tuple[str, ...],
@@ -770,7 +796,7 @@ def bench(
     """
     from bale.bench import METHODS, run_bench, to_markdown
 
-    if grid:
+    if _is_field((data,), grid, False):
         _bench_grid(data, errors, methods, columns, config_path, out_dir, as_json)
         return
     if methods == "list":
