@@ -465,11 +465,14 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
     help="The external model, to show the ratio with its bytes counted too.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(file: str, model_path: str | None, as_json: bool) -> None:
+@click.option(
+    "--columns", "all_columns", is_flag=True, help=f"List every column (files of more than {40} are summarized)."
+)
+def info(file: str, model_path: str | None, as_json: bool, all_columns: bool) -> None:
     """Show a .bale file's byte breakdown and honest compression ratio."""
     from bale.api import info as run
 
-    _print_info(run(file, model=model_path), as_json)
+    _print_info(run(file, model=model_path), as_json, all_columns)
 
 
 @main.command(short_help="Check a .bale file: every checksum and a full decode.")
@@ -921,86 +924,20 @@ def schema() -> None:
     click.echo(json.dumps(BaleConfig.model_json_schema(), indent=2))
 
 
-def _print_info(report: dict[str, Any], as_json: bool) -> None:
+def _print_info(report: dict[str, Any], as_json: bool, all_columns: bool = False) -> None:
+    from bale.cli_info import grid_lines, info_lines, root_file_lines
+
     if as_json:
         click.echo(json.dumps(report, indent=2))
-        return
-    if report.get("kind") == "grid":
-        _print_grid_info(report)
-        return
-    if report.get("kind") == "root_file":
-        _print_root_file_info(report)
-        return
-    raw, total = report["raw_bytes"], report["file_bytes"]
-    lines = [
-        f"{report['file']}: {report['rows']} rows, {report['columns']} columns, {report['chunks']} chunk(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
-    ]
-    if "ratio_without_model" in report:
-        lines.append(f"  ratio without the embedded model: {report['ratio_without_model']:.3f}")
+    elif report.get("kind") == "grid":
+        click.echo("\n".join(grid_lines(report)))
+    elif report.get("kind") == "root_file":
+        click.echo("\n".join(root_file_lines(report)))
+        for tree in report["trees"].values():
+            click.echo("")
+            _print_info(tree, False, all_columns)
     else:
-        lines.append(f"  model is external (sha256 {report['model']['sha256'][:16]}…): not counted above")
-        if "ratio_with_model" in report:
-            lines.append(
-                f"  ratio with the model's {report['model']['bytes']:,} B counted: {report['ratio_with_model']:.3f}"
-            )
-    for name, table in (report.get("tables") or {}).items():
-        label = f"collection {name} (counter {table['counter']})" if name else "main table"
-        lines.append(f"  {label}: {table['rows']:,} rows, {table['columns']} columns")
-    lines.append("  bytes:")
-    for name, size in report["bytes"].items():
-        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
-    lines.append("  columns:")
-    for name, col in report["per_column"].items():
-        needs = col.get("depends_on") or []
-        more = f"  needs {', '.join(needs[:4])}{f' +{len(needs) - 4}' if len(needs) > 4 else ''}" if needs else ""
-        lines.append(
-            f"    {name:<20} {col['bound']:<12} {col['predictor']:<9} {col['bytes']:>10,} B "
-            f"{col['bits_per_value']:7.3f} bits/value{more}"
-        )
-    click.echo("\n".join(lines))
-
-
-def _print_root_file_info(report: dict[str, Any]) -> None:
-    raw, total = report["raw_bytes"], report["file_bytes"]
-    lines = [
-        f"{report['file']}: a whole ROOT file, {len(report['trees'])} tree(s), {len(report['objects'])} object(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
-    ]
-    for name, tree in report["trees"].items():
-        lines.append(f"  tree {name}: {tree['rows']:,} entries, {tree['columns']} columns, {tree['file_bytes']:,} B")
-    for name, classname in report["objects"].items():
-        lines.append(f"  object {name} ({classname}): copied")
-    for name, what in report.get("changed", {}).items():
-        lines.append(f"  object {name}: {what}")
-    for name, why in report["left_out"].items():
-        lines.append(f"  not kept: {name}: {why}")
-    click.echo("\n".join(lines))
-    for tree in report["trees"].values():
-        click.echo("")
-        _print_info(tree, False)
-
-
-def _print_grid_info(report: dict[str, Any]) -> None:
-    raw, total = report["raw_bytes"], report["file_bytes"]
-    lines = [
-        f"{report['file']}: {len(report['grids'])} grid(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
-    ]
-    if report["model"]["sha256"]:
-        where = "embedded" if report["model"]["embedded"] else "external, not counted above"
-        lines.append(f"  conv model ({where}, sha256 {report['model']['sha256'][:16]}…)")
-    lines.append("  bytes:")
-    for name, size in report["bytes"].items():
-        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
-    lines.append("  grids:")
-    for name, g in report["grids"].items():
-        lines.append(
-            f"    {name:<12} {g['dtype']:<8} {'x'.join(map(str, g['shape']))}  {g['error']} ({g['bound']}), "
-            f"blocks {'x'.join(map(str, g['block']))}: {g['predictors']}, {g['raw_values']} raw, "
-            f"{g['bits_per_value']:.3f} bits/value"
-        )
-    click.echo("\n".join(lines))
+        click.echo("\n".join(info_lines(report, all_columns)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -750,6 +750,19 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
         return _info_reader(reader, path, model)
 
 
+def _table_summary(table: Mapping[str, Any], rows: int, column_bytes: Mapping[str, int]) -> dict[str, Any]:
+    """One table of a dataset in :func:`info`: rows, columns, bytes, bits per value, predictors used."""
+    schema = table["schema"]
+    size = sum(column_bytes[c["name"]] for c in schema)
+    predictors: dict[str, int] = {}
+    for c in schema:
+        predictors[c["predictor"]] = predictors.get(c["predictor"], 0) + 1
+    return {
+        "rows": rows, "columns": len(schema), "counter": table.get("counter"), "bytes": size,
+        "bits_per_value": round(8 * size / max(rows * len(schema), 1), 3), "predictors": predictors,
+    }  # fmt: skip
+
+
 def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> dict[str, Any]:
     """info() of one table or one tree's dataset."""
     header = reader.header
@@ -815,10 +828,7 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
         for name, needs in depends.items():
             result["per_column"][name]["depends_on"] = needs
     if len(reader.tables) > 1:
-        result["tables"] = {
-            t["name"]: {"rows": reader.table_rows[i], "columns": len(t["schema"]), "counter": t.get("counter")}
-            for i, t in enumerate(reader.tables)
-        }
+        result["tables"] = {t["name"]: _table_summary(t, reader.table_rows[i], per_column) for i, t in enumerate(reader.tables)}
     if embedded:
         result["ratio_without_model"] = round(raw / (total - model_bytes), 4)
     elif model is not None:
