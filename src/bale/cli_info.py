@@ -33,7 +33,7 @@ def bound_text(spec: str) -> str:
         return spec
     if mode == "rel" and value > 0:
         exponent = -math.log2(value)
-        if exponent == int(exponent) and 2 <= exponent <= 23:
+        if exponent == int(exponent) and 5 <= exponent <= 23:  # 4 to 22 bits: rel=2**-(N+1)
             return f"{int(exponent) - 1} mantissa bits"
     mantissa, _, power = f"{value:.6e}".partition("e")
     if -3 < int(power) < 5:
@@ -98,7 +98,7 @@ def _counts(counts: Mapping[str, int]) -> str:
 
 
 def _columns(columns: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    width = min(max((len(n) for n in columns), default=4), 48)
+    width = max((len(n) for n in columns), default=4)
     bounds = {n: bound_text(c["bound"]) for n, c in columns.items()}
     bound_width = max((len(b) for b in bounds.values()), default=5)
     lines = ["  columns:"]
