@@ -828,7 +828,9 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
         for name, needs in depends.items():
             result["per_column"][name]["depends_on"] = needs
     if len(reader.tables) > 1:
-        result["tables"] = {t["name"]: _table_summary(t, reader.table_rows[i], per_column) for i, t in enumerate(reader.tables)}
+        result["tables"] = {
+            t["name"]: _table_summary(t, reader.table_rows[i], per_column) for i, t in enumerate(reader.tables)
+        }
     if embedded:
         result["ratio_without_model"] = round(raw / (total - model_bytes), 4)
     elif model is not None:
