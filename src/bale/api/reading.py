@@ -27,8 +27,8 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from bale.api.training import _open_model
 from bale.api.branches import BranchMap, Piece, branch_maps, build, cut, to_library, to_pandas
+from bale.api.training import _open_model
 from bale.chunks import DEFAULT_WORKERS, closure, decode_chunk, map_chunks
 from bale.container import MEMBERS_KIND, BaleReader, Source
 from bale.errors import BaleInputError
