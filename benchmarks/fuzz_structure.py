@@ -432,16 +432,32 @@ def run_block(args: tuple[int, int, int, float, str]) -> dict[str, Any]:
     return {"counts": dict(counts), "findings": findings, "slowest": slowest, "peak": peak_max}
 
 
-def campaign(inputs: int, seed_value: int, jobs: int, seconds: float, block: int = 500) -> dict[str, Any]:
-    """Run ``inputs`` hostile inputs; a summary of outcomes and findings."""
+def campaign(
+    inputs: int, seed_value: int, jobs: int, seconds: float, block: int = 500, log_path: str | None = None
+) -> dict[str, Any]:
+    """Run ``inputs`` hostile inputs; a summary of outcomes and findings.
+
+    With ``log_path``, each finished block is appended to it as one JSON line, and blocks already
+    there are not run again: an interrupted campaign goes on where it stopped (same seed).
+    """
     started = time.perf_counter()
+    done: dict[int, dict[str, Any]] = {}
+    if log_path and Path(log_path).exists():
+        for line in Path(log_path).read_text().splitlines():
+            record = json.loads(line)
+            if record.get("seed") == seed_value and record.get("block") == block:
+                done[record["start"]] = record
     with tempfile.TemporaryDirectory(prefix="bale-fuzz-structure-") as workdir:
-        blocks = [(seed_value, s, min(s + block, inputs), seconds, workdir) for s in range(0, inputs, block)]
-        if jobs > 1:
-            with ProcessPoolExecutor(jobs) as pool:
-                results = list(pool.map(run_block, blocks))
-        else:
-            results = [run_block(b) for b in blocks]
+        todo = [(seed_value, s, min(s + block, inputs), seconds, workdir) for s in range(0, inputs, block)]
+        todo = [b for b in todo if b[1] not in done]
+        with ProcessPoolExecutor(max(jobs, 1)) as pool:
+            for args, result in zip(todo, pool.map(run_block, todo), strict=True):
+                record = {"seed": seed_value, "block": block, "start": args[1], "stop": args[2], **result}
+                done[args[1]] = record
+                if log_path:
+                    with open(log_path, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+    results = [r for start, r in sorted(done.items()) if start < inputs]
     counts: Counter[str] = Counter()
     findings: list[dict[str, Any]] = []
     for r in results:
@@ -451,13 +467,13 @@ def campaign(inputs: int, seed_value: int, jobs: int, seconds: float, block: int
     for key, n in counts.items():
         outcomes[key.split("/")[1]] += n
     return {
-        "inputs": inputs,
+        "inputs": sum(min(r["stop"], inputs) - r["start"] for r in results) if log_path else inputs,
         "seed": seed_value,
         "outcomes": dict(sorted(outcomes.items())),
         "per_mutator": dict(sorted(counts.items())),
         "findings": findings,
         "slowest_seconds": round(max((r["slowest"] for r in results), default=0.0), 3),
-        "peak_traced_bytes": max((r["peak"] for r in results), default=0),
+        "peak_bytes": max((r["peak"] for r in results), default=0),
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -470,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="an input over this is a finding")
     parser.add_argument("--block", type=int, default=500)
     parser.add_argument("--json", help="write the summary here")
+    parser.add_argument("--log", help="append each finished block here (JSON lines); a rerun skips them")
     parser.add_argument("--replay", type=int, help="run one input, with its traceback")
     args = parser.parse_args(argv)
     if args.replay is not None:
@@ -481,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 return 1
         return 0
-    summary = campaign(args.inputs, args.seed, args.jobs, args.seconds, args.block)
+    summary = campaign(args.inputs, args.seed, args.jobs, args.seconds, args.block, args.log)
     text = json.dumps(summary, indent=1)
     if args.json:
         Path(args.json).write_text(text + "\n")
