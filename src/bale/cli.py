@@ -425,7 +425,7 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
     if output is None:
         with BaleReader(file) as reader:
             fmt = (reader.header.get("source") or {}).get("format")
-        output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
+        output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(str(fmt), ".npz")))
     _refuse_overwrite(Path(output), force)
     grids = decompress_grid(file, output, model=model_path)
     click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")

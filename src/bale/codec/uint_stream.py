@@ -183,7 +183,8 @@ def _decode_v1(words: memoryview, bits: memoryview, n: int, counts: np.ndarray) 
     else:
         tokens = np.full(n, int(np.argmax(counts)), dtype=np.int32)
     widths, base = _TOKEN_WIDTHS[tokens], _TOKEN_BASE[tokens]
-    return base | unpack_bits(bits, widths)
+    values: np.ndarray = base | unpack_bits(bits, widths)
+    return values
 
 
 def _model(counts: np.ndarray) -> constriction.stream.model.Categorical:

@@ -347,7 +347,8 @@ def pair_mass_figure(label: str, masses: Mapping[str, np.ndarray], result: Mappi
         width = edges[1] - edges[0]
         for which, colour in (("original", ORIGINAL), ("decompressed", DECOMPRESSED)):
             f = fit[which]
-            xs = np.linspace(*f["window"], 200)
+            start, stop = f["window"]
+            xs = np.linspace(start, stop, 200)
             scale = width / f["bin_width"]  # the fit's bins are not the plot's
             ys = scale * f["amplitude"] * np.exp(-0.5 * ((xs - f["mean"]) / f["sigma"]) ** 2)
             ax.plot(xs, ys, color=colour, lw=1.0, ls=":" if which == "decompressed" else "-")
