@@ -175,6 +175,7 @@ def test_keep_rest_and_unknown_preset(runner: CliRunner, tmp_path: Path) -> None
     assert result.exit_code == 2 and "preset" in result.output and "nanoaod" in result.output
 
 
+@pytest.mark.slow
 def test_many_files_into_out_dir_and_rerun_skips(runner: CliRunner, tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     import pyarrow.parquet as pq

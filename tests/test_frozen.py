@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +105,29 @@ def test_frozen_grid_file_decodes(name: str) -> None:
             assert check_bound(z[grid], values, bound) == 0, grid
             # abs bounds: k·step is one IEEE multiplication, the same on every machine
             assert hashlib.sha256(values.tobytes()).hexdigest() == GRID_EXPECTED[f"{name}/{grid}"], grid
+
+
+def test_v1_files_need_constriction_and_say_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """constriction is the ``v1`` extra: without it a version-1 file is a one-line error naming the extra,
+    and version-2 files (all that bale writes) decode as before."""
+    from click.testing import CliRunner
+
+    from bale.cli import main
+
+    monkeypatch.setitem(sys.modules, "constriction", None)  # `import constriction` raises ImportError
+    with pytest.raises(bale.BaleInputError, match=r"pip install 'bale\[v1\]'"):
+        bale.decompress(FROZEN / "jets_v1.bale")
+    result = CliRunner().invoke(main, ["decompress", str(FROZEN / "jets_v1.bale"), "-o", str(tmp_path / "j.npz")])
+    assert result.exit_code == 2 and "pip install 'bale[v1]'" in result.output
+    assert result.output.strip().count("\n") == 0, result.output
+    assert bale.info(FROZEN / "jets_v1.bale")["format_version"] == 1  # the header needs no entropy decoder
+    assert bale.decompress(FROZEN / "jets_v2.bale").num_rows == 2000
+
+
+def test_import_bale_does_not_import_constriction() -> None:
+    code = "import sys, bale, bale.cli; bale.decompress(sys.argv[1]); print('constriction' in sys.modules)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(FROZEN / "jets_v2.bale")], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["False"]

@@ -189,6 +189,7 @@ def test_embedded_model_frame_is_bounded_by_the_file(tmp_path: Path) -> None:
     assert peak[0] < 64 * MiB
 
 
+@pytest.mark.slow
 def test_short_structural_fuzz_campaign() -> None:
     """CI's bounded slice of benchmarks/fuzz_structure.py: hostile CRC-valid files, every mutator, 0 findings."""
     import sys

@@ -175,6 +175,7 @@ def test_closure_decodes_the_same_values_as_a_full_decode(learned: tuple[Path, P
         _close(full["c5"], t["c5"].array(library="np")[:1000], "c5")
 
 
+@pytest.mark.slow
 def test_nanoaod_branches_read_as_uproot_reads_them(nano: Path) -> None:
     with uproot.open(NANOAOD) as f, bale.open(nano) as events:
         tree = f["Events"]

@@ -56,6 +56,7 @@ def nanoaod_round_trip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return tmp / "events.bale", tmp / "events.root", report
 
 
+@pytest.mark.slow
 def test_nanoaod_collections_round_trip(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
     _, out, report = nanoaod_round_trip
     with uproot.open(NANOAOD) as f:
@@ -70,6 +71,7 @@ def test_nanoaod_collections_round_trip(nanoaod_round_trip: tuple[Path, Path, di
     assert report["tables"]["Jet"]["counter"] == "nJet"
 
 
+@pytest.mark.slow
 def test_nanoaod_dtypes_and_titles_survive(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
     _, out, _ = nanoaod_round_trip
     with uproot.open(NANOAOD) as a, uproot.open(out) as b:
@@ -79,6 +81,7 @@ def test_nanoaod_dtypes_and_titles_survive(nanoaod_round_trip: tuple[Path, Path,
             assert b["Events"][name].title == a["Events"][name].title, name  # NanoAOD's documentation
 
 
+@pytest.mark.slow
 def test_nanoaod_decodes_in_memory_as_a_dataset(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
     bale_file, _, _ = nanoaod_round_trip
     dataset = bale.decompress(bale_file)

@@ -90,6 +90,7 @@ def test_cli_train_resume(tmp_path: Path) -> None:
     assert out.is_file() and not Path(str(out) + ".checkpoints").exists()  # removed once the model is written
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_with_two_processes(tmp_path: Path) -> None:
     """torchrun with two processes on the gloo backend: one model, written once, that decodes."""
     import socket

@@ -103,6 +103,7 @@ def test_import_bale_does_not_import_torch() -> None:
     assert proc.stdout.split() == ["False"]
 
 
+@pytest.mark.slow
 def test_decompress_and_info_of_an_embedded_network(embedded: Path) -> None:
     proc = without_torch(
         """
@@ -138,6 +139,7 @@ def test_decompress_with_an_external_network_model() -> None:
     assert child["info"] == json.loads(json.dumps(bale.info(FROZEN_FILE, model=FROZEN_MODEL)))
 
 
+@pytest.mark.slow
 def test_cli_decompress_and_info(embedded: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.npz"
     proc = without_torch(
@@ -159,6 +161,7 @@ def test_cli_decompress_and_info(embedded: Path, tmp_path: Path) -> None:
     assert digest(bale.api.as_table(out)) == digest(bale.decompress(embedded))
 
 
+@pytest.mark.slow
 def test_compress_with_a_model_file_and_export(tmp_path: Path) -> None:
     """Compressing with a trained model needs no torch either, and gives the same bytes."""
     ours, theirs = tmp_path / "ours.bale", tmp_path / "theirs.bale"
@@ -183,6 +186,7 @@ def test_compress_with_a_model_file_and_export(tmp_path: Path) -> None:
     assert child["exported"] in (None, [str(tmp_path / "m.onnx")])
 
 
+@pytest.mark.slow
 def test_training_without_the_network_needs_no_torch() -> None:
     """``model.learned = false``: relations and classical predictors only, trained without torch."""
     proc = without_torch(
@@ -199,6 +203,7 @@ def test_training_without_the_network_needs_no_torch() -> None:
     assert last_json(proc) == {"network": False, "torch": False}
 
 
+@pytest.mark.slow
 def test_training_the_network_without_torch_says_what_to_install(tmp_path: Path) -> None:
     proc = without_torch(
         """
@@ -225,6 +230,7 @@ def test_training_the_network_without_torch_says_what_to_install(tmp_path: Path)
     assert cli.stderr.strip().count("\n") == 0 and "pip install 'bale[train]'" in cli.stderr
 
 
+@pytest.mark.slow
 def test_grids_decode_and_compress_with_a_conv_model_without_torch(tmp_path: Path) -> None:
     """A grid file with an embedded conv model decodes, and compresses with the model, where torch is missing."""
     frozen = DATA / "frozen" / "grid_conv_v2.bale"
