@@ -264,6 +264,7 @@ def test_bale_abs_bound(table: dict[str, np.ndarray], fast: BaleConfig) -> None:
     assert row["violations"] == 0 and row["columns"]["pt"]["max_abs_err"] <= 0.05
 
 
+@pytest.mark.slow
 def test_baler_autoencoder_reports_what_it_reaches(
     table: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -12,14 +12,9 @@ from click.testing import CliRunner
 
 from bale.cli import main
 from bale.config import TEMPLATE, BaleConfig
+from common import JETS, NANOAOD
 
-JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
 FAST = ["--epochs", "2", "--max-rows", "2048", "--no-progress"]
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.mark.parametrize("command", [[], ["compress"], ["decompress"], ["info"], ["train"], ["init"], ["schema"]])
@@ -134,7 +129,6 @@ def test_schema_is_json(runner: CliRunner) -> None:
     assert set(schema["properties"]) == {"compress", "model", "train", "grid"}
 
 
-NANOAOD = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 HZZ = Path(__file__).parent / "data" / "uproot-HZZ.root"
 
 

@@ -19,9 +19,8 @@ import bale
 from bale.api import verify
 from bale.errors import BaleFormatError
 from bale.grid.api import decompress_grid
-from common import crc, forge, join, peak_memory, split, zjson
+from common import FROZEN, crc, forge, join, peak_memory, split, zjson
 
-FROZEN = Path(__file__).parent / "data" / "frozen"
 MiB = 2**20
 
 

@@ -16,9 +16,8 @@ from bale.config import BaleConfig
 from bale.errors import BaleInputError
 from bale.io.root_events import iter_dataset, plan_steps, read_dataset
 from bale.table import MAIN, Dataset, Table
+from common import DATA, NANOAOD
 
-DATA = Path(__file__).parent / "data"
-NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 HZZ = DATA / "uproot-HZZ.root"
 COLLECTIONS = ["Jet_*", "Muon_*", "Electron_*", "MET_*"]
 
@@ -171,6 +170,7 @@ def test_dataset_checks_its_counters() -> None:
         Dataset({MAIN: main, "c": Table({"x": np.zeros(3)})}, {"c": "m"})
 
 
+@pytest.mark.slow
 def test_dataset_cannot_be_written_flat(nanoaod_round_trip: tuple[Path, Path, dict], tmp_path: Path) -> None:
     bale_file, _, _ = nanoaod_round_trip
     with pytest.raises(BaleInputError, match="ROOT"):

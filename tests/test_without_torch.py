@@ -15,14 +15,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 import bale
 from bale.config import BaleConfig
+from common import DATA, JETS, tiled_jets
 
-DATA = Path(__file__).parent / "data"
-JETS = DATA / "ttbar_jets_2k.parquet"
 FROZEN_MODEL = DATA / "frozen" / "jets_model_v2.safetensors"  # a network: 8 heads, 2 latents
 FROZEN_FILE = DATA / "frozen" / "jets_external_v2.bale"  # compressed with it
 
@@ -83,7 +81,7 @@ def digest(table: bale.Table) -> dict[str, list[str]]:
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file with an embedded network model (2 latents), compressed here, where torch trains."""
     pytest.importorskip("torch")
-    tiled = {k: np.tile(v, 12) for k, v in bale.api.as_table(JETS).columns.items()}  # enough rows to keep a network
+    tiled = tiled_jets()  # enough rows to keep a network
     cfg = BaleConfig()
     cfg.train.epochs = 3
     cfg.model.latent_dim = 2
