@@ -1,3 +1,7 @@
+#!/usr/bin/env python3
+# /// script
+# dependencies = ["nox>=2025.2.9"]
+# ///
 """Developer tasks in fresh virtual environments: ``nox`` runs lint and the fast tests, ``nox -l`` lists all.
 
 - ``nox -s lint``: ruff, ``mypy --strict`` (configured in pyproject.toml) and sp-repo-review, as CI runs them;
@@ -13,8 +17,7 @@ from __future__ import annotations
 
 import nox
 
-nox.needs_version = ">=2024.3.2"
-nox.options.sessions = ["lint", "tests"]
+nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
 
 PYTHON = "3.11"
@@ -36,8 +39,12 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *(session.posargs or ["-q", "-m", "not slow"]))
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHON, default=False)
 def docs(session: nox.Session) -> None:
     """The README's demo: compress, decompress, ratio and largest error on the committed jet sample."""
     session.install("-r", "requirements-dev.txt", "-e", ".[train]")
     session.run("python", "examples/demo.py")
+
+
+if __name__ == "__main__":
+    nox.main()
