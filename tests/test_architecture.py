@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,33 @@ LAYERS = {
     "bench": 8,
     "tune": 8,
     "cli_support": 8.5,
+    "cli_info": 8.5,  # bale info as text
     "cli": 9,
     "__init__": 10,
 }
+
+
+def _readme_rows() -> list[list[str]]:
+    """The modules of each row of the README's layer table (under "How it works"), top row first."""
+    text = (SRC.parents[1] / "README.md").read_text()
+    table = text[text.index("| layer | folder | what it does |") :].split("\n\n")[0]
+    rows = []
+    for line in table.splitlines()[2:]:
+        folder = line.split("|")[2]
+        rows.append([token.removesuffix(".py").removesuffix("/") for token in re.findall(r"`([^`]+)`", folder)])
+    return rows
+
+
+def test_readme_layer_table_is_the_same_truth_as_layers() -> None:
+    """Every module is in exactly one row of the README's table, and the rows go down LAYERS (issue 17)."""
+    rows = _readme_rows()
+    listed = [m for row in rows for m in row]
+    assert sorted(listed) == sorted(set(listed)), "a module is listed twice in the README's layer table"
+    assert set(listed) == set(LAYERS), f"README only: {set(listed) - set(LAYERS)}; LAYERS only: {set(LAYERS) - set(listed)}"
+    for upper, lower in zip(rows, rows[1:]):
+        assert max(LAYERS[m] for m in upper) < min(LAYERS[m] for m in lower), f"README rows {upper} / {lower}"
+    on_disk = {_part(_name(p)) for p in _modules()}
+    assert on_disk <= set(LAYERS), f"modules missing from LAYERS and the README: {on_disk - set(LAYERS)}"
 
 
 def _part(module: str) -> str:
@@ -87,3 +112,13 @@ def test_no_pickle_anywhere() -> None:
                 assert not any(n and n.split(".")[0] in ("pickle", "dill", "cloudpickle") for n in names), path
             if isinstance(node, ast.keyword) and node.arg == "allow_pickle":
                 assert isinstance(node.value, ast.Constant) and node.value.value is False, path
+
+
+def test_architecture_doc_names_only_modules_that_exist() -> None:
+    """docs/architecture.md shows where each change belongs: every path it names must exist."""
+    root = SRC.parents[1]
+    text = (root / "docs" / "architecture.md").read_text()
+    paths = set(re.findall(r"((?:src|tests|docs)/[\w./]+\w/?)", text))
+    assert len(paths) > 20
+    missing = sorted(p for p in paths if not (root / p).exists())
+    assert not missing, f"docs/architecture.md names what does not exist: {missing}"

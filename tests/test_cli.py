@@ -139,7 +139,7 @@ def test_root_branches_globs_preset_and_root_out(runner: CliRunner, tmp_path: Pa
     result = runner.invoke(main, ["compress", str(NANOAOD), "-o", str(packed), "--branches", "Jet_pt", "Muon_*",
                                   "MET_pt", "--preset", "nanoaod", "-e", "Jet_pt:rel=1e-4", *FAST])
     assert result.exit_code == 0, result.output
-    assert "collection Muon (counter nMuon)" in result.output
+    assert "Muon (counter nMuon)" in result.output
     info = json.loads(runner.invoke(main, ["info", str(packed), "--json"]).output)
     bounds = {name: col["bound"] for name, col in info["per_column"].items()}
     assert bounds["Jet_pt"] == "rel=0.0001"  # the command line beats the preset
@@ -345,3 +345,27 @@ def test_greedy_branches_are_rewritten_not_patched() -> None:
     import bale.cli
 
     assert "_GreedyOption" not in vars(bale.cli)
+
+
+def test_info_summarizes_a_wide_file_and_lists_columns_on_request(runner: CliRunner, tmp_path: Path) -> None:
+    """A file of 100s of columns: one line per table, bounds as written, --columns for the full list (issue 20)."""
+    packed = tmp_path / "nano.bale"
+    result = runner.invoke(main, ["compress", str(NANOAOD), "-o", str(packed), "--preset", "nanoaod", *FAST])
+    assert result.exit_code == 0, result.output
+    short = runner.invoke(main, ["info", str(packed)]).output
+    full = runner.invoke(main, ["info", str(packed), "--columns"]).output
+    n_columns = len(json.loads(runner.invoke(main, ["info", str(packed), "--json"]).output)["per_column"])
+    assert n_columns > 500 and len(short.splitlines()) < 60 and len(full.splitlines()) > n_columns
+    assert "Jet (counter nJet)" in short and "bits/value" in short and "--columns" in short
+    assert "mantissa bits" in full and "0.00048828125" not in full
+    assert "fallback columns" not in short or "no model predicts" in short
+    widths = {line.index(" B ") for line in full.splitlines() if line.startswith("    ") and " B " in line}
+    assert len(widths) == 1, "the column list is aligned"
+
+
+def test_bounds_are_shown_as_written() -> None:
+    from bale.cli_info import bound_text
+
+    assert bound_text("rel=0.00048828125") == "10 mantissa bits"
+    assert bound_text("rel=0.001") == "rel=1e-3" and bound_text("abs=0.01") == "abs=0.01"
+    assert bound_text("exact") == "exact" and bound_text("abs=2.5e-05") == "abs=2.5e-5"

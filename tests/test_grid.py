@@ -240,12 +240,47 @@ def test_api_info_and_decompress_know_grid_files(tmp_path: Path) -> None:
         decompress_grid(DATA / "frozen" / "jets_v2.bale")
 
 
-def test_tables_are_unchanged_without_grid(tmp_path: Path) -> None:
-    """A 3-D .npz is still a table unless --grid is given."""
+def test_fields_are_detected_without_a_flag(tmp_path: Path) -> None:
+    """A 3-D float .npz is coded as a field without --grid (issue 17); kind="table" still codes columns."""
     src = tmp_path / "f.npz"
     np.savez(src, data=_field((6, 4, 5)))
-    report = bale.compress(src, tmp_path / "t.bale", error="rel=1e-3", config=_no_learning())
+    as_field = bale.compress(src, tmp_path / "f.bale", error="abs=1e-3")
+    flagged = compress_grid(src, tmp_path / "g.bale", error="abs=1e-3")
+    assert as_field["kind"] == "grid" and (tmp_path / "f.bale").read_bytes() == (tmp_path / "g.bale").read_bytes()
+    assert flagged["file_bytes"] == as_field["file_bytes"]
+    fields = bale.decompress(tmp_path / "f.bale")
+    assert isinstance(fields, bale.Fields) and fields["data"].shape == (6, 4, 5)
+    report = bale.compress(src, tmp_path / "t.bale", error="rel=1e-3", config=_no_learning(), kind="table")
     assert "kind" not in report and report["columns"] == 20
+    with pytest.raises(BaleInputError, match="unknown kind"):
+        bale.compress(src, tmp_path / "u.bale", kind="image")
+
+
+def test_cli_detects_fields_like_grid_gives(tmp_path: Path) -> None:
+    """`bale compress CFD.npz -o x.bale -e abs=X` (no flag) writes the same file as --grid."""
+    src = DATA / "CFD_still.npz"
+    runner = CliRunner()
+    plain = runner.invoke(main, ["compress", str(src), "-o", str(tmp_path / "a.bale"), "-e", "abs=1e-2"])
+    flagged = runner.invoke(main, ["compress", str(src), "-o", str(tmp_path / "b.bale"), "-e", "abs=1e-2", "--grid"])
+    assert plain.exit_code == 0 and flagged.exit_code == 0, plain.output + flagged.output
+    assert (tmp_path / "a.bale").read_bytes() == (tmp_path / "b.bale").read_bytes()
+    both = runner.invoke(main, ["compress", str(src), "-o", str(tmp_path / "c.bale"), "--grid", "--table"])
+    assert both.exit_code == 2 and "contradict" in both.output
+
+
+def test_kind_detection_reads_headers_only(tmp_path: Path) -> None:
+    from bale.io.data_kind import detect_kind
+
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4), np.float32))
+    np.save(tmp_path / "matrix.npy", np.zeros((20, 3), np.float32))
+    np.savez(tmp_path / "cols.npz", a=np.zeros((5, 5, 5)), b=np.zeros(1000))  # columns beside the cube: a table
+    np.savez(tmp_path / "extra.npz", a=np.zeros((5, 5, 5)), names=np.zeros(0), step=np.arange(3))
+    assert detect_kind(tmp_path / "cube.npy") == "field"
+    assert detect_kind(tmp_path / "matrix.npy") == "table"
+    assert detect_kind(tmp_path / "cols.npz") == "table"
+    assert detect_kind(tmp_path / "extra.npz") == "field"
+    assert detect_kind(DATA / "ttbar_jets_2k.parquet") == "table"
+    assert detect_kind(np.zeros((2, 2, 2))) == "field" and detect_kind({"x": np.zeros(3)}) == "table"
 
 
 def _no_learning() -> BaleConfig:

@@ -14,7 +14,7 @@ from bale.bounds import Bound, parse_bound
 from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
-from bale.table import Dataset, Forest, Table
+from bale.table import Dataset, Fields, Forest, Table
 
 
 def __getattr__(name: str) -> object:
@@ -38,6 +38,7 @@ __all__ = [
     "CompressionModel",
     "Dataset",
     "DatasetModel",
+    "Fields",
     "Forest",
     "Table",
     "__version__",

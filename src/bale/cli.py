@@ -193,7 +193,13 @@ _common_data = [
 
 
 _common_grid = [
-    click.option("--grid", is_flag=True, help="Grid mode: float arrays as 2-D/3-D fields (docs/grids.md)."),
+    click.option(
+        "--grid",
+        is_flag=True,
+        help="Code the float arrays as fields (grids), 2-D ones included; arrays of 3+ dimensions are "
+        "detected as fields without it (docs/grids.md).",
+    ),
+    click.option("--table", is_flag=True, help="Code the input as a table of columns, even float arrays of 3+ dimensions."),
     click.option("--block", type=int, help="Grid mode: block edge (overrides grid.block)."),
     click.option(
         "--predictor",
@@ -213,6 +219,20 @@ def _data_options(fn: Any) -> Any:
     for option in reversed(_common_data):
         fn = option(fn)
     return fn
+
+
+def _is_field(data: tuple[str, ...], grid: bool, table: bool) -> bool:
+    """Whether DATA is coded as fields: --grid, --table, or what the one input holds (bale.io.data_kind)."""
+    if grid and table:
+        raise click.UsageError("--grid and --table contradict each other: choose one")
+    if grid or table or len(data) != 1:
+        return grid
+    from bale.io.data_kind import detect_kind
+
+    if detect_kind(data[0]) != "field":
+        return False
+    stage("%s holds float arrays of 3+ dimensions: coding them as fields (--table codes them as columns)", data[0])
+    return True
 
 
 def _split(columns: str | None) -> list[str] | None:
@@ -272,17 +292,19 @@ def compress(
     as_json: bool,
     force: bool,
     grid: bool,
+    table: bool,
     block: int | None,
     predictor: str | None,
     **options: Any,
 ) -> None:
     """Compress DATA (Parquet, NumPy, HDF5, CSV, ROOT) into a .bale file, or many files into --out-dir.
 
-    Put DATA first: --branches takes every value that follows it. With --grid, the float
-    arrays of DATA (.npz, .npy, HDF5, zarr) are coded as 2-D/3-D grids (docs/grids.md).
+    Put DATA first: --branches takes every value that follows it. Float arrays of 3+
+    dimensions (.npz, .npy, HDF5, zarr) are coded as fields (grids, docs/grids.md); --grid
+    codes 2-D ones so too, --table codes any array as columns.
     """
     with show_stages(_stages(options["no_progress"])):
-        if grid:
+        if _is_field(data, grid, table) and out_dir is None:
             _compress_grid(data, output, model_path, as_json, force, block, predictor, options)
             return
         arguments = _data_arguments(options, compress__chunk_rows=chunk_rows)
@@ -294,7 +316,7 @@ def compress(
         out = Path(output) if output else Path(data[0]).with_suffix(".bale")
         _refuse_overwrite(out, force)
         stage("compressing %s into %s%s", data[0], out, "" if model_path else " (training a model first)")
-        report = run(data[0], out, model=model_path, **arguments)
+        report = run(data[0], out, model=model_path, kind="table" if table else None, **arguments)
     _print_info(report, as_json)
 
 
@@ -443,11 +465,14 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
     help="The external model, to show the ratio with its bytes counted too.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(file: str, model_path: str | None, as_json: bool) -> None:
+@click.option(
+    "--columns", "all_columns", is_flag=True, help=f"List every column (files of more than {40} are summarized)."
+)
+def info(file: str, model_path: str | None, as_json: bool, all_columns: bool) -> None:
     """Show a .bale file's byte breakdown and honest compression ratio."""
     from bale.api import info as run
 
-    _print_info(run(file, model=model_path), as_json)
+    _print_info(run(file, model=model_path), as_json, all_columns)
 
 
 @main.command(short_help="Check a .bale file: every checksum and a full decode.")
@@ -514,6 +539,7 @@ def train(
     resume: bool,
     train_fraction: float | None,
     grid: bool,
+    table: bool,
     block: int | None,
     predictor: str | None,
     **options: Any,
@@ -531,7 +557,7 @@ def train(
     from bale.api import train as run
     from bale.models.bundle import DatasetModel
 
-    if grid:  # a conv model of grid tiles (docs/grids.md)
+    if _is_field(data, grid, table):  # a conv model of grid tiles (docs/grids.md)
         from bale.grid.api import save_grid_model, train_grid
 
         _refuse_overwrite(Path(output), force)
@@ -649,7 +675,7 @@ def tune(
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML file with [evaluate].")
 @click.option("--max-rows", type=int, help="Rows per table sampled for KS, chi2, correlations, figures (200000).")
 @click.option("--no-plots", is_flag=True, help="Metrics and report tables only, no figures (fast).")
-@click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for a grid .bale).")
+@click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for fields of 3+ dimensions).")
 @click.option("--no-progress", is_flag=True, help="Do not say on stderr what each step does.")
 def evaluate(
     files: tuple[str, ...],
@@ -703,7 +729,8 @@ def _evaluate(
     stage("evaluating %s against %s: results go to %s/", files[-1] if against is None else files[0],
           against or files[0], out_dir)  # fmt: skip
 
-    if grid or (against is not None and is_grid_bale(files[0])):
+    original = files[0] if against is None else against
+    if grid or (against is not None and is_grid_bale(files[0])) or _is_field((original,), False, False):
         result = evaluate_grid_files(
             files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
             error=errors[0] if errors else None, plots=not no_plots,
@@ -748,7 +775,9 @@ def _evaluate(
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Write bench.json, bench.md and pareto.png here.")
 @click.option("--time-limit", type=float, help="Seconds allowed to one method at one bound (default: no limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of markdown.")
-@click.option("--grid", is_flag=True, help="Grid mode: bale's grid codec against SZ3, ZFP, fpzip on 3-D arrays.")
+@click.option(
+    "--grid", is_flag=True, help="bale's grid codec against SZ3, ZFP, fpzip (automatic for fields of 3+ dimensions)."
+)
 def bench(
     data: str,
     errors: tuple[str, ...],
@@ -770,7 +799,7 @@ def bench(
     """
     from bale.bench import METHODS, run_bench, to_markdown
 
-    if grid:
+    if _is_field((data,), grid, False):
         _bench_grid(data, errors, methods, columns, config_path, out_dir, as_json)
         return
     if methods == "list":
@@ -895,86 +924,20 @@ def schema() -> None:
     click.echo(json.dumps(BaleConfig.model_json_schema(), indent=2))
 
 
-def _print_info(report: dict[str, Any], as_json: bool) -> None:
+def _print_info(report: dict[str, Any], as_json: bool, all_columns: bool = False) -> None:
+    from bale.cli_info import grid_lines, info_lines, root_file_lines
+
     if as_json:
         click.echo(json.dumps(report, indent=2))
-        return
-    if report.get("kind") == "grid":
-        _print_grid_info(report)
-        return
-    if report.get("kind") == "root_file":
-        _print_root_file_info(report)
-        return
-    raw, total = report["raw_bytes"], report["file_bytes"]
-    lines = [
-        f"{report['file']}: {report['rows']} rows, {report['columns']} columns, {report['chunks']} chunk(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
-    ]
-    if "ratio_without_model" in report:
-        lines.append(f"  ratio without the embedded model: {report['ratio_without_model']:.3f}")
+    elif report.get("kind") == "grid":
+        click.echo("\n".join(grid_lines(report)))
+    elif report.get("kind") == "root_file":
+        click.echo("\n".join(root_file_lines(report)))
+        for tree in report["trees"].values():
+            click.echo("")
+            _print_info(tree, False, all_columns)
     else:
-        lines.append(f"  model is external (sha256 {report['model']['sha256'][:16]}…): not counted above")
-        if "ratio_with_model" in report:
-            lines.append(
-                f"  ratio with the model's {report['model']['bytes']:,} B counted: {report['ratio_with_model']:.3f}"
-            )
-    for name, table in (report.get("tables") or {}).items():
-        label = f"collection {name} (counter {table['counter']})" if name else "main table"
-        lines.append(f"  {label}: {table['rows']:,} rows, {table['columns']} columns")
-    lines.append("  bytes:")
-    for name, size in report["bytes"].items():
-        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
-    lines.append("  columns:")
-    for name, col in report["per_column"].items():
-        needs = col.get("depends_on") or []
-        more = f"  needs {', '.join(needs[:4])}{f' +{len(needs) - 4}' if len(needs) > 4 else ''}" if needs else ""
-        lines.append(
-            f"    {name:<20} {col['bound']:<12} {col['predictor']:<9} {col['bytes']:>10,} B "
-            f"{col['bits_per_value']:7.3f} bits/value{more}"
-        )
-    click.echo("\n".join(lines))
-
-
-def _print_root_file_info(report: dict[str, Any]) -> None:
-    raw, total = report["raw_bytes"], report["file_bytes"]
-    lines = [
-        f"{report['file']}: a whole ROOT file, {len(report['trees'])} tree(s), {len(report['objects'])} object(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
-    ]
-    for name, tree in report["trees"].items():
-        lines.append(f"  tree {name}: {tree['rows']:,} entries, {tree['columns']} columns, {tree['file_bytes']:,} B")
-    for name, classname in report["objects"].items():
-        lines.append(f"  object {name} ({classname}): copied")
-    for name, what in report.get("changed", {}).items():
-        lines.append(f"  object {name}: {what}")
-    for name, why in report["left_out"].items():
-        lines.append(f"  not kept: {name}: {why}")
-    click.echo("\n".join(lines))
-    for tree in report["trees"].values():
-        click.echo("")
-        _print_info(tree, False)
-
-
-def _print_grid_info(report: dict[str, Any]) -> None:
-    raw, total = report["raw_bytes"], report["file_bytes"]
-    lines = [
-        f"{report['file']}: {len(report['grids'])} grid(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
-    ]
-    if report["model"]["sha256"]:
-        where = "embedded" if report["model"]["embedded"] else "external, not counted above"
-        lines.append(f"  conv model ({where}, sha256 {report['model']['sha256'][:16]}…)")
-    lines.append("  bytes:")
-    for name, size in report["bytes"].items():
-        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
-    lines.append("  grids:")
-    for name, g in report["grids"].items():
-        lines.append(
-            f"    {name:<12} {g['dtype']:<8} {'x'.join(map(str, g['shape']))}  {g['error']} ({g['bound']}), "
-            f"blocks {'x'.join(map(str, g['block']))}: {g['predictors']}, {g['raw_values']} raw, "
-            f"{g['bits_per_value']:.3f} bits/value"
-        )
-    click.echo("\n".join(lines))
+        click.echo("\n".join(info_lines(report, all_columns)))
 
 
 if __name__ == "__main__":  # pragma: no cover

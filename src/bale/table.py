@@ -228,3 +228,14 @@ class Forest:
     @property
     def nbytes(self) -> int:
         return sum(d.nbytes for d in self.trees.values())
+
+
+class Fields(dict[str, np.ndarray]):
+    """N-D fields (grids, docs/grids.md) by name: what :func:`bale.decompress` gives for a file of fields.
+
+    A plain mapping of name to array (NumPy's ``np.load`` of an ``.npz`` reads the same way).
+    """
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in self.values())

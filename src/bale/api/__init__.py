@@ -28,14 +28,15 @@ from bale.config import BaleConfig, load_config
 from bale.container import MEMBERS_KIND, BaleReader, BaleWriter, ChunkInfo, Source
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target, refuse_same_file
-from bale.grid.api import decompress_grid, grid_info
+from bale.grid.api import compress_grid, decompress_grid, grid_info
 from bale.io import detect_format, read_table, write_table
+from bale.io.data_kind import check_kind, detect_kind
 from bale.io.root_events import empty_dataset, iter_dataset
 from bale.io.root_write import write_dataset as write_root_dataset
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.stages import stage
-from bale.table import Dataset, Forest, Table, check_column_names
+from bale.table import Dataset, Fields, Forest, Table, check_column_names
 from bale.training.families import family_of
 
 __all__ = [
@@ -423,6 +424,7 @@ def compress(
     progress: bool = False,
     workers: int = DEFAULT_WORKERS,
     on_epoch: Callable[[int, float], None] | None = None,
+    kind: str | None = None,
 ) -> dict[str, Any]:
     """Compress ``data`` into the ``.bale`` file ``output``; returns :func:`info` of the result.
 
@@ -430,10 +432,21 @@ def compress(
     the file records the model's SHA-256 and decompression needs the same model. A ROOT
     file is read in steps of whole events, so memory does not grow with its size;
     ``columns`` then selects branches by name or glob, and ``keep_rest`` adds every other
-    branch, coded losslessly.
+    branch, coded losslessly. Float arrays of 3+ dimensions are coded as fields (grids,
+    docs/grids.md); ``kind="field"`` or ``"table"`` says it instead (:mod:`bale.io.data_kind`).
     """
     refuse_same_file(data, output)  # the output is never the input (issue 16)
     cfg = _config(config)
+    if (check_kind(kind) or detect_kind(data)) == "field":
+        specs = [] if errors is None else list(errors.values() if isinstance(errors, Mapping) else errors)
+        if len(specs) > 1 or (specs and (error is not None or isinstance(errors, Mapping) or ":" in specs[0])):
+            raise BaleInputError("fields take one bound for all arrays: error='range=X', 'abs=X' or 'rel=X'")
+        error = error or (specs[0] if specs else None)
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            raise BaleInputError("a table model cannot code fields: give a grid model (bale train --grid) or none")
+        return compress_grid(
+            data, output, error=error, model=model, config=cfg, names=list(columns) if columns else None
+        )
     if tree is None and isinstance(data, (str, os.PathLike)) and detect_format(data) == "root":
         from bale.api.root_file import compress_root_file, whole_file_trees
 
@@ -596,11 +609,12 @@ def decompress(
     format: str | None = None,
     progress: bool = False,
     workers: int = DEFAULT_WORKERS,
-) -> Table | Dataset | Forest:
+) -> Table | Dataset | Forest | Fields:
     """Decode a ``.bale`` file; writes ``output`` when given and returns the data.
 
     A file of one table gives a :class:`Table`; a file with collections (from a ROOT tree
-    with jagged branches) a :class:`Dataset`, which only ROOT can hold as a file. Writing
+    with jagged branches) a :class:`Dataset`, which only ROOT can hold as a file; a whole
+    ROOT file a :class:`Forest`; a file of N-D fields :class:`Fields` (name -> array). Writing
     a dataset to ROOT streams it in steps of whole events. ``path`` may also be the file's
     bytes, a binary file object or an fsspec URL (:class:`bale.container.BaleReader`).
     """
@@ -609,7 +623,7 @@ def decompress(
             reader.close()
             if not isinstance(path, (str, os.PathLike)):
                 raise BaleInputError("grid files are decompressed from a path")
-            return decompress_grid(path, output, model=model)  # type: ignore[arg-type,return-value]
+            return decompress_grid(path, output, model=model)  # type: ignore[arg-type]
         if reader.header.get("kind") == MEMBERS_KIND:  # a whole ROOT file: its trees and objects
             from bale.api.root_file import decompress_root_file
 
@@ -736,6 +750,19 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
         return _info_reader(reader, path, model)
 
 
+def _table_summary(table: Mapping[str, Any], rows: int, column_bytes: Mapping[str, int]) -> dict[str, Any]:
+    """One table of a dataset in :func:`info`: rows, columns, bytes, bits per value, predictors used."""
+    schema = table["schema"]
+    size = sum(column_bytes[c["name"]] for c in schema)
+    predictors: dict[str, int] = {}
+    for c in schema:
+        predictors[c["predictor"]] = predictors.get(c["predictor"], 0) + 1
+    return {
+        "rows": rows, "columns": len(schema), "counter": table.get("counter"), "bytes": size,
+        "bits_per_value": round(8 * size / max(rows * len(schema), 1), 3), "predictors": predictors,
+    }  # fmt: skip
+
+
 def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> dict[str, Any]:
     """info() of one table or one tree's dataset."""
     header = reader.header
@@ -801,10 +828,7 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
         for name, needs in depends.items():
             result["per_column"][name]["depends_on"] = needs
     if len(reader.tables) > 1:
-        result["tables"] = {
-            t["name"]: {"rows": reader.table_rows[i], "columns": len(t["schema"]), "counter": t.get("counter")}
-            for i, t in enumerate(reader.tables)
-        }
+        result["tables"] = {t["name"]: _table_summary(t, reader.table_rows[i], per_column) for i, t in enumerate(reader.tables)}
     if embedded:
         result["ratio_without_model"] = round(raw / (total - model_bytes), 4)
     elif model is not None:

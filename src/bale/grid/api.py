@@ -24,6 +24,7 @@ from bale.bounds import parse_bound
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
+from bale.table import Fields
 from bale.fsutil import refuse_same_file, write_atomic
 from bale.grid.codec import (
     as_3d,
@@ -208,13 +209,13 @@ def _chunks_by_table(reader: BaleReader) -> list[list[int]]:
 
 def decompress_grid(
     path: PathLike, output: PathLike | None = None, *, model: ConvGridModel | PathLike | None = None
-) -> dict[str, np.ndarray]:
+) -> Fields:
     """Decode the grids of a grid ``.bale`` file (name -> array); writes ``output`` when given."""
     with BaleReader(path) as reader:
         if not is_grid_file(reader):
             raise BaleInputError(f"{path} holds a table, not grids: use bale.decompress")
         conv = _file_model(reader, model)
-        out: dict[str, np.ndarray] = {}
+        out = Fields()
         by_table = _chunks_by_table(reader)
         for t, table in enumerate(reader.tables):
             try:
