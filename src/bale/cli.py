@@ -412,7 +412,7 @@ def decompress(
     """Decompress a .bale FILE back to a table file."""
     from bale.api import decompress as run
     from bale.container import BaleReader
-    from bale.table import Dataset, Forest
+    from bale.table import Dataset, Forest, Table
 
     with BaleReader(file) as reader:
         is_grid = reader.header.get("kind") == "grid"
@@ -435,7 +435,7 @@ def decompress(
         with BaleReader(file) as reader:
             events = reader.num_rows
         click.echo(f"{output}: {events} events, collections {', '.join(data.counters) or 'none'}")
-    else:
+    elif isinstance(data, Table):  # fields went to _decompress_grid above
         click.echo(f"{output}: {data.num_rows} rows, {len(data.columns)} columns")
 
 
