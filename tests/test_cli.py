@@ -347,6 +347,7 @@ def test_greedy_branches_are_rewritten_not_patched() -> None:
     assert "_GreedyOption" not in vars(bale.cli)
 
 
+@pytest.mark.slow
 def test_info_summarizes_a_wide_file_and_lists_columns_on_request(runner: CliRunner, tmp_path: Path) -> None:
     """A file of 100s of columns: one line per table, bounds as written, --columns for the full list (issue 20)."""
     packed = tmp_path / "nano.bale"

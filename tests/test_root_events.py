@@ -127,6 +127,7 @@ def test_external_model_for_collections(tmp_path: Path) -> None:
         bale.compress(HZZ, tmp_path / "x.bale", model=loaded, columns=["Jet_*"])
 
 
+@pytest.mark.slow
 def test_streaming_steps_match_the_whole(tmp_path: Path) -> None:
     _, pieces = iter_dataset(NANOAOD, ["Jet_pt", "Muon_pt"], step_rows=100)
     parts = list(pieces)

@@ -118,6 +118,7 @@ def test_decompress_and_info_of_an_embedded_network(embedded: Path) -> None:
     assert child["info"] == json.loads(json.dumps(bale.info(embedded)))
 
 
+@pytest.mark.slow
 def test_decompress_with_an_external_network_model() -> None:
     """No training at all: runs where torch is missing too."""
     proc = without_torch(
