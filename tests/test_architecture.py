@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def test_readme_layer_table_is_the_same_truth_as_layers() -> None:
     rows = _readme_rows()
     listed = [m for row in rows for m in row]
     assert sorted(listed) == sorted(set(listed)), "a module is listed twice in the README's layer table"
-    assert set(listed) == set(LAYERS), f"README only: {set(listed) - set(LAYERS)}; LAYERS only: {set(LAYERS) - set(listed)}"
-    for upper, lower in zip(rows, rows[1:]):
+    assert set(listed) == set(LAYERS), (
+        f"README only: {set(listed) - set(LAYERS)}; LAYERS only: {set(LAYERS) - set(listed)}"
+    )
+    for upper, lower in itertools.pairwise(rows):
         assert max(LAYERS[m] for m in upper) < min(LAYERS[m] for m in lower), f"README rows {upper} / {lower}"
     on_disk = {_part(_name(p)) for p in _modules()}
     assert on_disk <= set(LAYERS), f"modules missing from LAYERS and the README: {on_disk - set(LAYERS)}"

@@ -47,13 +47,13 @@ def mark():
         pass
 
 if how in ("compress", "cli"):
-    real = bale.api.encode_chunk
+    real = bale.api.compressing.encode_chunk
     def slow(columns, model):
         out = real(columns, model)
         mark()  # chunks are being written to the temporary file
         time.sleep(0.3)
         return out
-    bale.api.encode_chunk = slow
+    bale.api.compressing.encode_chunk = slow
     if how == "compress":
         bale.compress(data, target, config=cfg, workers=1)
     else:

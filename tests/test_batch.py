@@ -101,6 +101,10 @@ def test_compresses_every_file_within_bounds(inputs: list[Path], model_path: Pat
             assert check_bound(values, decoded[name], bound) == 0, name
     assert report.to_dict()["totals"]["done"] == 3
     assert "3 compressed" in report.summary()
+    # both denominators, labelled: raw values and files on disk differ (issue 20)
+    totals = report.totals()
+    assert "over the raw values" in report.summary() and "over the input files on disk" in report.summary()
+    assert f"{totals['raw_bytes'] / totals['output_bytes']:.2f} over the raw values" in report.summary()
 
 
 def test_a_bad_file_fails_alone(inputs: list[Path], model_path: Path, client: object, tmp_path: Path):

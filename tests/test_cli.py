@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import bale
 from bale.cli import main
 from bale.config import TEMPLATE, BaleConfig
 from common import JETS, NANOAOD
@@ -106,8 +107,9 @@ def test_init_writes_a_valid_template_and_config_is_used(runner: CliRunner, tmp_
     assert runner.invoke(main, ["init", str(path)]).exit_code != 0  # no silent overwrite
     path.write_text('[compress]\nerror = "abs=0.5"\n[train]\nepochs = 2\nmax_rows = 2048\n')
     packed = tmp_path / "c.bale"
-    result = runner.invoke(main, ["compress", str(JETS), "-o", str(packed), "--config", str(path), "--json",
-                                  "--no-progress"])
+    result = runner.invoke(
+        main, ["compress", str(JETS), "-o", str(packed), "--config", str(path), "--json", "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["per_column"]["pt"]["bound"] == "abs=0.5"
 
@@ -136,8 +138,24 @@ def test_root_branches_globs_preset_and_root_out(runner: CliRunner, tmp_path: Pa
     import uproot
 
     packed, out = tmp_path / "ev.bale", tmp_path / "ev.root"
-    result = runner.invoke(main, ["compress", str(NANOAOD), "-o", str(packed), "--branches", "Jet_pt", "Muon_*",
-                                  "MET_pt", "--preset", "nanoaod", "-e", "Jet_pt:rel=1e-4", *FAST])
+    result = runner.invoke(
+        main,
+        [
+            "compress",
+            str(NANOAOD),
+            "-o",
+            str(packed),
+            "--branches",
+            "Jet_pt",
+            "Muon_*",
+            "MET_pt",
+            "--preset",
+            "nanoaod",
+            "-e",
+            "Jet_pt:rel=1e-4",
+            *FAST,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Muon (counter nMuon)" in result.output
     info = json.loads(runner.invoke(main, ["info", str(packed), "--json"]).output)
@@ -159,8 +177,7 @@ def test_root_branches_globs_preset_and_root_out(runner: CliRunner, tmp_path: Pa
 
 def test_keep_rest_and_unknown_preset(runner: CliRunner, tmp_path: Path) -> None:
     packed = tmp_path / "h.bale"
-    result = runner.invoke(main, ["compress", str(HZZ), "-o", str(packed), "--branches", "Jet_*", "--keep-rest",
-                                  *FAST])
+    result = runner.invoke(main, ["compress", str(HZZ), "-o", str(packed), "--branches", "Jet_*", "--keep-rest", *FAST])
     assert result.exit_code == 0, result.output
     info = json.loads(runner.invoke(main, ["info", str(packed), "--json"]).output)
     assert info["per_column"]["Muon_Px"]["bound"] == "exact"  # not selected: kept losslessly
@@ -180,17 +197,32 @@ def test_many_files_into_out_dir_and_rerun_skips(runner: CliRunner, tmp_path: Pa
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     model = tmp_path / "m.safetensors"
     assert runner.invoke(main, ["train", str(JETS), "-o", str(model), *FAST]).exit_code == 0
-    args = ["compress", str(tmp_path / "part*.parquet"), str(tmp_path / "broken.parquet"), "--model", str(model),
-            "--out-dir", str(tmp_path / "out"), "--jobs", "1", "--json", "--no-progress"]
+    args = [
+        "compress",
+        str(tmp_path / "part*.parquet"),
+        str(tmp_path / "broken.parquet"),
+        "--model",
+        str(model),
+        "--out-dir",
+        str(tmp_path / "out"),
+        "--jobs",
+        "1",
+        "--json",
+        "--no-progress",
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 1, result.output  # the broken file fails, alone
-    report = json.loads(result.output[result.output.index("{"):])
+    report = json.loads(result.output[result.output.index("{") :])
     status = {Path(f["input"]).name: f["status"] for f in report["files"]}
-    assert status == {"part0.parquet": "done", "part1.parquet": "done", "part2.parquet": "done",
-                      "broken.parquet": "failed"}
+    assert status == {
+        "part0.parquet": "done",
+        "part1.parquet": "done",
+        "part2.parquet": "done",
+        "broken.parquet": "failed",
+    }
     result = runner.invoke(main, args[:2] + args[3:])  # again, without the broken file: everything skipped
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output[result.output.index("{"):])
+    report = json.loads(result.output[result.output.index("{") :])
     assert [f["status"] for f in report["files"]] == ["skipped"] * 3
 
 
@@ -200,7 +232,7 @@ def test_many_files_into_out_dir_and_rerun_skips(runner: CliRunner, tmp_path: Pa
 @pytest.fixture
 def no_training(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Training raises: a check that must come before any training proves it does."""
-    import bale.api
+    import bale.api.compressing
 
     calls: list[str] = []
 
@@ -208,7 +240,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append("trained")
         raise AssertionError("trained before the output was checked")
 
-    monkeypatch.setattr(bale.api, "_train", refuse)
+    monkeypatch.setattr(bale.api.compressing, "_train", refuse)
     return calls
 
 
@@ -370,3 +402,20 @@ def test_bounds_are_shown_as_written() -> None:
     assert bound_text("rel=0.00048828125") == "10 mantissa bits"
     assert bound_text("rel=0.001") == "rel=1e-3" and bound_text("abs=0.01") == "abs=0.01"
     assert bound_text("exact") == "exact" and bound_text("abs=2.5e-05") == "abs=2.5e-5"
+
+
+def test_list_options_share_one_convention(runner: CliRunner, tmp_path: Path) -> None:
+    """--columns takes 'a,b' or a b, as --branches does; train names its predictors in words (issue 20)."""
+    spaced, commas = tmp_path / "s.bale", tmp_path / "c.bale"
+    one = runner.invoke(
+        main, ["compress", str(JETS), "-o", str(spaced), "--columns", "pt", "eta", "--no-progress", *FAST]
+    )
+    two = runner.invoke(main, ["compress", str(JETS), "-o", str(commas), "--columns", "pt,eta", "--no-progress", *FAST])
+    assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
+    names = [sorted(bale.info(p)["per_column"]) for p in (spaced, commas)]
+    assert names[0] == names[1] == ["eta", "pt"]
+    trained = runner.invoke(
+        main, ["train", str(JETS), "-o", str(tmp_path / "m.safetensors"), "--columns", "pt", "eta", *FAST]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "predictors: " in trained.output and "{" not in trained.output

@@ -423,3 +423,28 @@ def test_report_dom_dump(small_report: tuple[Path, dict]) -> None:
     for section in SECTIONS:
         assert f'id="{section}"' in dom
     assert dom.count("<img ") == len(metrics["figures"])
+
+
+def test_figures_speak_physics(tmp_path: Path) -> None:
+    """Units on axes, what a cut range leaves out, collection names, the loss in words (issue 20)."""
+    from bale.evaluate.plots import column_figure, history_figure, mass_difference_figure
+    from bale.evaluate.units import unit_of
+
+    assert (unit_of("Jet_pt"), unit_of("Muon_phi"), unit_of("eta"), unit_of("n_constituents")) == ("GeV", "rad", "", "")
+    rng = np.random.default_rng(1)
+    x = rng.exponential(30, 5000).astype(np.float32)
+    y = x * (1 + rng.uniform(-1e-3, 1e-3, x.size)).astype(np.float32)
+    metrics = {
+        "residual": {"mean": 0.0, "rms": 0.0, "max_abs": 0.0},
+        "response": {"mean": 0.0, "rms": 0.0, "max_abs": 0.0},
+    }
+    fig = column_figure("Jet_pt", x, y, Bound("rel", 1e-3), metrics)
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "Jet_pt [GeV]" in labels and any("[GeV]" in label and "−" in label for label in labels)
+    assert any(t.startswith("outside the axis:") for t in texts)  # an exponential's tail is beyond the central 99 %
+    stats = {"mean": 0.0, "spread68": 0.0, "rms": 0.0, "n": 3, "source": "from (E, p)"}
+    fig = mass_difference_figure("Muon", np.array([0.0, 1e-3, -1e-3]), stats)
+    assert fig.axes[0].get_ylabel() == "Muons"
+    history = {"": {"history": [{"epoch": 0, "train": 3.0, "val": 3.1}], "best_epoch": 0, "loss": "bits"}}
+    assert "bits to code a row" in history_figure(history).axes[0].get_ylabel()

@@ -139,12 +139,17 @@ class BatchReport:
     def summary(self) -> str:
         """A few lines for a terminal: the totals, then one line per failed file."""
         t = self.totals()
-        ratio = f", ratio {t['ratio']:.2f}" if t["ratio"] else ""
+        out = t["output_bytes"]
         lines = [
             f"{t['files']} files: {t['done']} compressed, {t['skipped']} skipped (unchanged), {t['failed']} failed; "
-            f"{t['input_bytes'] / 1e6:.1f} MB in, {t['output_bytes'] / 1e6:.1f} MB out{ratio}, "
             f"{t['seconds']:.1f} s"
         ]
+        if out:  # two denominators, each labelled: the values' raw bytes, and the input files on disk
+            lines.append(
+                f"{out / 1e6:.1f} MB out; ratio {t['raw_bytes'] / out:.2f} over the raw values "
+                f"({t['raw_bytes'] / 1e6:.1f} MB), {t['input_bytes'] / out:.2f} over the input files on disk "
+                f"({t['input_bytes'] / 1e6:.1f} MB)"
+            )
         lines += [f"failed: {f.input}: {f.error}" for f in self.failed]
         return "\n".join(lines)
 

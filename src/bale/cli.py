@@ -158,12 +158,17 @@ _common_data = [
         "column. Repeatable. Default rel=1e-3.",
     ),
     click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
-    click.option("--columns", help="Comma-separated columns to keep (default: all)."),
+    click.option(
+        "--columns",
+        multiple=True,
+        metavar="NAME...",
+        help="Columns to keep (default: all); like --branches: 'a,b' or a b.",
+    ),
     click.option(
         "--branches",
         multiple=True,
         metavar="NAME_OR_GLOB...",
-        help="ROOT branches to compress, by name or glob ('Jet_*' 'MET_*'); counters come along.",
+        help="ROOT branches to compress, by name or glob: 'Jet_*' 'MET_*' or 'Jet_*,MET_*'; counters come along.",
     ),
     click.option("--tree", help="ROOT tree to read (default: Events, or the only one)."),
     click.option("--keep-rest", is_flag=True, help="ROOT: also keep every other branch, losslessly."),
@@ -199,7 +204,9 @@ _common_grid = [
         help="Code the float arrays as fields (grids), 2-D ones included; arrays of 3+ dimensions are "
         "detected as fields without it (docs/grids.md).",
     ),
-    click.option("--table", is_flag=True, help="Code the input as a table of columns, even float arrays of 3+ dimensions."),
+    click.option(
+        "--table", is_flag=True, help="Code the input as a table of columns, even float arrays of 3+ dimensions."
+    ),
     click.option("--block", type=int, help="Grid mode: block edge (overrides grid.block)."),
     click.option(
         "--predictor",
@@ -235,8 +242,11 @@ def _is_field(data: tuple[str, ...], grid: bool, table: bool) -> bool:
     return True
 
 
-def _split(columns: str | None) -> list[str] | None:
-    return [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+def _split(values: str | tuple[str, ...] | None) -> list[str] | None:
+    """Names given as 'a,b', as a b (greedy options), or both: one convention for every list option."""
+    items = [values] if isinstance(values, str) else list(values or ())
+    names = [c.strip() for v in items for c in v.split(",") if c.strip()]
+    return names or None
 
 
 def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -587,7 +597,8 @@ def train(
             counts[c.predictor["kind"]] = counts.get(c.predictor["kind"], 0) + 1
         where = f"collection {name}" if name else "table"
         log.info("%s: %s", where, {c.name: c.predictor["kind"] for c in table_model.columns})
-        click.echo(f"{output}: {where}: {len(table_model.columns)} columns, predictors {counts}")
+        used = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        click.echo(f"{output}: {where}: {len(table_model.columns)} columns; predictors: {used}")
     click.echo(f"{output}: sha256 {digest[:16]}…")
 
 
@@ -636,7 +647,7 @@ def tune(
         click.echo(f"wrote {output}: use it with --config")
 
 
-@main.command(short_help="Judge a decompression: metrics, plots and report.html.")
+@main.command(cls=GreedyCommand, short_help="Judge a decompression: metrics, plots and report.html.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--against", type=click.Path(dir_okay=False), help="The original, when FILES is one .bale file.")
 @click.option(
@@ -655,7 +666,12 @@ def tune(
     help="Where metrics.json, plots/ and report.html go.",
 )
 @click.option("--pdf", is_flag=True, help="Also write report.pdf.")
-@click.option("--columns", help="Comma-separated columns, or globs of ROOT branches, to compare (default: all).")
+@click.option(
+    "--columns",
+    multiple=True,
+    metavar="NAME...",
+    help="Columns, or globs of ROOT branches, to compare (default: all): 'a,b' or a b.",
+)
 @click.option("--tree", help="ROOT tree to read (default: Events, or the only one).")
 @click.option(
     "--error",
@@ -675,7 +691,9 @@ def tune(
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML file with [evaluate].")
 @click.option("--max-rows", type=int, help="Rows per table sampled for KS, chi2, correlations, figures (200000).")
 @click.option("--no-plots", is_flag=True, help="Metrics and report tables only, no figures (fast).")
-@click.option("--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for fields of 3+ dimensions).")
+@click.option(
+    "--grid", is_flag=True, help="ORIGINAL DECOMPRESSED are grid files (automatic for fields of 3+ dimensions)."
+)
 @click.option("--no-progress", is_flag=True, help="Do not say on stderr what each step does.")
 def evaluate(
     files: tuple[str, ...],
@@ -683,7 +701,7 @@ def evaluate(
     model_path: str | None,
     out_dir: str,
     pdf: bool,
-    columns: str | None,
+    columns: tuple[str, ...],
     tree: str | None,
     errors: tuple[str, ...],
     four_vectors: tuple[str, ...],
@@ -712,7 +730,7 @@ def _evaluate(
     model_path: str | None,
     out_dir: str,
     pdf: bool,
-    columns: str | None,
+    columns: tuple[str, ...],
     tree: str | None,
     errors: tuple[str, ...],
     four_vectors: tuple[str, ...],
@@ -756,7 +774,7 @@ def _evaluate(
         sys.exit(1)
 
 
-@main.command(short_help="Compare bale with other compressors on DATA.")
+@main.command(cls=GreedyCommand, short_help="Compare bale with other compressors on DATA.")
 @click.argument("data", type=click.Path())
 @click.option(
     "--error",
@@ -768,7 +786,7 @@ def _evaluate(
     "COLUMN:BOUND applies to every point. Default: the config's (rel=1e-3).",
 )
 @click.option("--methods", help="Comma-separated methods to run (default: all); 'list' prints them.")
-@click.option("--columns", help="Comma-separated columns to keep (default: all).")
+@click.option("--columns", multiple=True, metavar="NAME...", help="Columns to keep (default: all): 'a,b' or a b.")
 @click.option("--tree", help="ROOT tree to read (default: Events, or the only one).")
 @click.option("--rows", "max_rows", type=int, help="Use only the first N rows.")
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config (bale's training).")
@@ -782,7 +800,7 @@ def bench(
     data: str,
     errors: tuple[str, ...],
     methods: str | None,
-    columns: str | None,
+    columns: tuple[str, ...],
     tree: str | None,
     max_rows: int | None,
     config_path: str | None,
@@ -829,7 +847,7 @@ def _bench_grid(
     data: str,
     errors: tuple[str, ...],
     methods: str | None,
-    columns: str | None,
+    columns: tuple[str, ...],
     config_path: str | None,
     out_dir: str | None,
     as_json: bool,

@@ -53,7 +53,9 @@ def info_lines(report: Mapping[str, Any], all_columns: bool = False) -> list[str
     else:
         lines.append(f"  model is external (sha256 {report['model']['sha256'][:16]}…): not counted above")
         if "ratio_with_model" in report:
-            lines.append(f"  ratio with the model's {report['model']['bytes']:,} B counted: {report['ratio_with_model']:.3f}")
+            lines.append(
+                f"  ratio with the model's {report['model']['bytes']:,} B counted: {report['ratio_with_model']:.3f}"
+            )
     lines += _tables(report)
     lines.append("  bytes:")
     for name, size in report["bytes"].items():

@@ -100,13 +100,13 @@ def expand_greedy(args: Sequence[str], names: Sequence[str]) -> list[str]:
 
 
 class GreedyCommand(click.Command):
-    """A command whose ``--branches`` takes every value that follows it: ``--branches 'Jet_*' 'Muon_*'``.
+    """A command whose ``--branches`` and ``--columns`` take every value that follows: ``--branches 'Jet_*' 'Muon_*'``.
 
     The arguments are rewritten before click parses them (``parse_args``, a public hook), so the
     option itself is an ordinary ``multiple=True`` option.
     """
 
-    greedy_options: tuple[str, ...] = ("--branches",)
+    greedy_options: tuple[str, ...] = ("--branches", "--columns")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, expand_greedy(args, self.greedy_options))

@@ -27,8 +27,8 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from bale.api import _open_model
 from bale.api.branches import BranchMap, Piece, branch_maps, build, cut, to_library, to_pandas
+from bale.api.training import _open_model
 from bale.chunks import DEFAULT_WORKERS, closure, decode_chunk, map_chunks
 from bale.container import MEMBERS_KIND, BaleReader, Source
 from bale.errors import BaleInputError
@@ -201,9 +201,7 @@ class BaleTree(_Closable):
         """The stored columns reading ``name`` decodes (its counter and predictors' inputs too), and their bytes."""
         needs = self._map(name).needs()
         sections = {t: set(closure(self._coders[t], cols)) for t, cols in needs.items()}
-        size = sum(
-            length for c in self._reader.chunks for n, length, _ in c.sections if n in sections.get(c.table, ())
-        )
+        size = sum(length for c in self._reader.chunks for n, length, _ in c.sections if n in sections.get(c.table, ()))
         total = sum(c.length for c in self._reader.chunks)
         ordered = [n for t in sorted(sections) for n in closure(self._coders[t], needs[t])]
         columns = tuple(n for n in ordered if not n.startswith("@"))

@@ -21,14 +21,10 @@ from typing import Any
 import uproot
 
 from bale._version import __version__
-from bale.api import (
-    PathLike,
-    _decode_steps,
-    _empty_dataset,
-    _info_reader,
-    _open_model,
-    _verify_reader,
-)
+from bale.api.decoding import _decode_steps, _empty_dataset
+from bale.api.inputs import PathLike
+from bale.api.inspect import _info_reader, _verify_reader
+from bale.api.training import _open_model
 from bale.container import MEMBER_SECTION, MEMBERS_KIND, BaleReader, BaleWriter
 from bale.errors import BaleError, BaleFormatError, BaleInputError
 from bale.fsutil import atomic_target

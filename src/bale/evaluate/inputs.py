@@ -130,6 +130,7 @@ def training_records(model: CompressionModel | DatasetModel | None) -> tuple[dic
             records[name] = {
                 "history": list(training["history"]),
                 "best_epoch": training.get("best_epoch"),
+                "loss": training.get("loss"),
                 "epochs": training.get("epochs"),
                 "seconds": training.get("seconds"),
                 "network_kept": table_model.network is not None,

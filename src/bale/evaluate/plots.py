@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bale.evaluate.units import with_unit
 from bale.fsutil import finish_output, write_atomic
 
 __all__ = [
@@ -194,6 +195,10 @@ def _overlay(ax: Any, rax: Any, x: np.ndarray, y: np.ndarray, xlabel: str, edges
     typical = np.nanmedian(band) if np.isfinite(band).any() else 0.01
     reach = float(min(max(deviation, typical, 1e-4) * 1.3, 0.5))
     rax.set_ylim(1 - reach, 1 + reach)
+    cut = [int(np.count_nonzero((v < edges[0]) | (v > edges[-1]))) for v in (x, y)]
+    if any(cut):  # the axis shows the central 99 %: say what lies beyond it
+        ax.text(0.99, 0.02, f"outside the axis: {cut[0]} original, {cut[1]} decompressed", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=7)  # fmt: skip
     rax.set_ylabel("decomp./orig.")
     rax.set_xlabel(xlabel)
     rax.legend(loc="upper right", fontsize=7)
@@ -248,13 +253,13 @@ def column_figure(name: str, original: np.ndarray, decoded: np.ndarray, bound: A
     rax = fig.add_subplot(grid[1, 0], sharex=ax)
     x = _finite(original)
     y = _finite(decoded)
-    _overlay(ax, rax, x, y, name)
+    _overlay(ax, rax, x, y, with_unit(name, name))
     mode = getattr(bound, "mode", None)
     value = getattr(bound, "value", None)
     _error_hist(
         fig.add_subplot(grid[:, 1]),
         residuals(original, decoded),
-        f"{name}' − {name}",
+        with_unit(f"{name}' − {name}", name),
         value if mode == "abs" else None,
         metrics["residual"],
     )
@@ -316,13 +321,13 @@ def mass_difference_figure(label: str, rel: np.ndarray, stats: Mapping[str, Any]
         outside, power = 0, 0
     text = (
         f"mean {_fmt(stats['mean'])}\nspread (68 %) {_fmt(stats['spread68'])}\nRMS {_fmt(stats['rms'])}"
-        f"\nobjects {stats['n']}" + (f"\noutside plot {outside}" if outside else "")
+        f"\n{_plural(label)} {stats['n']}" + (f"\noutside plot {outside}" if outside else "")
     )
     if stats.get("unphysical"):
         text += f"\nm'$^2$ < 0: {stats['unphysical']}"
     ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize=8, family="monospace")
     ax.set_xlabel("(m' − m) / m" + (f"  [×10$^{{{power}}}$]" if power else ""))
-    ax.set_ylabel("objects")
+    ax.set_ylabel(_plural(label))
     ax.set_title(f"{label}: mass {stats['source']}", fontsize=10, loc="left")
     return fig
 
@@ -409,6 +414,19 @@ def response_vs_pt_figure(label: str, response: Mapping[str, Any]) -> Any:
     return fig
 
 
+_LOSS_WORDS = {
+    "bits": "bits to code a row's residuals (estimate)",
+    "l1": "mean |residual| (standardized)",
+    "mse": "mean squared residual (standardized)",
+    "huber": "Huber loss of the residuals (standardized)",
+}
+
+
+def _plural(label: str) -> str:
+    """A collection's name as a count: ``Jet`` -> ``Jets``, ``muons`` stays."""
+    return label if label.endswith("s") else f"{label}s"
+
+
 def history_figure(histories: Mapping[str, Mapping[str, Any]]) -> Any:
     """Training and validation loss per epoch, per table's network, with the kept (best) epoch marked."""
     fig = _figure(7.5, 4.5, {"left": 0.11, "right": 0.97, "bottom": 0.12, "top": 0.92})
@@ -430,7 +448,9 @@ def history_figure(histories: Mapping[str, Mapping[str, Any]]) -> Any:
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (train.loss; bits: Σ log$_2$ mean |residual|)")
+    kinds = {str(record.get("loss")) for record in histories.values()}
+    words = _LOSS_WORDS.get(kinds.pop(), "lower is better") if len(kinds) == 1 else "lower is better"
+    ax.set_ylabel(f"training loss: {words}")
     ax.legend(loc="best")
     ax.set_title("training history (dotted: epoch kept)", fontsize=10, loc="left")
     return fig

@@ -24,7 +24,6 @@ from bale.bounds import parse_bound
 from bale.config import BaleConfig, load_config
 from bale.container import BaleReader, BaleWriter
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.table import Fields
 from bale.fsutil import refuse_same_file, write_atomic
 from bale.grid.codec import (
     as_3d,
@@ -37,6 +36,7 @@ from bale.grid.codec import (
 )
 from bale.grid.files import read_grids, write_grids
 from bale.models.conv import ConvGridModel
+from bale.table import Fields
 
 __all__ = [
     "compress_grid",

@@ -76,7 +76,11 @@ def _headers(path: Path) -> list[tuple[np.dtype[Any], tuple[int, ...]]]:
                 if name.endswith(".npy"):
                     with z.open(name) as f:
                         version = np.lib.format.read_magic(f)
-                        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                        read = (
+                            np.lib.format.read_array_header_1_0
+                            if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0
+                        )
                         shape, _, dtype = read(f)  # the header only, never the values
                         out.append((np.dtype(dtype), tuple(shape)))
         return out

@@ -181,7 +181,7 @@ def fit_model(
         network, train_info = _fit_network(
             sample, decoded, order, targets, config, progress, table.num_rows, checkpoint, on_epoch, budget
         )
-        info["training"] = train_info
+        info["training"] = {**train_info, "loss": config.train.loss}  # the loss kind: how to read its history
     if budget is not None:
         info["max_closure"] = limit
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
