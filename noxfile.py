@@ -41,7 +41,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def docs(session: nox.Session) -> None:
-    """The README's demo: compress, decompress, ratio and largest error on the committed jet sample."""
+    """The README's demo: compress, decompress, ratio and largest error on the committed jets."""
     session.install("-r", "requirements-dev.txt", "-e", ".[train]")
     session.run("python", "examples/demo.py")
 
