@@ -1,4 +1,5 @@
-"""Shared test helpers: forging ``.bale`` files with every checksum right, and bounded-resource checks.
+"""Shared test helpers: the test data's paths, bit-exact comparison, forging ``.bale`` files with every
+checksum right, and bounded-resource checks. Shared fixtures live in ``conftest.py``.
 
 ``forge`` takes a file apart (header, embedded model, chunk sections, index), lets a test edit
 the header and index as JSON, and puts it back together with consistent offsets, lengths and
@@ -14,15 +15,39 @@ import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zstandard
+
+DATA = Path(__file__).parent / "data"
+FROZEN = DATA / "frozen"  # files of every earlier format version, never rewritten (test_frozen.py)
+JETS = DATA / "ttbar_jets_2k.parquet"  # 2,000 jets, 8 columns
+NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"  # CMS Open Data NanoAOD, the event-data test file
+STILL = DATA / "CFD_still.npz"  # a CFD field: the grid test file
 
 PREAMBLE = struct.Struct("<8sHHII")
 TRAILER = struct.Struct("<QII8s")
 MAGIC = b"\x89BALE\r\n\x1a"
 
 Edit = Callable[[dict[str, Any]], Any]
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-exact equality (NaN payloads and the sign of zero included), the same dtype and shape."""
+    return (
+        a.dtype == b.dtype
+        and a.shape == b.shape
+        and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+    )
+
+
+def tiled_jets(times: int = 12) -> dict[str, np.ndarray]:
+    """``JETS`` repeated ``times`` times (24,000 rows): enough rows for a network to pay for its bytes."""
+    import bale
+
+    return {k: np.tile(v, times) for k, v in bale.api.as_table(JETS).columns.items()}
 
 
 def crc(data: bytes) -> int:

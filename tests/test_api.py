@@ -13,9 +13,7 @@ import bale
 from bale.bounds import Bound, check_bound
 from bale.config import BaleConfig
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-
-DATA = Path(__file__).parent / "data"
-JETS = DATA / "ttbar_jets_2k.parquet"
+from common import JETS
 
 
 def fast_config(**train: object) -> BaleConfig:

@@ -76,6 +76,7 @@ def _leftovers(folder: Path, keep: set[str]) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name not in keep)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("how", "sig"),
     [("compress", signal.SIGINT), ("decompress", signal.SIGKILL), ("cli", signal.SIGTERM)],

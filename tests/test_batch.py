@@ -205,6 +205,7 @@ def test_an_interrupted_run_keeps_what_finished(
     assert len(report.done) == 1
 
 
+@pytest.mark.slow
 def test_own_local_cluster(inputs: list[Path], model_path: Path, tmp_path: Path):
     report = compress_many(inputs[:1], tmp_path / "out", model=model_path, workers=1, progress=False, error=ERROR)
     assert report.ok and len(report.done) == 1 and report.workers == 1

@@ -122,6 +122,7 @@ def test_parse_settings() -> None:
     assert [s for s, _ in parse_settings([], dtypes, "abs=1")] == ["abs=1"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("errors", [["rel=1e-3"], ["abs=0.01", "eta:rel=1e-4"]], ids=["rel", "abs+rel"])
 def test_classical_methods_meet_the_bound(table: dict[str, np.ndarray], errors: list[str]) -> None:
     names = _available(CLASSICAL)
@@ -149,6 +150,7 @@ def test_classical_methods_meet_the_bound(table: dict[str, np.ndarray], errors: 
             assert row["columns"]["pt"]["max_abs_err"] <= 0.01 and row["columns"]["eta"]["max_rel_err"] <= 1e-4
 
 
+@pytest.mark.slow
 def test_broken_failing_and_missing_methods_are_reported(
     table: dict[str, np.ndarray], fake_methods: None, tmp_path: Path
 ) -> None:
@@ -262,6 +264,7 @@ def test_bale_abs_bound(table: dict[str, np.ndarray], fast: BaleConfig) -> None:
     assert row["violations"] == 0 and row["columns"]["pt"]["max_abs_err"] <= 0.05
 
 
+@pytest.mark.slow
 def test_baler_autoencoder_reports_what_it_reaches(
     table: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ import bale
 from bale.bounds import Bound, check_bound, parse_bound
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
 from bale.config import BaleConfig
+from common import same_bits
 
 T = TypeVar("T")
 
@@ -36,11 +37,6 @@ TABLE_DTYPES = [np.dtype(t) for t in ("float32", "float64", "int32", "int64", "b
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.dtype == b.dtype and a.shape == b.shape and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(
-        b).tobytes()
 
 
 def has_float32_snan(arrays_: list[np.ndarray]) -> bool:

@@ -13,14 +13,9 @@ from click.testing import CliRunner
 import bale
 from bale.cli import main
 from bale.config import TEMPLATE, BaleConfig
+from common import JETS, NANOAOD
 
-JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
 FAST = ["--epochs", "2", "--max-rows", "2048", "--no-progress"]
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.mark.parametrize("command", [[], ["compress"], ["decompress"], ["info"], ["train"], ["init"], ["schema"]])
@@ -136,7 +131,6 @@ def test_schema_is_json(runner: CliRunner) -> None:
     assert set(schema["properties"]) == {"compress", "model", "train", "grid"}
 
 
-NANOAOD = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 HZZ = Path(__file__).parent / "data" / "uproot-HZZ.root"
 
 
@@ -192,6 +186,7 @@ def test_keep_rest_and_unknown_preset(runner: CliRunner, tmp_path: Path) -> None
     assert result.exit_code == 2 and "preset" in result.output and "nanoaod" in result.output
 
 
+@pytest.mark.slow
 def test_many_files_into_out_dir_and_rerun_skips(runner: CliRunner, tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     import pyarrow.parquet as pq
@@ -384,6 +379,7 @@ def test_greedy_branches_are_rewritten_not_patched() -> None:
     assert "_GreedyOption" not in vars(bale.cli)
 
 
+@pytest.mark.slow
 def test_info_summarizes_a_wide_file_and_lists_columns_on_request(runner: CliRunner, tmp_path: Path) -> None:
     """A file of 100s of columns: one line per table, bounds as written, --columns for the full list (issue 20)."""
     packed = tmp_path / "nano.bale"

@@ -13,9 +13,9 @@ from bale.chunks import LATENT_SECTION, closure
 from bale.config import BaleConfig, load_config
 from bale.errors import BaleConfigError
 from bale.training.closure import ClosureBudget, select_context
+from common import JETS, tiled_jets
 
-JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
-TILED = {k: np.tile(v, 12) for k, v in bale.api.as_table(JETS).columns.items()}
+TILED = tiled_jets()
 
 
 def config(limit: int | None, latent_dim: int = 0) -> BaleConfig:

@@ -23,6 +23,7 @@ from bale.codec.rans import PROB_BITS, quantized_frequencies
 from bale.codec.uint_stream import _bit_length, decode_ints, decode_uints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
+from common import same_bits
 
 U64_MAX = 2**64 - 1
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -30,11 +31,6 @@ I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 INT_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 FLOAT_DTYPES = ["float16", "float32", "float64"]
 ALL_DTYPES = ["bool", *INT_DTYPES, *FLOAT_DTYPES]
-
-
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit-exact equality (NaN payloads and the sign of zero included) and the same dtype."""
-    return a.dtype == b.dtype and a.shape == b.shape and np.ascontiguousarray(a).tobytes() == b.tobytes()
 
 
 # --------------------------------------------------------------------------------------------- varint

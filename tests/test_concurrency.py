@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_limits
 
 import bale
@@ -141,6 +142,7 @@ def test_decoding_does_not_depend_on_thread_counts(tmp_path: Path) -> None:
     _check(data, theirs)
 
 
+@pytest.mark.slow
 def test_many_processes_give_identical_results(tmp_path: Path) -> None:
     data = table()  # type: ignore[operator]
     network_model(tmp_path / "m.safetensors")

@@ -21,10 +21,8 @@ from bale.errors import BaleInputError
 
 dak = pytest.importorskip("dask_awkward")
 import bale.dask  # noqa: E402  (needs dask_awkward)
+from common import DATA, NANOAOD  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
-JETS = DATA / "ttbar_jets_2k.parquet"
-NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 ZMUMU = DATA / "uproot-Zmumu.root"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "coffea_dimuon.py"
 NANO_BRANCHES = [
@@ -43,13 +41,6 @@ def config(chunk_rows: int) -> BaleConfig:
 def nano(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("nano") / "nano.bale"
     bale.compress(NANOAOD, path, error="rel=1e-3", config=config(150), columns=NANO_BRANCHES)
-    return path
-
-
-@pytest.fixture(scope="module")
-def jets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("jets") / "jets.bale"
-    bale.compress(JETS, path, error="rel=1e-3", config=config(500))  # 4 steps of 500 rows
     return path
 
 
@@ -125,12 +116,12 @@ def test_two_branches_decode_two_branches_and_their_counter(nano: Path, monkeypa
     assert got.to_list() == ak.sum(jets.Jet_pt[abs(jets.Jet_eta) < 2.4], axis=1).to_list()
 
 
-def test_a_parquet_table_projects_to_the_closure(jets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    table = bale.dask.from_bale(jets)
+def test_a_parquet_table_projects_to_the_closure(jets_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = bale.dask.from_bale(jets_file)
     assert table.npartitions == 4 and table.divisions == (0, 500, 1000, 1500, 2000)
     heavy = table.energy[table.n_charged > 10]
     assert _columns(heavy) == {"energy", "n_charged"}
-    with bale.open(jets) as tree:
+    with bale.open(jets_file) as tree:
         closure = set(tree.closure("energy").columns) | set(tree.closure("n_charged").columns)
         eager = tree.arrays(["energy", "n_charged"])
     counter = Counter(monkeypatch)
@@ -142,60 +133,60 @@ def test_a_parquet_table_projects_to_the_closure(jets: Path, monkeypatch: pytest
     assert np.array_equal(ak.to_numpy(got), ak.to_numpy(eager.energy[eager.n_charged > 10]))
 
 
-def test_step_size_groups_whole_steps(jets: Path) -> None:
-    assert bale.dask.from_bale(jets, step_size=1000).divisions == (0, 1000, 2000)
-    assert bale.dask.from_bale(jets, step_size=1200).divisions == (0, 1000, 2000)
-    assert bale.dask.from_bale(jets, step_size=1).npartitions == 4  # a step is never split
-    assert bale.dask.from_bale(jets, step_size=10**9).npartitions == 1
+def test_step_size_groups_whole_steps(jets_file: Path) -> None:
+    assert bale.dask.from_bale(jets_file, step_size=1000).divisions == (0, 1000, 2000)
+    assert bale.dask.from_bale(jets_file, step_size=1200).divisions == (0, 1000, 2000)
+    assert bale.dask.from_bale(jets_file, step_size=1).npartitions == 4  # a step is never split
+    assert bale.dask.from_bale(jets_file, step_size=10**9).npartitions == 1
     for bad in (0, -5, 2.5, True):
         with pytest.raises(BaleInputError, match="step_size"):
-            bale.dask.from_bale(jets, step_size=bad)  # type: ignore[arg-type]
+            bale.dask.from_bale(jets_file, step_size=bad)  # type: ignore[arg-type]
 
 
-def test_many_files_by_glob_and_filter_name(jets: Path, tmp_path: Path) -> None:
+def test_many_files_by_glob_and_filter_name(jets_file: Path, tmp_path: Path) -> None:
     for name in ("a.bale", "b.bale"):
-        shutil.copy(jets, tmp_path / name)
+        shutil.copy(jets_file, tmp_path / name)
     table = bale.dask.from_bale(str(tmp_path / "*.bale"), filter_name=["p?", "eta"])
     assert table.fields == ["pt", "eta", "px", "py", "pz"]  # the file's order, as keys()
     assert table.npartitions == 8 and table.divisions[-1] == 4000
     with dask.config.set(scheduler="sync"):
         pt = ak.to_numpy(table.pt.compute())
-    with bale.open(jets) as tree:
+    with bale.open(jets_file) as tree:
         one = tree["pt"].array(library="np")
     assert np.array_equal(pt, np.concatenate([one, one]))
     assert bale.dask.from_bale([tmp_path / "a.bale", f"file://{tmp_path / 'b.bale'}"]).npartitions == 8
     with pytest.raises(BaleInputError, match=r"no \.bale file matches"):
         bale.dask.from_bale(str(tmp_path / "*.nothing"))
     with pytest.raises(BaleInputError, match="no branch"):
-        bale.dask.from_bale(jets, filter_name="nothing*")
+        bale.dask.from_bale(jets_file, filter_name="nothing*")
 
 
-def test_files_that_differ_are_refused(jets: Path, tmp_path: Path) -> None:
+def test_files_that_differ_are_refused(jets_file: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.bale"
     bale.compress({"pt": np.linspace(1, 2, 100, dtype=np.float32)}, other, error="rel=1e-3", config=config(50))
     with pytest.raises(BaleInputError, match="same branches"):
-        bale.dask.from_bale([jets, other])
+        bale.dask.from_bale([jets_file, other])
 
 
 @pytest.mark.slow
-def test_runs_on_a_distributed_cluster(jets: Path) -> None:
+def test_runs_on_a_distributed_cluster(jets_file: Path) -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
-        table = bale.dask.from_bale(jets)
+        table = bale.dask.from_bale(jets_file)
         total = client.compute(ak.sum(table.pt)).result()
-    with bale.open(jets) as tree:
+    with bale.open(jets_file) as tree:
         assert total == pytest.approx(float(np.sum(tree["pt"].array(library="np"))), rel=1e-6)
 
 
-def test_the_partition_reader_pickles_by_name(jets: Path) -> None:
+def test_the_partition_reader_pickles_by_name(jets_file: Path) -> None:
     """Worker processes get the reader by pickle: its class is found as bale.dask.BaleProjectingReadFn."""
     import pickle
 
-    table = bale.dask.from_bale(jets)
+    table = bale.dask.from_bale(jets_file)
     reader = table.dask.layers[table.name].io_func
     assert type(reader) is bale.dask.BaleProjectingReadFn
     again = pickle.loads(pickle.dumps(reader))
-    assert again((str(jets), None, 0, 500)).fields == table.fields
+    assert again((str(jets_file), None, 0, 500)).fields == table.fields
 
 
 # --------------------------------------------------------------------------- coffea

@@ -34,11 +34,9 @@ from bale.evaluate.physics import detect_four_vectors, fit_peak, numbered_pairs
 from bale.evaluate.stats import ks_distance
 from bale.models import ColumnPlan, CompressionModel
 from bale.table import Dataset, Table
+from common import DATA, JETS, NANOAOD
 
-DATA = Path(__file__).parent / "data"
-JETS = DATA / "ttbar_jets_2k.parquet"
 ZMUMU = DATA / "uproot-Zmumu.root"
-NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 SECTIONS = ["summary", "physics", "correlations", "training", "columns", "method"]
 
 
@@ -355,6 +353,7 @@ def small_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return out, metrics
 
 
+@pytest.mark.slow
 def test_report_structure_and_metrics_json(small_report: tuple[Path, dict]) -> None:
     out, metrics = small_report
     written = strict_json(out / "metrics.json")
@@ -381,6 +380,7 @@ def _chromium() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no chromium installed (apt-get install chromium chromium-driver)")
 def test_report_in_a_headless_browser(small_report: tuple[Path, dict]) -> None:
     out, metrics = small_report
@@ -412,6 +412,7 @@ def test_report_in_a_headless_browser(small_report: tuple[Path, dict]) -> None:
         driver.quit()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no chromium installed")
 def test_report_dom_dump(small_report: tuple[Path, dict]) -> None:
     """The same page through plain `chromium --headless --dump-dom` (no driver needed)."""

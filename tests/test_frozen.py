@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import bale
 from bale.bounds import Bound, check_bound
+from common import FROZEN, JETS, NANOAOD
 
-FROZEN = Path(__file__).parent / "data" / "frozen"
-JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
-NANOAOD = Path(__file__).parent / "data" / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 EVENT_BRANCHES = ["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId", "Muon_pt", "Muon_charge", "MET_*", "run"]
 VERSIONS = (1, 2)  # every format version ever written; make_frozen.py adds the next
 EXPECTED = {
@@ -103,3 +104,30 @@ def test_frozen_grid_file_decodes(name: str) -> None:
             assert check_bound(z[grid], values, bound) == 0, grid
             # abs bounds: k·step is one IEEE multiplication, the same on every machine
             assert hashlib.sha256(values.tobytes()).hexdigest() == GRID_EXPECTED[f"{name}/{grid}"], grid
+
+
+def test_v1_files_need_constriction_and_say_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, runner: CliRunner
+) -> None:
+    """constriction is the ``v1`` extra: without it a version-1 file is a one-line error naming the extra,
+    and version-2 files (all that bale writes) decode as before."""
+    from bale.cli import main
+
+    monkeypatch.setitem(sys.modules, "constriction", None)  # `import constriction` raises ImportError
+    with pytest.raises(bale.BaleInputError, match=r"pip install 'bale\[v1\]'"):
+        bale.decompress(FROZEN / "jets_v1.bale")
+    result = runner.invoke(main, ["decompress", str(FROZEN / "jets_v1.bale"), "-o", str(tmp_path / "j.npz")])
+    assert result.exit_code == 2 and "pip install 'bale[v1]'" in result.output
+    assert result.output.strip().count("\n") == 0, result.output
+    assert bale.info(FROZEN / "jets_v1.bale")["format_version"] == 1  # the header needs no entropy decoder
+    assert bale.decompress(FROZEN / "jets_v2.bale").num_rows == 2000
+
+
+@pytest.mark.slow
+def test_import_bale_does_not_import_constriction() -> None:
+    code = "import sys, bale, bale.cli; bale.decompress(sys.argv[1]); print('constriction' in sys.modules)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(FROZEN / "jets_v2.bale")], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["False"]

@@ -27,11 +27,11 @@ from bale.cli import main
 from bale.codec.exact import encode_exact
 from bale.config import load_config
 from bale.errors import BaleFormatError, BaleModelMismatchError
+from common import FROZEN
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import fuzz_container as fz
 
-FROZEN = Path(__file__).parent / "data" / "frozen"
 FAST = load_config(None, {"compress.chunk_rows": 100, "model.learned": False})
 
 

@@ -27,9 +27,8 @@ from bale.grid.predictors import (
     lorenzo_decode,
     lorenzo_encode,
 )
+from common import DATA, STILL
 
-DATA = Path(__file__).parent / "data"
-STILL = DATA / "CFD_still.npz"
 SETTINGS = settings(
     max_examples=120,
     deadline=None,

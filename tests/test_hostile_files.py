@@ -19,9 +19,8 @@ import bale
 from bale.api import verify
 from bale.errors import BaleFormatError
 from bale.grid.api import decompress_grid
-from common import crc, forge, join, peak_memory, split, zjson
+from common import FROZEN, crc, forge, join, peak_memory, split, zjson
 
-FROZEN = Path(__file__).parent / "data" / "frozen"
 MiB = 2**20
 
 
@@ -189,6 +188,7 @@ def test_embedded_model_frame_is_bounded_by_the_file(tmp_path: Path) -> None:
     assert peak[0] < 64 * MiB
 
 
+@pytest.mark.slow
 def test_short_structural_fuzz_campaign() -> None:
     """CI's bounded slice of benchmarks/fuzz_structure.py: hostile CRC-valid files, every mutator, 0 findings."""
     import sys

@@ -15,8 +15,8 @@ import uproot
 from bale.errors import BaleInputError
 from bale.io import FORMATS, detect_format, read_table, write_table
 from bale.table import Table
+from common import DATA
 
-DATA = Path(__file__).parent / "data"
 SPECIAL = [0.0, -0.0, np.nan, np.inf, -np.inf, 1.5, -2.25e-30, 3.0e38]
 
 

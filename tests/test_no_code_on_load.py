@@ -23,8 +23,8 @@ import bale
 from bale.cli import main
 from bale.config import load_config
 from bale.errors import BaleConfigError, BaleFormatError, BaleInputError
+from common import FROZEN
 
-FROZEN = Path(__file__).parent / "data" / "frozen"
 SRC = Path(__file__).resolve().parents[1] / "src" / "bale"
 FAST = load_config(None, {"model.learned": False})
 

@@ -21,8 +21,8 @@ from bale.errors import BaleFormatError, BaleInputError  # noqa: E402
 from bale.models.bundle import DatasetModel  # noqa: E402
 from bale.models.plan import CompressionModel  # noqa: E402
 from bale.numcodecs_codec import BaleCodec, BaleZarrCodec  # noqa: E402
+from common import JETS  # noqa: E402
 
-JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
 FLOATS = ["pt", "eta", "phi", "mass"]
 REL = Bound("rel", 1e-3)
 

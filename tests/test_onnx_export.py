@@ -18,16 +18,15 @@ from bale.models import conditional
 from bale.models.bundle import DatasetModel
 from bale.models.conditional import FEATURE_BITS, FEATURE_CLIP, ConditionalNetwork
 from bale.models.onnx_export import export_model, export_onnx, onnx_path
+from common import DATA, tiled_jets
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-DATA = Path(__file__).parent / "data"
-JETS = DATA / "ttbar_jets_2k.parquet"
 FROZEN_MODEL = DATA / "frozen" / "jets_model_v2.safetensors"  # a network with latent_dim 2, 8 heads
 FROZEN_FILE = DATA / "frozen" / "jets_external_v2.bale"
 # 2k rows are too few for the network to pay for its bytes; 12 copies are enough (as in test_training.py)
-TILED = {k: np.tile(v, 12) for k, v in bale.api.as_table(JETS).columns.items()}
+TILED = tiled_jets()
 
 
 def session(data: bytes, optimize: bool = True) -> Any:

@@ -19,10 +19,8 @@ from bale.chunks import LATENT_SECTION, closure, decode_chunk
 from bale.config import BaleConfig
 from bale.container import BaleReader
 from bale.errors import BaleInputError
+from common import DATA, JETS, NANOAOD
 
-DATA = Path(__file__).parent / "data"
-JETS = DATA / "ttbar_jets_2k.parquet"
-NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 ATLAS = DATA / "root" / "atlas_style.root"  # written by real ROOT: tests/data/root/make_fixtures.py
 REL = Bound("rel", 1e-3)
 
@@ -33,13 +31,6 @@ def config(*, learned: bool = False, chunk_rows: int = 500) -> BaleConfig:
     cfg.train.epochs = 2
     cfg.compress.chunk_rows = chunk_rows
     return cfg
-
-
-@pytest.fixture(scope="module")
-def jets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("jets") / "jets.bale"
-    bale.compress(JETS, path, error="rel=1e-3", config=config())  # 4 chunks of 500 rows
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +75,9 @@ def _same_events(original: ak.Array, decoded: ak.Array, name: str) -> None:
     _close(np.asarray(ak.to_numpy(original)), np.asarray(ak.to_numpy(decoded)), name)
 
 
-def test_a_table_reads_like_the_parquet_file(jets: Path) -> None:
+def test_a_table_reads_like_the_parquet_file(jets_file: Path) -> None:
     original = pq.read_table(JETS)
-    with bale.open(jets) as t:
+    with bale.open(jets_file) as t:
         assert t.keys() == original.column_names
         assert t.num_entries == original.num_rows == 2000
         assert t.typenames()["pt"] == "float" and t.typenames()["n_constituents"] == "int32_t"
@@ -113,7 +104,7 @@ def test_a_table_reads_like_the_parquet_file(jets: Path) -> None:
             t["nothing"]
 
 
-def test_an_entry_range_reads_only_its_chunks(jets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_entry_range_reads_only_its_chunks(jets_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     read: list[tuple[int, tuple[str, ...]]] = []
     original = BaleReader.chunk
 
@@ -122,7 +113,7 @@ def test_an_entry_range_reads_only_its_chunks(jets: Path, monkeypatch: pytest.Mo
         return original(self, index, names)
 
     monkeypatch.setattr(BaleReader, "chunk", counting)
-    with bale.open(jets) as t:
+    with bale.open(jets_file) as t:
         t.arrays("eta", entry_start=600, entry_stop=1400)
         assert sorted(i for i, _ in read) == [1, 2]  # rows 500-999 and 1000-1499
         assert all(names == ("eta",) for _, names in read)
@@ -131,17 +122,17 @@ def test_an_entry_range_reads_only_its_chunks(jets: Path, monkeypatch: pytest.Mo
         assert [i for i, _ in read] == [3] and set(read[0][1]) == {"pt", "eta", "mass", "energy"}
 
 
-def test_one_exact_column_decodes_one_section(jets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_exact_column_decodes_one_section(jets_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     decoded: list[str] = []
     exact, lossy = bale.chunks.decode_exact, bale.chunks.decode_lossy
     monkeypatch.setattr(bale.chunks, "decode_exact", lambda *a: decoded.append("exact") or exact(*a))
     monkeypatch.setattr(bale.chunks, "decode_lossy", lambda *a: decoded.append("lossy") or lossy(*a))
-    with bale.open(jets) as t:
+    with bale.open(jets_file) as t:
         before = t.bytes_read
         t["n_charged"].array(entry_stop=100)
         assert decoded == ["exact"]
         one = t.bytes_read - before
-        section = next(length for name, length, _ in BaleReader(jets).chunks[0].sections if name == "n_charged")
+        section = next(length for name, length, _ in BaleReader(jets_file).chunks[0].sections if name == "n_charged")
         assert one == section  # that section, nothing else
         decoded.clear()
         t.arrays()
@@ -175,6 +166,7 @@ def test_closure_decodes_the_same_values_as_a_full_decode(learned: tuple[Path, P
         _close(full["c5"], t["c5"].array(library="np")[:1000], "c5")
 
 
+@pytest.mark.slow
 def test_nanoaod_branches_read_as_uproot_reads_them(nano: Path) -> None:
     with uproot.open(NANOAOD) as f, bale.open(nano) as events:
         tree = f["Events"]
@@ -221,18 +213,18 @@ def test_a_whole_root_file_reads_tree_by_tree(tmp_path: Path) -> None:
         assert ntuple.keys() == ["x", "y", "z"]
 
 
-def test_bytes_file_objects_and_urls_read_like_paths(jets: Path) -> None:
-    want = bale.open(jets).arrays(library="np")
-    data = jets.read_bytes()
-    with open(jets, "rb") as handle:
-        sources = [data, memoryview(data), io.BytesIO(data), handle, jets.as_uri()]
+def test_bytes_file_objects_and_urls_read_like_paths(jets_file: Path) -> None:
+    want = bale.open(jets_file).arrays(library="np")
+    data = jets_file.read_bytes()
+    with open(jets_file, "rb") as handle:
+        sources = [data, memoryview(data), io.BytesIO(data), handle, jets_file.as_uri()]
         for source in sources:
             with bale.open(source) as t:
                 got = t.arrays(library="np")
                 assert all(np.array_equal(got[k], want[k]) for k in want), type(source)
         assert not handle.closed  # a file object given is left open
     with pytest.raises(BaleInputError, match="no such file"):
-        bale.open(jets.parent.as_uri() + "/missing.bale")
+        bale.open(jets_file.parent.as_uri() + "/missing.bale")
     with BaleReader(io.BytesIO(data)) as reader:
         assert reader.bytes_read < len(data) / 4  # preamble, header and index only
     table = bale.decompress(data)

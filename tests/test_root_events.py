@@ -16,9 +16,8 @@ from bale.config import BaleConfig
 from bale.errors import BaleInputError
 from bale.io.root_events import iter_dataset, plan_steps, read_dataset
 from bale.table import MAIN, Dataset, Table
+from common import DATA, NANOAOD
 
-DATA = Path(__file__).parent / "data"
-NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 HZZ = DATA / "uproot-HZZ.root"
 COLLECTIONS = ["Jet_*", "Muon_*", "Electron_*", "MET_*"]
 
@@ -56,6 +55,7 @@ def nanoaod_round_trip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return tmp / "events.bale", tmp / "events.root", report
 
 
+@pytest.mark.slow
 def test_nanoaod_collections_round_trip(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
     _, out, report = nanoaod_round_trip
     with uproot.open(NANOAOD) as f:
@@ -70,6 +70,7 @@ def test_nanoaod_collections_round_trip(nanoaod_round_trip: tuple[Path, Path, di
     assert report["tables"]["Jet"]["counter"] == "nJet"
 
 
+@pytest.mark.slow
 def test_nanoaod_dtypes_and_titles_survive(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
     _, out, _ = nanoaod_round_trip
     with uproot.open(NANOAOD) as a, uproot.open(out) as b:
@@ -79,6 +80,7 @@ def test_nanoaod_dtypes_and_titles_survive(nanoaod_round_trip: tuple[Path, Path,
             assert b["Events"][name].title == a["Events"][name].title, name  # NanoAOD's documentation
 
 
+@pytest.mark.slow
 def test_nanoaod_decodes_in_memory_as_a_dataset(nanoaod_round_trip: tuple[Path, Path, dict]) -> None:
     bale_file, _, _ = nanoaod_round_trip
     dataset = bale.decompress(bale_file)
@@ -125,6 +127,7 @@ def test_external_model_for_collections(tmp_path: Path) -> None:
         bale.compress(HZZ, tmp_path / "x.bale", model=loaded, columns=["Jet_*"])
 
 
+@pytest.mark.slow
 def test_streaming_steps_match_the_whole(tmp_path: Path) -> None:
     _, pieces = iter_dataset(NANOAOD, ["Jet_pt", "Muon_pt"], step_rows=100)
     parts = list(pieces)
@@ -168,6 +171,7 @@ def test_dataset_checks_its_counters() -> None:
         Dataset({MAIN: main, "c": Table({"x": np.zeros(3)})}, {"c": "m"})
 
 
+@pytest.mark.slow
 def test_dataset_cannot_be_written_flat(nanoaod_round_trip: tuple[Path, Path, dict], tmp_path: Path) -> None:
     bale_file, _, _ = nanoaod_round_trip
     with pytest.raises(BaleInputError, match="ROOT"):

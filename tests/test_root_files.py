@@ -17,11 +17,10 @@ from bale.cli import main
 from bale.config import BaleConfig
 from bale.errors import BaleFormatError, BaleInputError
 from bale.table import Forest
+from common import DATA, NANOAOD
 
-DATA = Path(__file__).parent / "data"
 ATLAS = DATA / "root" / "atlas_style.root"  # written by real ROOT: tests/data/root/make_fixtures.py
 VECTORS = DATA / "root" / "vectors_only.root"
-NANOAOD = DATA / "nanoAOD_2015_CMS_Open_Data_ttbar.root"
 REL = 1e-3
 
 

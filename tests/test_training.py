@@ -14,10 +14,10 @@ import pytest
 import bale
 from bale.config import BaleConfig
 from bale.errors import BaleInputError
+from common import JETS, tiled_jets
 
-JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
 # enough rows for the network to pay for its bytes, so that there are weights to compare
-TILED = {k: np.tile(v, 12) for k, v in bale.api.as_table(JETS).columns.items()}
+TILED = tiled_jets()
 
 
 def config(**train: object) -> BaleConfig:
@@ -90,6 +90,7 @@ def test_cli_train_resume(tmp_path: Path) -> None:
     assert out.is_file() and not Path(str(out) + ".checkpoints").exists()  # removed once the model is written
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_with_two_processes(tmp_path: Path) -> None:
     """torchrun with two processes on the gloo backend: one model, written once, that decodes."""
     import socket
@@ -210,6 +211,7 @@ def test_normalizations() -> None:
     assert norms(normalizations={"x": "periodic"})["x"] == (0.0, float(np.pi))
 
 
+@pytest.mark.slow
 def test_tune_finds_settings_and_writes_a_config(tmp_path: Path) -> None:
     pytest.importorskip("optuna")
     from click.testing import CliRunner

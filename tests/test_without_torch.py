@@ -15,14 +15,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 import bale
 from bale.config import BaleConfig
+from common import DATA, JETS, tiled_jets
 
-DATA = Path(__file__).parent / "data"
-JETS = DATA / "ttbar_jets_2k.parquet"
 FROZEN_MODEL = DATA / "frozen" / "jets_model_v2.safetensors"  # a network: 8 heads, 2 latents
 FROZEN_FILE = DATA / "frozen" / "jets_external_v2.bale"  # compressed with it
 
@@ -83,7 +81,7 @@ def digest(table: bale.Table) -> dict[str, list[str]]:
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file with an embedded network model (2 latents), compressed here, where torch trains."""
     pytest.importorskip("torch")
-    tiled = {k: np.tile(v, 12) for k, v in bale.api.as_table(JETS).columns.items()}  # enough rows to keep a network
+    tiled = tiled_jets()  # enough rows to keep a network
     cfg = BaleConfig()
     cfg.train.epochs = 3
     cfg.model.latent_dim = 2
@@ -103,6 +101,7 @@ def test_import_bale_does_not_import_torch() -> None:
     assert proc.stdout.split() == ["False"]
 
 
+@pytest.mark.slow
 def test_decompress_and_info_of_an_embedded_network(embedded: Path) -> None:
     proc = without_torch(
         """
@@ -119,6 +118,7 @@ def test_decompress_and_info_of_an_embedded_network(embedded: Path) -> None:
     assert child["info"] == json.loads(json.dumps(bale.info(embedded)))
 
 
+@pytest.mark.slow
 def test_decompress_with_an_external_network_model() -> None:
     """No training at all: runs where torch is missing too."""
     proc = without_torch(
@@ -138,6 +138,7 @@ def test_decompress_with_an_external_network_model() -> None:
     assert child["info"] == json.loads(json.dumps(bale.info(FROZEN_FILE, model=FROZEN_MODEL)))
 
 
+@pytest.mark.slow
 def test_cli_decompress_and_info(embedded: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.npz"
     proc = without_torch(
@@ -159,6 +160,7 @@ def test_cli_decompress_and_info(embedded: Path, tmp_path: Path) -> None:
     assert digest(bale.api.as_table(out)) == digest(bale.decompress(embedded))
 
 
+@pytest.mark.slow
 def test_compress_with_a_model_file_and_export(tmp_path: Path) -> None:
     """Compressing with a trained model needs no torch either, and gives the same bytes."""
     ours, theirs = tmp_path / "ours.bale", tmp_path / "theirs.bale"
@@ -183,6 +185,7 @@ def test_compress_with_a_model_file_and_export(tmp_path: Path) -> None:
     assert child["exported"] in (None, [str(tmp_path / "m.onnx")])
 
 
+@pytest.mark.slow
 def test_training_without_the_network_needs_no_torch() -> None:
     """``model.learned = false``: relations and classical predictors only, trained without torch."""
     proc = without_torch(
@@ -199,6 +202,7 @@ def test_training_without_the_network_needs_no_torch() -> None:
     assert last_json(proc) == {"network": False, "torch": False}
 
 
+@pytest.mark.slow
 def test_training_the_network_without_torch_says_what_to_install(tmp_path: Path) -> None:
     proc = without_torch(
         """
@@ -225,6 +229,7 @@ def test_training_the_network_without_torch_says_what_to_install(tmp_path: Path)
     assert cli.stderr.strip().count("\n") == 0 and "pip install 'bale[train]'" in cli.stderr
 
 
+@pytest.mark.slow
 def test_grids_decode_and_compress_with_a_conv_model_without_torch(tmp_path: Path) -> None:
     """A grid file with an embedded conv model decodes, and compresses with the model, where torch is missing."""
     frozen = DATA / "frozen" / "grid_conv_v2.bale"

@@ -529,7 +529,7 @@ def compress_many(
         model_sha = _sha256_file(model_path)[0]
     options, key = _compress_options(compress_options)
     manifest = _Manifest(out / MANIFEST_NAME)
-    jobs = [
+    jobs: list[dict[str, Any]] = [
         {
             "input": str(source),
             "output": str(output),

@@ -99,7 +99,8 @@ def violations(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> np.nd
         a = np.ascontiguousarray(original)
         b = np.ascontiguousarray(decoded).astype(a.dtype)
         width = a.dtype.itemsize
-        return a.view(f"u{width}") != b.view(f"u{width}") if a.dtype.kind in "fiu" else a != b
+        differ: np.ndarray = a.view(f"u{width}") != b.view(f"u{width}") if a.dtype.kind in "fiu" else a != b
+        return differ
     with np.errstate(invalid="ignore"):  # signalling NaNs are compared by their bits below
         x = original.astype(np.float64)
         y = decoded.astype(np.float64)

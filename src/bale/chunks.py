@@ -123,7 +123,8 @@ def _one_blas_thread(model: CompressionModel) -> contextlib.AbstractContextManag
     """The network's products are small: one BLAS thread on cache-sized blocks beats several."""
     if model.network is None:
         return contextlib.nullcontext()
-    return _blas().limit(limits=1, user_api="blas")
+    limited: contextlib.AbstractContextManager[object] = _blas().limit(limits=1, user_api="blas")
+    return limited
 
 
 def encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) -> dict[str, bytes]:

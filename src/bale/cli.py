@@ -422,7 +422,7 @@ def decompress(
     """Decompress a .bale FILE back to a table file."""
     from bale.api import decompress as run
     from bale.container import BaleReader
-    from bale.table import Dataset, Forest
+    from bale.table import Dataset, Forest, Table
 
     with BaleReader(file) as reader:
         is_grid = reader.header.get("kind") == "grid"
@@ -445,7 +445,7 @@ def decompress(
         with BaleReader(file) as reader:
             events = reader.num_rows
         click.echo(f"{output}: {events} events, collections {', '.join(data.counters) or 'none'}")
-    else:
+    elif isinstance(data, Table):  # fields went to _decompress_grid above
         click.echo(f"{output}: {data.num_rows} rows, {len(data.columns)} columns")
 
 
@@ -457,7 +457,7 @@ def _decompress_grid(file: str, output: str | None, model_path: str | None, forc
     if output is None:
         with BaleReader(file) as reader:
             fmt = (reader.header.get("source") or {}).get("format")
-        output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(fmt, ".npz")))
+        output = str(decompressed_name(file, {"npy": ".npy", "hdf5": ".h5", "zarr": ".zarr"}.get(str(fmt), ".npz")))
     _refuse_overwrite(Path(output), force)
     grids = decompress_grid(file, output, model=model_path)
     click.echo(f"{output}: grids {', '.join(f'{n} {list(a.shape)}' for n, a in grids.items())}")

@@ -6,6 +6,7 @@ are data, never code: nothing in them is executed.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -153,7 +154,7 @@ class BaleConfig(_Section):
     grid: GridConfig = Field(default_factory=GridConfig)
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The tables of a TOML file; a missing file or invalid TOML is a one-line bale error."""
     p = Path(path)
     if not p.is_file():
@@ -164,7 +165,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise BaleConfigError(f"{p}: not valid TOML: {exc}") from None
 
 
-def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> BaleConfig:
+def load_config(path: str | os.PathLike[str] | None, overrides: dict[str, Any] | None = None) -> BaleConfig:
     """Read and validate a TOML config (or the defaults), then apply ``section.key`` overrides."""
     data: dict[str, Any] = read_toml(path) if path is not None else {}
     for dotted, value in (overrides or {}).items():

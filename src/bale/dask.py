@@ -111,7 +111,7 @@ class BaleReadFn:
         columns: Sequence[str],
         *,
         model: Any = None,
-        behavior: Mapping | None = None,
+        behavior: Mapping[str, Any] | None = None,
         attrs: Mapping[str, Any] | None = None,
         original_form: ak.forms.Form | None = None,
     ) -> None:
@@ -178,7 +178,7 @@ def from_bale(
     filter_name: Filter = None,
     step_size: int | None = None,
     model: Any = None,
-    behavior: Mapping | None = None,
+    behavior: Mapping[str, Any] | None = None,
     attrs: Mapping[str, Any] | None = None,
 ) -> Any:
     """A ``dask_awkward.Array`` of the events (rows) of one or more ``.bale`` files.

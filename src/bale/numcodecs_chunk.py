@@ -157,7 +157,7 @@ def _described_dtype(value: Any, names: Sequence[str], model: CompressionModel) 
             raise TypeError("not a dtype description of names and plain dtypes")
     except (TypeError, ValueError, SyntaxError) as exc:
         raise BaleFormatError(f"BaleCodec: bad dtype in the chunk: {exc}") from None
-    fields = [(n, dtype.fields[n][0]) for n in dtype.names] if dtype.names is not None else None
+    fields = [(n, dtype[n]) for n in dtype.names] if dtype.names is not None else None
     if fields is not None and sorted(n for n, _ in fields) != sorted(names):
         raise BaleFormatError("BaleCodec: the chunk's fields are not the model's columns")
     for name, have in fields or [(n, dtype) for n in names]:
@@ -176,7 +176,7 @@ def _plain_field(field: Any) -> bool:
 
 
 def _structured(value: list[list[str]]) -> np.dtype[Any]:
-    return np.lib.format.descr_to_dtype([(str(n), str(t)) for n, t in value])  # type: ignore[no-any-return]
+    return np.lib.format.descr_to_dtype([(str(n), str(t)) for n, t in value])
 
 
 def from_table(table: Table) -> np.ndarray:

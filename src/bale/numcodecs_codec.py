@@ -241,7 +241,7 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
                     f"columns {self.columns}"
                 )
             for name in self.columns:
-                self._check_dtype(name, dtype.fields[name][0])
+                self._check_dtype(name, dtype[name])
             return "structured"
         for name in self.columns:
             self._check_dtype(name, dtype)
@@ -302,7 +302,8 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
         table = self._to_table(arr)
         error, errors = self._bounds()
         sink = io.BytesIO()  # in memory: no temporary file
-        compress(table, sink, model=self._model, error=error, errors=errors, workers=self.workers)
+        # compress() writes to a binary file object as well, though its signature names paths only
+        compress(table, sink, model=self._model, error=error, errors=errors, workers=self.workers)  # type: ignore[arg-type]
         return sink.getvalue()
 
     def decode(self, buf: Any, out: Any = None) -> Any:
@@ -335,7 +336,7 @@ else:
 if _HAVE_ZARR:
 
     @dataclass(frozen=True, repr=False)
-    class BaleZarrCodec(ArrayBytesCodec):  # type: ignore[misc]
+    class BaleZarrCodec(ArrayBytesCodec):
         """:class:`BaleCodec` as a zarr v3 array→bytes codec (``serializer=``), named ``numcodecs.bale``.
 
         Takes the same keyword arguments as :class:`BaleCodec`; its ``configuration`` in
@@ -344,7 +345,7 @@ if _HAVE_ZARR:
 
         codec_config: dict[str, Any]
         codec_name: ClassVar[str] = ZARR_CODEC_NAME
-        is_fixed_size: ClassVar[bool] = False
+        is_fixed_size = False  # not annotated: no dataclass field (zarr's BaseCodec declares it)
 
         def __init__(self, **codec_config: Any) -> None:
             config = dict(codec_config)

@@ -286,7 +286,7 @@ def describe_preset(name: str, columns: Iterable[str], defaults: Mapping[str, st
         groups = preset.explain(columns)
     else:
         by_bound: dict[str, list[str]] = {}
-        rest = []
+        rest: list[str] = []
         for column in columns:
             spec = preset.bound_for(column)
             (by_bound.setdefault(spec, []) if spec else rest).append(column)

@@ -170,7 +170,7 @@ def to_library(m: BranchMap, piece: Piece, library: str) -> Any:
     if library == "np":
         if piece.counts is None:
             return piece.values
-        values: Any = piece.values
+        values = piece.values
         if piece.sizes is not None:
             values = _split(values, piece.sizes)
         return _split(values, piece.counts)

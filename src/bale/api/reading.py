@@ -116,7 +116,9 @@ class BaleFile(_Closable):
     def classnames(self) -> dict[str, str]:
         """Tree path -> its class in the original file, and the objects kept beside the trees."""
         source = self._reader.header.get("source") or {}
-        objects = source.get("objects") if isinstance(source.get("objects"), dict) else {}
+        objects = source.get("objects")
+        if not isinstance(objects, dict):
+            objects = {}
         trees = {}
         for name, table in self._trees.items():
             chunk = next(i for i, c in enumerate(self._reader.chunks) if c.table == table)
@@ -350,7 +352,8 @@ def _steps(reader: BaleReader) -> list[_Step]:
     by_step: dict[int, dict[int, int]] = {}
     for i, c in enumerate(reader.chunks):
         by_step.setdefault(c.step, {})[c.table] = i
-    out, first = [], 0
+    out: list[_Step] = []
+    first = 0
     for chunks in by_step.values():
         events = reader.chunks[chunks[0]].rows if 0 in chunks else 0
         if events:

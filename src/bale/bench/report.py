@@ -52,7 +52,7 @@ def machine_info() -> dict[str, Any]:
         memory = round(int(found.group(1)) / 2**20, 1) if found else None
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -295,13 +295,14 @@ def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
                 ax.annotate(f"{e:.1e} →", (x, r), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=7)
         bad = [(x, y) for x, y, (_, _, v, _) in zip(xs, ys, pts, strict=True) if v]
         if bad:
-            ax.scatter(*zip(*bad, strict=True), marker="x", s=40, color="red", zorder=5, linewidths=1.2)
-    for name, pts in means.items():  # the typical error of a method that misses the bound
+            bad_x, bad_y = zip(*bad, strict=True)
+            ax.scatter(bad_x, bad_y, marker="x", s=40, color="red", zorder=5, linewidths=1.2)
+    for name, typical in means.items():  # the typical error of a method that misses the bound
         color = _FAMILY_COLORS.get(families[name], "black")
-        xs = [min(max(e, floor), ceiling) for e, _ in pts]
+        xs = [min(max(e, floor), ceiling) for e, _ in typical]
         ax.scatter(
             xs,
-            [r for _, r in pts],
+            [r for _, r in typical],
             marker="o",
             s=60,
             facecolors="none",
@@ -309,7 +310,7 @@ def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
             zorder=4,
             label=f"{name}: median rel err (worst column)",
         )
-        for (e, r), x in zip(pts, xs, strict=True):
+        for (e, r), x in zip(typical, xs, strict=True):
             if e > ceiling:
                 ax.annotate(
                     f"median {e:.1e} →", (x, r), textcoords="offset points", xytext=(-8, -12), ha="right", fontsize=7

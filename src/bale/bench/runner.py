@@ -294,7 +294,9 @@ def run_methods(
     raw = table.nbytes
     isolate = isolate and hasattr(os, "fork")
     skipped: dict[str, str] = {}
-    out = [{"spec": spec, "bounds": {k: str(b) for k, b in bounds.items()}, "methods": []} for spec, bounds in settings]
+    out: list[dict[str, Any]] = [
+        {"spec": spec, "bounds": {k: str(b) for k, b in bounds.items()}, "methods": []} for spec, bounds in settings
+    ]
     with tempfile.TemporaryDirectory(prefix="bale-bench-") as tmp:
         ctx = Context(Path(tmp), config or BaleConfig())
         for method in selected:

@@ -66,7 +66,8 @@ def to_domain(values: np.ndarray, bound: Bound) -> np.ndarray:
     x = as_float64(values)
     if bound.mode == "rel":
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(np.abs(x))
+            logs: np.ndarray = np.log(np.abs(x))
+            return logs
     return x
 
 

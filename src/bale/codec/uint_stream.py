@@ -16,18 +16,20 @@ How the two blocks are coded depends on the container's format version:
 - version 2 (written now): bale's own rANS coder, extra bits in value order
   (:mod:`bale.codec.rans`);
 - version 1 (read only): constriction's ANS coder, extra bits grouped by width
-  (:mod:`bale.codec.bitpack`).
+  (:mod:`bale.codec.bitpack`). constriction is imported only to read such a stream
+  (``pip install 'bale[v1]'``).
 """
 
 from __future__ import annotations
 
-import constriction
+from typing import Any
+
 import numpy as np
 
 from bale.codec import rans
 from bale.codec.bitpack import unpack_bits
 from bale.codec.varint import ByteReader, block, encode_varint
-from bale.errors import BaleFormatError
+from bale.errors import BaleFormatError, BaleInputError
 
 __all__ = ["STREAM_VERSION", "decode_ints", "decode_uints", "encode_uints", "tokenize", "unzigzag", "zigzag"]
 
@@ -175,16 +177,26 @@ def _decode_v1(words: memoryview, bits: memoryview, n: int, counts: np.ndarray) 
     if np.count_nonzero(counts) > 1:
         if len(words) % 4:
             raise BaleFormatError("ANS payload is not a whole number of words")
+        constriction = _constriction()
         try:
             coder = constriction.stream.stack.AnsCoder(np.frombuffer(words, dtype=np.uint32).copy())
-            tokens = np.asarray(coder.decode(_model(counts), n))
+            model = constriction.stream.model.Categorical(counts.astype(np.float64), perfect=False)
+            tokens = np.asarray(coder.decode(model, n))
         except (ValueError, RuntimeError) as exc:  # constriction's word on damaged data
             raise BaleFormatError(f"corrupt entropy-coded stream: {exc}") from None
     else:
         tokens = np.full(n, int(np.argmax(counts)), dtype=np.int32)
     widths, base = _TOKEN_WIDTHS[tokens], _TOKEN_BASE[tokens]
-    return base | unpack_bits(bits, widths)
+    values: np.ndarray = base | unpack_bits(bits, widths)
+    return values
 
 
-def _model(counts: np.ndarray) -> constriction.stream.model.Categorical:
-    return constriction.stream.model.Categorical(counts.astype(np.float64), perfect=False)
+def _constriction() -> Any:
+    """constriction, an optional dependency (the ``v1`` extra): only format-version-1 streams need it."""
+    try:
+        import constriction
+    except ImportError:
+        raise BaleInputError(
+            "this .bale file is format version 1, whose reading needs constriction: pip install 'bale[v1]'"
+        ) from None
+    return constriction

@@ -121,7 +121,9 @@ class ChunkInfo:
 class BaleWriter:
     """Writes a ``.bale`` file atomically: to a temporary file, renamed into place on :meth:`close`."""
 
-    def __init__(self, path: str | Path | IO[bytes], header: Mapping[str, Any], model: bytes | None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | IO[bytes], header: Mapping[str, Any], model: bytes | None
+    ) -> None:
         """Write to ``path`` atomically, or straight into a binary file object (``io.BytesIO``: a codec's chunk)."""
         self._tmp: Path | None = None
         self._file: IO[bytes]
@@ -129,7 +131,7 @@ class BaleWriter:
             self.path = Path("<memory>")
             self._file = path  # type: ignore[assignment]
         else:
-            self.path = Path(path)  # type: ignore[arg-type]
+            self.path = Path(path)
             directory = self.path.parent if str(self.path.parent) else Path(".")
             if not directory.is_dir():
                 raise BaleInputError(f"output directory does not exist: {directory}")
@@ -264,6 +266,8 @@ def _write_error(path: Path, exc: OSError) -> OSError:
 
 class BaleReader:
     """Random access to a ``.bale`` file's header, model and chunks, with every size and checksum checked."""
+
+    _owner: BaleReader | None = None  # a member's file (:meth:`member`), kept open while the member is used
 
     def __init__(
         self, source: Source, *, window: tuple[int, int] | None = None, lock: threading.Lock | None = None

@@ -265,7 +265,7 @@ def evaluate(
         figures.close()
     images = {f["name"]: f for f in figures.written}
     metrics["figures"] = {name: str(Path(f["file"]).relative_to(out)) for name, f in images.items()}
-    clean = inputs.jsonable(metrics)
+    clean: dict[str, Any] = inputs.jsonable(metrics)
     stage("writing %s and %s", out / "metrics.json", out / "report.html")
     write_atomic(out / "metrics.json", json.dumps(clean, indent=1, allow_nan=False))
     write_atomic(out / "report.html", report.render_html(clean, images))

@@ -187,6 +187,7 @@ def evaluate_grid_files(
 ) -> dict[str, Any]:
     """``FILE.bale --against ORIGINAL`` or ``ORIGINAL DECOMPRESSED`` (with ``error``, e.g. ``range=1e-3``)."""
     extra: dict[str, Any] = {}
+    decoded: dict[str, np.ndarray]
     if against is not None:
         originals, _ = read_grids(against)
         decoded = decompress_grid(first, model=model)

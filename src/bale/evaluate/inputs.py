@@ -24,7 +24,7 @@ from bale.container import MAGIC, BaleReader
 from bale.errors import BaleConfigError, BaleInputError
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
-from bale.table import Dataset, Forest, Table
+from bale.table import Dataset, Fields, Forest, Table
 
 __all__ = [
     "EvaluateOptions",
@@ -100,6 +100,8 @@ def decompress_bale(path: PathLike, model: PathLike | None) -> Dataset:
             f"{path} holds a whole ROOT file ({', '.join(decoded.trees)}): evaluate one tree at a time "
             "(bale compress FILE.root --tree NAME)"
         )
+    if isinstance(decoded, Fields):
+        raise BaleInputError(f"{path} holds N-D fields, not a table or events: they are evaluated as fields")
     return decoded if isinstance(decoded, Dataset) else Dataset.single(decoded)
 
 

@@ -41,14 +41,16 @@ def residuals(original: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     """``x' - x`` where both are finite: NaN and ±inf are checked bit for bit by the bound, not averaged."""
     x, y = _as_float(original), _as_float(decoded)
     keep = np.isfinite(x) & np.isfinite(y)
-    return y[keep] - x[keep]
+    out: np.ndarray = y[keep] - x[keep]
+    return out
 
 
 def responses(original: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     """``(x' - x) / x`` where both are finite and ``x != 0`` (zeros come back exact, their response is undefined)."""
     x, y = _as_float(original), _as_float(decoded)
     keep = np.isfinite(x) & np.isfinite(y) & (x != 0)
-    return (y[keep] - x[keep]) / x[keep]
+    out: np.ndarray = (y[keep] - x[keep]) / x[keep]
+    return out
 
 
 def error_stats(values: np.ndarray) -> dict[str, Any]:

@@ -178,7 +178,8 @@ def spread_stats(values: np.ndarray) -> dict[str, Any]:
 
 def _relative(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     keep = np.isfinite(before) & np.isfinite(after) & (before > 0)
-    return (after[keep] - before[keep]) / before[keep]
+    out: np.ndarray = (after[keep] - before[keep]) / before[keep]
+    return out
 
 
 def mass_difference(

@@ -165,7 +165,7 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | None) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.3g}"
 
 
@@ -352,7 +352,8 @@ def pair_mass_figure(label: str, masses: Mapping[str, np.ndarray], result: Mappi
         width = edges[1] - edges[0]
         for which, colour in (("original", ORIGINAL), ("decompressed", DECOMPRESSED)):
             f = fit[which]
-            xs = np.linspace(*f["window"], 200)
+            start, stop = f["window"]
+            xs = np.linspace(start, stop, 200)
             scale = width / f["bin_width"]  # the fit's bins are not the plot's
             ys = scale * f["amplitude"] * np.exp(-0.5 * ((xs - f["mean"]) / f["sigma"]) ** 2)
             ax.plot(xs, ys, color=colour, lw=1.0, ls=":" if which == "decompressed" else "-")

@@ -159,7 +159,8 @@ def _values(rec: np.ndarray, negative: np.ndarray | None, bound: Bound, dtype: n
                 v[negative] = -v[negative]
         else:
             v = rec
-        return v.astype(dtype)
+        out: np.ndarray = v.astype(dtype)
+        return out
 
 
 def _domain(x: np.ndarray, bound: Bound) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -548,7 +549,7 @@ def decode_grid(
         for pid, cursor in cursors.items():
             if cursor.tolist() != [len(x) for x in streams[pid]]:
                 raise BaleFormatError("residual streams hold more values than the grid")
-        negative = None
+        negative: np.ndarray | None = None
         if "sign" in sections:
             regular = np.ones(n, dtype=bool)
             regular[raw_idx] = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -57,7 +58,9 @@ def _unpack_extra(record: dict[str, Any]) -> np.ndarray:
         raise BaleFormatError(f"bad verbatim member in the header: {exc}") from None
 
 
-def read_grids(path: str | Path, names: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def read_grids(
+    path: str | os.PathLike[str], names: list[str] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The grids of ``path`` (all, or ``names``) and a ``source`` record to write the file back."""
     path = Path(path)
     if not path.exists():
@@ -122,7 +125,9 @@ def _read(path: Path, fmt: str) -> dict[str, np.ndarray]:
     return {name: np.asarray(arr[...]) for name, arr in node.arrays()}
 
 
-def write_grids(grids: dict[str, np.ndarray], path: str | Path, source: dict[str, Any] | None = None) -> None:
+def write_grids(
+    grids: dict[str, np.ndarray], path: str | os.PathLike[str], source: dict[str, Any] | None = None
+) -> None:
     """Write ``grids`` (and the verbatim members in ``source``) to ``path``, in the format of its extension."""
     path = Path(path)
     fmt = grid_format(path)

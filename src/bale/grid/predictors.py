@@ -73,7 +73,7 @@ def _shifted(a: np.ndarray, dt: int, dy: int, dx: int) -> np.ndarray:
 def lorenzo_contexts(r: np.ndarray) -> np.ndarray:
     """Context of each residual of a (t, h, w) block from the residuals before it in raster order."""
     a = np.abs(r)
-    n = (
+    n: np.ndarray = (
         2 * _shifted(a, 0, 0, 1)
         + 2 * _shifted(a, 0, 1, 0)
         + _shifted(a, 1, 0, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -73,7 +74,7 @@ def _integral_big(values: np.ndarray) -> bool:
 _BLOCK_ROWS = 65536
 
 
-def _text(arr: np.ndarray) -> pa.Array:
+def _text(arr: np.ndarray) -> pa.Array[Any]:
     """Values as text that read back to the same bits (Arrow's shortest round-trip form, 3-4x NumPy's)."""
     if arr.dtype.kind == "f" and arr.dtype.itemsize == 2:
         return pa.array(arr.astype(str), type=pa.string())
@@ -81,7 +82,8 @@ def _text(arr: np.ndarray) -> pa.Array:
     if arr.dtype.kind == "f":  # "2" would read back as an integer column: "2.0", as NumPy writes it
         whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
         text = pc.if_else(whole, pc.binary_join_element_wise(text, pa.scalar(".0"), pa.scalar("")), text)
-    return text
+    strings: pa.Array[Any] = text
+    return strings
 
 
 def write(table: Table, path: Path) -> None:

@@ -30,7 +30,7 @@ _SMALL = 64 * 1024  # bytes of a non-field array a field file may carry verbatim
 
 def check_kind(kind: str | None) -> DataKind | None:
     if kind is None or kind in DATA_KINDS:
-        return kind  # type: ignore[return-value]
+        return kind
     raise BaleInputError(f"unknown kind of data {kind!r}: choose {' or '.join(DATA_KINDS)}")
 
 

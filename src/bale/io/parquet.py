@@ -31,7 +31,7 @@ def _to_str(meta: dict[bytes, bytes] | None) -> dict[str, str]:
     return {k.decode("utf-8", "surrogateescape"): v.decode("utf-8", "surrogateescape") for k, v in (meta or {}).items()}
 
 
-def _to_bytes(meta: dict[str, str]) -> dict[bytes, bytes]:
+def _to_bytes(meta: dict[str, str]) -> dict[bytes | str, bytes | str]:
     return {k.encode("utf-8", "surrogateescape"): v.encode("utf-8", "surrogateescape") for k, v in meta.items()}
 
 

@@ -23,7 +23,7 @@ _CHUNK_ROWS = 1 << 20
 
 
 def _pick_tree(f: Any, path: Path, tree: str | None) -> str:
-    trees = list(dict.fromkeys(f.keys(recursive=True, cycle=False, filter_classname="TTree")))
+    trees: list[str] = list(dict.fromkeys(f.keys(recursive=True, cycle=False, filter_classname="TTree")))
     if tree is not None:
         if tree not in trees:
             raise BaleInputError(f"no TTree {tree!r} in {path}; trees: {', '.join(trees) or 'none'}")

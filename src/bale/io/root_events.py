@@ -294,9 +294,9 @@ def _synthetic_sources(layout: EventLayout) -> dict[str, tuple[str, bool]]:
 
 
 def _count(values: Any, inner: bool) -> np.ndarray:
-    if inner:
-        return ak.to_numpy(ak.sum(ak.num(values, axis=2), axis=1)).astype(np.int64)
-    return ak.to_numpy(ak.num(values, axis=1)).astype(np.int64)
+    per_event = ak.sum(ak.num(values, axis=2), axis=1) if inner else ak.num(values, axis=1)
+    counts: np.ndarray = ak.to_numpy(per_event).astype(np.int64)
+    return counts
 
 
 def _plan(ttree: Any, layout: EventLayout, entries: int, step_rows: int) -> list[tuple[int, int]]:

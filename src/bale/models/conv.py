@@ -44,7 +44,8 @@ def _conv(a: np.ndarray, w: np.ndarray, stride: int) -> np.ndarray:
     """3×3 convolution with zero padding 1: a (n, cin, h, w), w (cout, cin, 3, 3) -> (n, cout, h/stride, w/stride)."""
     padded = np.pad(a, ((0, 0), (0, 0), (1, 1), (1, 1)))
     win = sliding_window_view(padded, (3, 3), axis=(2, 3))[:, :, ::stride, ::stride]  # n, cin, h', w', 3, 3
-    return np.einsum("nchwij,ocij->nohw", win, w, optimize=True)
+    out: np.ndarray = np.einsum("nchwij,ocij->nohw", win, w, optimize=True)
+    return out
 
 
 def _up(a: np.ndarray) -> np.ndarray:
@@ -129,7 +130,8 @@ class ConvGridModel:
         a = self._layer(_conv(_up(a), w["dec2.w"], 1) + w["dec2.b"][None, :, None, None], "dec2.w")
         acc = _conv(_up(a), w["dec3.w"], 1)[:, 0] + w["dec3.b"][0]
         y = acc * 2.0 ** -(self.exponents["dec3.w"] + FRACTION_BITS)
-        return y * self.scale + self.mean
+        tiles: np.ndarray = y * self.scale + self.mean
+        return tiles
 
     # -- storage
     def to_bytes(self, info: Mapping[str, Any] | None = None) -> bytes:

@@ -191,8 +191,8 @@ def export_onnx(
     latent_fixed = None
     if k:
         inputs.append(helper.make_tensor_value_info("latent", tp.DOUBLE, ["N", k]))
-        scale = g.const("latent_scale", np.array(2.0**FEATURE_BITS))
-        latent_fixed = g.op("Mul", ["latent", scale], stem="latent_fixed")  # exact: a power of two
+        latent_scale = g.const("latent_scale", np.array(2.0**FEATURE_BITS))
+        latent_fixed = g.op("Mul", ["latent", latent_scale], stem="latent_fixed")  # exact: a power of two
     heads = []
     for j in range(n_heads):
         w1 = w["head.w1"][j]  # (hidden, k + context): latent weights first
@@ -243,7 +243,7 @@ def export_onnx(
     )
     helper.set_model_props(model, {**network_metadata(network), **dict(metadata or {})})
     onnx.checker.check_model(model, full_check=True)
-    data = model.SerializeToString()
+    data: bytes = model.SerializeToString()
     if path is not None:
         target = Path(path)
         with atomic_target(target) as tmp:
@@ -279,6 +279,10 @@ def export_model(model: CompressionModel | DatasetModel, path: str | os.PathLike
     digest = model.sha256
     written = []
     for name, network in chosen.items():
+        if not isinstance(network, ConditionalNetwork):
+            raise BaleInputError(
+                f"table {name!r}: only conditional networks export to ONNX, not {type(network).__name__}"
+            )
         heads = {c.name: c.predictor.get("head") for c in tables[name].columns if c.predictor["kind"] == "learned"}
         extra = {"bale_table": _js(name), "bale_model_sha256": _js(digest), "bale_learned_columns": _js(heads)}
         export_onnx(network, targets[name], metadata=extra)

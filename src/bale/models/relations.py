@@ -88,7 +88,8 @@ def _screen_costs(target: np.ndarray, bound: Bound, linear: np.ndarray) -> np.nd
         pred = np.log(np.abs(linear)) if bound.mode == "rel" else linear
         q = np.abs((domain - pred) / domain_step(bound))
     q[~np.isfinite(q)] = 2.0**40
-    return np.log2(1.0 + q).mean(axis=-1)
+    costs: np.ndarray = np.log2(1.0 + q).mean(axis=-1)
+    return costs
 
 
 def _screen(

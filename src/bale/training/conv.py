@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -88,7 +88,8 @@ def train_conv(
     def decode(z: torch.Tensor) -> torch.Tensor:
         a = torch.relu(dec1(z)).view(-1, c, q, q)
         a = torch.relu(dec2(up(a)))
-        return dec3(up(a))
+        out: torch.Tensor = dec3(up(a))
+        return out
 
     params = [*enc.parameters(), *dec1.parameters(), *dec2.parameters(), *dec3.parameters()]
     opt = torch.optim.Adam(params, lr=learning_rate)
@@ -126,7 +127,8 @@ def train_conv(
             "dec3.w": dec3.weight,
             "dec3.b": dec3.bias,
         }
-        fw_np = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in fw.items()}
+        # nn.Sequential's items are typed as Module: their weights and biases are tensors here
+        fw_np = {k: cast(torch.Tensor, v).detach().cpu().numpy().astype(np.float64) for k, v in fw.items()}
     decoder, exponents = quantize_decoder(fw_np)
     weights = {k: fw_np[k].astype(np.float32) for k in fw_np if k.startswith("enc")} | decoder
     config = {

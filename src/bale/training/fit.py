@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -219,7 +220,7 @@ def _derive_largest_of_sums(
         if any(largest in p.predictor.get("inputs", ()) for p in between):
             continue  # a column in between is predicted from the one to move
         others = [name for name in group if name != largest]
-        candidate = {"kind": "relation", "formula": _SUM_FORMULAS[len(others)], "inputs": others}
+        candidate: dict[str, Any] = {"kind": "relation", "formula": _SUM_FORMULAS[len(others)], "inputs": others}
         moved = lossy[position[largest]]
         relation = Relation(candidate["formula"], tuple(others))
         head = {name: decoded[name][rows] for name in others}
@@ -390,7 +391,7 @@ def _fit_network(
             total_rows,
         )
         return None, info
-    for position, j in enumerate(chosen):
-        targets[j].predictor = {"kind": "learned", "head": position}
+    for head, j in enumerate(chosen):
+        targets[j].predictor = {"kind": "learned", "head": head}
     log.info("network kept for %s: saves %.2f bits/row, latents cost %.2f", net.targets, gain, latent_bits)
     return net, info

@@ -19,6 +19,8 @@ class TorchConditional(nn.Module):
     the conditional family sees the columns decoded before it, Baler's autoencoders none.
     """
 
+    mask: torch.Tensor  # a buffer: which inputs each head sees
+
     def __init__(
         self,
         n_context: int,

@@ -284,7 +284,7 @@ def train_network(
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 loss, bits = _loss(model, feats[rows], targets_all[rows], valid_all[rows], config, True, family)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             optimizer.step()
             total += bits
             batches += 1

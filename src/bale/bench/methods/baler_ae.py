@@ -157,7 +157,7 @@ def _decompress(encoded: Encoded, ctx: Context, state: Any) -> Columns:
     k = len(lossy)
     norm = np.frombuffer(zstd_decode(next(streams)), np.float64)
     low, scale = norm[:k], norm[k:]
-    special = np.unpackbits(np.frombuffer(zstd_decode(next(streams)), np.uint8), count=n * k).astype(bool)
+    special: np.ndarray = np.unpackbits(np.frombuffer(zstd_decode(next(streams)), np.uint8), count=n * k).astype(bool)
     special = special.reshape(n, k)
     special_values = np.frombuffer(zstd_decode(next(streams)), np.float64)
     latents = np.frombuffer(zstd_decode(next(streams)), np.float16).reshape(n, widths[-1])
