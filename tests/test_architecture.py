@@ -39,8 +39,6 @@ LAYERS = {
     "evaluate": 8,
     "bench": 8,
     "tune": 8,
-    "cli_support": 8.5,
-    "cli_info": 8.5,  # bale info as text
     "cli": 9,
     "__init__": 10,
 }

@@ -309,7 +309,7 @@ def test_decompress_without_output_does_not_touch_the_original(runner: CliRunner
 
 
 def test_decompressed_name() -> None:
-    from bale.cli_support import decompressed_name
+    from bale.cli.support import decompressed_name
 
     assert decompressed_name("x.bale", ".root") == Path("x.decompressed.root")
     assert decompressed_name("d/x.root.bale", ".root") == Path("d/x.decompressed.root")
@@ -322,9 +322,9 @@ def _stage_lines(text: str) -> list[str]:
 
 
 def test_compress_says_what_each_step_does(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bale.cli
+    import bale.cli.options
 
-    monkeypatch.setattr(bale.cli, "_terminal", lambda: True)
+    monkeypatch.setattr(bale.cli.options, "_terminal", lambda: True)
     args = ["compress", str(JETS), "-o", str(tmp_path / "j.bale"), "--epochs", "2", "--max-rows", "2048"]
     result = runner.invoke(main, [*args, "--preset", "kinematic", "--json"])
     assert result.exit_code == 0, result.output
@@ -341,9 +341,9 @@ def test_compress_says_what_each_step_does(runner: CliRunner, tmp_path: Path, mo
 
 
 def test_evaluate_says_what_each_step_does(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bale.cli
+    import bale.cli.options
 
-    monkeypatch.setattr(bale.cli, "_terminal", lambda: True)
+    monkeypatch.setattr(bale.cli.options, "_terminal", lambda: True)
     result = runner.invoke(main, ["evaluate", str(JETS), str(JETS), "-o", str(tmp_path / "ev"), "--no-plots"])
     assert result.exit_code == 0, result.output
     text = "\n".join(_stage_lines(result.stderr))
@@ -366,7 +366,7 @@ def test_a_long_step_is_not_silent(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_greedy_branches_are_rewritten_not_patched() -> None:
-    from bale.cli_support import expand_greedy
+    from bale.cli.support import expand_greedy
 
     names = ("--branches",)
     assert expand_greedy(["f.root", "--branches", "Jet_*", "MET_*", "-o", "x"], names) == [
@@ -374,7 +374,7 @@ def test_greedy_branches_are_rewritten_not_patched() -> None:
     ]  # fmt: skip
     assert expand_greedy(["--branches=a", "b", "--", "c"], names) == ["--branches=a", "--branches", "b", "--", "c"]
     assert expand_greedy(["--columns", "a", "b"], names) == ["--columns", "a", "b"]
-    import bale.cli
+    import bale.cli.options
 
     assert "_GreedyOption" not in vars(bale.cli)
 
@@ -397,7 +397,7 @@ def test_info_summarizes_a_wide_file_and_lists_columns_on_request(runner: CliRun
 
 
 def test_bounds_are_shown_as_written() -> None:
-    from bale.cli_info import bound_text
+    from bale.cli.info_text import bound_text
 
     assert bound_text("rel=0.00048828125") == "10 mantissa bits"
     assert bound_text("rel=0.001") == "rel=1e-3" and bound_text("abs=0.01") == "abs=0.01"

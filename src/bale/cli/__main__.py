@@ -1,0 +1,5 @@
+"""``python -m bale.cli``: the ``bale`` command."""
+
+from bale.cli import main
+
+main()
