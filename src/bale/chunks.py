@@ -18,6 +18,7 @@ from typing import TypeVar
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from bale.codec import LATENT_SECTION
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, encode_uints, zigzag
@@ -32,7 +33,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 DEFAULT_WORKERS = 2
 
-LATENT_SECTION = "@latent"
 
 
 class _Context:

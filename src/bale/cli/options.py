@@ -12,13 +12,14 @@ import click
 
 from bale.cli.support import check_output
 from bale.fsutil import forbid_overwrite
+from bale.io import FORMATS
 from bale.presets import preset_names
 from bale.stages import stage
 
 log = logging.getLogger("bale")
 
 
-_FORMAT_EXT = {"parquet": ".parquet", "npz": ".npz", "npy": ".npy", "hdf5": ".h5", "csv": ".csv", "root": ".root"}
+_FORMAT_EXT = {name: extensions[0] for name, extensions in FORMATS.items()}  # one table of formats: bale.io
 
 
 def _overrides(**values: Any) -> dict[str, Any]:

@@ -5,3 +5,6 @@
 - :mod:`bale.codec.exact`: lossless coding of exact columns.
 - :mod:`bale.codec.lossy`: error-bounded coding of float columns around a prediction.
 """
+
+#: The name of a chunk's section that holds the network's per-row codes (a name no column may take).
+LATENT_SECTION = "@latent"

@@ -37,6 +37,7 @@ from typing import IO, Any
 
 import zstandard
 
+from bale.codec import LATENT_SECTION
 from bale.container.header import (
     DECODED_FLOOR,
     MAX_CHUNK_ROWS,
@@ -336,7 +337,7 @@ class BaleReader:
                 self._section_names = [{MEMBER_SECTION} for _ in self.tables]
             else:
                 self.tables = tables(self.header)
-                self._section_names = [{c["name"] for c in t["schema"]} | {"@latent"} for t in self.tables]
+                self._section_names = [{c["name"] for c in t["schema"]} | {LATENT_SECTION} for t in self.tables]
             chunk_rows = self.header.get("chunk_rows", MAX_CHUNK_ROWS)
             if not isinstance(chunk_rows, int) or not 1 <= chunk_rows <= MAX_CHUNK_ROWS:
                 raise BaleFormatError(f"{self.path}: bad chunk_rows {chunk_rows!r} in the header")
@@ -369,7 +370,7 @@ class BaleReader:
         if steps != sorted(steps):
             raise BaleFormatError(f"{self.path}: chunks are out of step order")
         end = data_start
-        columns_of = [names - {"@latent"} for names in self._section_names]  # once per table, not per chunk
+        columns_of = [names - {LATENT_SECTION} for names in self._section_names]  # once per table, not per chunk
         for i, c in enumerate(self.chunks):
             length = c.length
             if c.rows < 0 or c.offset < data_start or c.offset + length > offset or length < 0:
@@ -383,7 +384,7 @@ class BaleReader:
                 raise BaleFormatError(f"{self.path}: chunk {i} declares {c.rows} rows, more than a chunk holds")
             names = [name for name, _, _ in c.sections]
             columns, unique = columns_of[c.table], set(names)
-            if len(unique) != len(names) or not columns <= unique <= columns | {"@latent"}:
+            if len(unique) != len(names) or not columns <= unique <= columns | {LATENT_SECTION}:
                 raise BaleFormatError(f"{self.path}: chunk {i} does not hold one section per column of its table")
             if any(length < 1 for _, length, _ in c.sections):  # every coding starts with at least a byte
                 raise BaleFormatError(f"{self.path}: chunk {i} has an empty section")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bale.bounds import parse_bound
+from bale.codec import LATENT_SECTION
 from bale.errors import BaleError, BaleFormatError
 
 __all__ = [
@@ -86,7 +87,7 @@ def _check_column(column: Any, seen: set[str]) -> None:
     ):
         raise BaleFormatError(f"bad column in the header: {str(column)[:80]}")
     name = column["name"]
-    if not name or name in seen or name == "@latent":
+    if not name or name in seen or name == LATENT_SECTION:
         raise BaleFormatError(f"column name {name!r} is empty or repeated in the header")
     seen.add(name)
     try:
