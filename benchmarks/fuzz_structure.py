@@ -8,7 +8,7 @@ they declare:
 * ``huge_json``: header or index of up to 16 MiB of ``[],`` in a zstd frame of kilobytes;
 * ``rows``: chunks declaring up to 2^27 rows (the index's counts kept consistent);
 * ``many_chunks``: one chunk repeated up to 5,000 times, each declaring up to 2^27 rows (a valid
-  file of real chunks repeated stops at 2^20 rows: its decode time is throughput, not hostility);
+  file of real chunks repeated stops at 2^17 rows: its decode time is throughput, not hostility);
 * ``many_tables``: up to 20,000 empty collections, each with an empty chunk;
 * ``offsets``: chunks overlapping, pointing back, into the header or the index, or at themselves;
 * ``grid_shape``: a grid's shape forged (up to 2^27 per axis, 32 axes) or its block shape;
@@ -171,8 +171,8 @@ def make_hostile(seed: fz.Seed, rng: random.Random, kind: str) -> tuple[bytes, s
         chunks = seed.chunks[:1] * count
         real = seed.footer["chunks"][0]["rows"] if seed.footer["chunks"] else 1
         rows = rng.choice([2**27, 2**20, real])
-        if rows == real:  # a valid file, then: hostile in its count of chunks, not in its size (2^20 rows at most)
-            count = max(1, min(count, 2**20 // max(real, 1)))
+        if rows == real:  # a valid file, then: hostile in its count of chunks, not in its size (2^17 rows at most)
+            count = max(1, min(count, 2**17 // max(real, 1)))
         header["chunk_rows"] = 2**27
         if not seed.footer["chunks"]:
             return fz.build(seed, header=header), fmt
