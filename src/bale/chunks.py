@@ -184,8 +184,12 @@ def decode_chunk(
 def _decode_chunk(
     sections: Mapping[str, bytes | memoryview], n: int, model: CompressionModel, version: int, needed: set[str] | None
 ) -> dict[str, np.ndarray]:
-    ctx = _Context(model, n)
     plans = [plan for plan in model.columns if needed is None or plan.name in needed]
+    if n == 0:  # no values hang on the sections of an empty chunk (their checksums were checked): skip parsing them
+        for plan in plans:
+            _section(sections, plan.name)
+        return {plan.name: np.empty(0, dtype=np.dtype(plan.dtype)) for plan in plans}
+    ctx = _Context(model, n)
     for plan in plans:
         if plan.predictor["kind"] == "exact":
             ctx.add(plan.name, decode_exact(_section(sections, plan.name), n, np.dtype(plan.dtype), version))
