@@ -1,0 +1,212 @@
+"""Coding the section of a quantity's derived column, so that the quantity holds on every row.
+
+The derived column is the last of the quantity's components in the coding order: when it
+is coded, the others are already decoded, and the encoder knows them exactly as the
+decoder will. Its section holds four blocks:
+
+1. the coded value: in ``value`` mode the quantity itself (a mass, within a fraction of its
+   bound, around its prediction), from which the derived column is rebuilt
+   (``E = sqrt(m·|m| + px² + py² + pz²)``, rounded to its dtype); in ``check`` mode the
+   column itself, coded as any column around its predictor;
+2. a level per row: 0 as rebuilt, 1 the derived column stored raw, 2 every component raw;
+3. the raw derived values of level-1 rows;
+4. the raw components of level-2 rows, component after component.
+
+The encoder computes the quantity on the values the decoder will produce (same dtype, same
+float64 arithmetic) and raises a row's level until both the quantity's bound and the
+derived column's own bound hold; level 2 gives back the original components bit for bit,
+so it always holds. A level-2 row also replaces components decoded before (the same on
+both sides), so decoding a component alone decodes the derived column's section too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from bale.bounds import Bound, violations
+from bale.codec.lossy import MARGIN, Prediction, decode_lossy, encode_lossy
+from bale.codec.uint_stream import STREAM_VERSION, decode_uints, encode_uints
+from bale.codec.varint import ByteReader, block
+from bale.errors import BaleFormatError
+from bale.models.quantities import QuantityPlan, quantity_values
+
+__all__ = ["VALUE_FRACTION", "QuantityCoded", "coding_bound", "decode_quantity", "encode_quantity"]
+
+VALUE_FRACTION = 0.5  # the coded mass keeps this share of the bound; the rest absorbs rounding E to float32
+_VALUE_DTYPE = np.dtype(np.float64)
+
+
+@dataclass
+class QuantityCoded:
+    """The section's bytes, the final values of the components it changed, and how many rows took each level."""
+
+    payload: bytes
+    values: dict[str, np.ndarray]
+    levels: tuple[int, int, int]
+
+
+def coding_bound(plan: QuantityPlan, column: Bound) -> Bound:
+    """The bound the section's first block is coded with."""
+    if plan.mode == "value":
+        return Bound(plan.bound.mode, plan.bound.value * VALUE_FRACTION)
+    return column
+
+
+def _tight(bound: Bound) -> Bound:
+    return Bound(bound.mode, bound.value * (1.0 - MARGIN / 2))
+
+
+def rebuild_energy(mass: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``E = sqrt(m·|m| + p²)`` in float64, rounded to ``dtype``: the decoder's formula."""
+    with np.errstate(all="ignore"):
+        x, y, z = (np.asarray(v).astype(np.float64) for v in (px, py, pz))
+        m = np.asarray(mass, dtype=np.float64)
+        return np.sqrt(m * np.abs(m) + (x * x + y * y + z * z)).astype(dtype)
+
+
+def _first_value(plan: QuantityPlan, inner: np.ndarray, decoded: Mapping[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
+    """The derived column before any patch: rebuilt from the coded mass, or the coded column itself."""
+    if plan.mode == "value":
+        px, py, pz = (decoded[c] for c in plan.inputs[1:])
+        return rebuild_energy(inner, px, py, pz, dtype)
+    return inner
+
+
+def _holds(
+    plan: QuantityPlan,
+    reference: np.ndarray,
+    components: Mapping[str, np.ndarray],
+    original: np.ndarray,
+    derived: np.ndarray,
+    column: Bound,
+) -> np.ndarray:
+    """Rows where the quantity and the derived column's own bound both hold (with the codec's margin)."""
+    rebuilt = quantity_values(plan.function, [components[c] for c in plan.inputs])
+    good = ~violations(reference, rebuilt, _tight(plan.bound))
+    if column.mode != "exact":
+        good &= ~violations(original, derived, _tight(column))
+    else:
+        good &= ~violations(original, derived, column)
+    return good
+
+
+def encode_quantity(
+    plan: QuantityPlan,
+    originals: Mapping[str, np.ndarray],
+    decoded: Mapping[str, np.ndarray],
+    prediction: Prediction,
+    column: Bound,
+) -> QuantityCoded:
+    """Code the derived column of ``plan``; ``decoded`` holds the other components as the decoder has them."""
+    name = plan.derived
+    original = np.ascontiguousarray(originals[name])
+    dtype = original.dtype
+    n = len(original)
+    reference = quantity_values(plan.function, [originals[c] for c in plan.inputs])
+    if plan.mode == "value":
+        inner_payload, inner = encode_lossy(reference, coding_bound(plan, column), prediction)
+    else:
+        inner_payload, inner = encode_lossy(original, column, prediction)
+    derived = _first_value(plan, inner, decoded, dtype)
+    current = {c: decoded[c] for c in plan.inputs if c != name}
+    current[name] = derived
+    level = np.where(_holds(plan, reference, current, original, derived, column), 0, 2).astype(np.uint8)
+    bad = np.flatnonzero(level)
+    if len(bad):  # level 1: a raw derived value that meets both bounds with the others as decoded
+        others = {c: np.asarray(v)[bad] for c, v in current.items() if c != name}
+        chosen = np.full(len(bad), np.nan, dtype=dtype)
+        found = np.zeros(len(bad), bool)
+        for candidate in _candidates(plan, reference[bad], others, original[bad], dtype):
+            trial = {**others, name: candidate}
+            good = ~found & _holds(plan, reference[bad], trial, original[bad], candidate, column)
+            chosen[good] = candidate[good]
+            found |= good
+        level[bad[found]] = 1
+        derived = derived.copy()
+        derived[bad[found]] = chosen[found]
+    ones, twos = np.flatnonzero(level == 1), np.flatnonzero(level == 2)
+    values = {name: derived}
+    if len(twos):
+        for c in plan.inputs:
+            fixed = np.array(current[c], copy=True) if c != name else derived
+            fixed[twos] = originals[c][twos]
+            values[c] = fixed
+    payload = block(inner_payload)
+    payload += block(encode_uints(level.astype(np.uint64)) if len(ones) or len(twos) else b"")
+    payload += block(np.ascontiguousarray(derived[ones]).tobytes())
+    payload += block(b"".join(np.ascontiguousarray(originals[c][twos]).tobytes() for c in plan.inputs))
+    return QuantityCoded(bytes(payload), values, (n - len(ones) - len(twos), len(ones), len(twos)))
+
+
+def _candidates(
+    plan: QuantityPlan,
+    reference: np.ndarray,
+    others: Mapping[str, np.ndarray],
+    original: np.ndarray,
+    dtype: np.dtype,
+) -> list[np.ndarray]:
+    """Raw values worth trying for the derived column: the exact solution and its neighbours, the original."""
+    out = [original]
+    if plan.mode == "value":
+        px, py, pz = (others[c] for c in plan.inputs[1:])
+        centre = rebuild_energy(reference, px, py, pz, dtype)
+        up, down = centre, centre
+        out.insert(0, centre)
+        for _ in range(3):
+            with np.errstate(all="ignore"):
+                up = np.nextafter(up, np.array(np.inf, dtype))
+                down = np.nextafter(down, np.array(-np.inf, dtype))
+            out += [up, down]
+    return out
+
+
+def decode_quantity(
+    data: bytes | memoryview,
+    n: int,
+    plan: QuantityPlan,
+    decoded: Mapping[str, np.ndarray],
+    prediction: Prediction,
+    column: Bound,
+    dtypes: Mapping[str, np.dtype],
+    version: int = STREAM_VERSION,
+) -> dict[str, np.ndarray]:
+    """Inverse of :func:`encode_quantity`: the derived column, and the components level-2 rows replace."""
+    name = plan.derived
+    dtype = np.dtype(dtypes[name])
+    reader = ByteReader(data)
+    inner_block = reader.block()
+    if plan.mode == "value":
+        inner = decode_lossy(inner_block, n, _VALUE_DTYPE, coding_bound(plan, column), prediction, version)
+    else:
+        inner = decode_lossy(inner_block, n, dtype, column, prediction, version)
+    derived = _first_value(plan, inner, decoded, dtype)
+    level_block, raw, full = reader.block(), reader.block(), reader.block()
+    if reader.remaining:
+        raise BaleFormatError(f"quantity {plan.spec.label}: trailing bytes in its section")
+    if not len(level_block):
+        if len(raw) or len(full):
+            raise BaleFormatError(f"quantity {plan.spec.label}: patches without levels")
+        return {name: derived}
+    level = decode_uints(level_block, n, version)
+    if n and int(level.max()) > 2:
+        raise BaleFormatError(f"quantity {plan.spec.label}: unknown patch level")
+    ones, twos = np.flatnonzero(level == 1), np.flatnonzero(level == 2)
+    if len(raw) != len(ones) * dtype.itemsize:
+        raise BaleFormatError(f"quantity {plan.spec.label}: raw block has the wrong length")
+    derived = np.array(derived, dtype=dtype, copy=True)
+    derived[ones] = np.frombuffer(raw, dtype=dtype)
+    values = {name: derived}
+    widths = [np.dtype(dtypes[c]).itemsize * len(twos) for c in plan.inputs]
+    if len(full) != sum(widths):
+        raise BaleFormatError(f"quantity {plan.spec.label}: component block has the wrong length")
+    start = 0
+    for c, width in zip(plan.inputs, widths, strict=True):
+        if len(twos):
+            target = derived if c == name else np.array(decoded[c], copy=True)
+            target[twos] = np.frombuffer(full[start : start + width], dtype=np.dtype(dtypes[c]))
+            values[c] = target
+        start += width
+    return values
