@@ -157,6 +157,15 @@ _common_data = [
         help="Error bound: rel=X, abs=X or exact (with --grid: range=X, of max - min); COLUMN:BOUND for one "
         "column. Repeatable. Default rel=1e-3.",
     ),
+    click.option(
+        "--quantity",
+        "-q",
+        "quantities",
+        multiple=True,
+        metavar="FUNCTION(COLUMNS):BOUND",
+        help="Bound a quantity of several columns on every row, like a column: 'mass(energy,px,py,pz):rel=1e-3', "
+        "'mass(pt,eta,phi,m):rel=1e-3', 'pt(px,py):rel=1e-3' (docs/codec.md). Repeatable.",
+    ),
     click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
     click.option("--columns", help="Comma-separated columns to keep (default: all)."),
     click.option(
@@ -236,6 +245,7 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
     columns += [b for value in options["branches"] for b in value.split(",") if b.strip()]
     return {
         "errors": options["errors"] or None,
+        "quantities": list(options["quantities"]) or None,
         "config": cfg,
         "columns": columns or None,
         "tree": options["tree"],
@@ -924,6 +934,9 @@ def _print_info(report: dict[str, Any], as_json: bool) -> None:
     lines.append("  bytes:")
     for name, size in report["bytes"].items():
         lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
+    for label, q in (report.get("quantities") or {}).items():
+        how = "its value coded, the column rebuilt" if q["mode"] == "value" else "checked, rows patched"
+        lines.append(f"  quantity {label} {q['bound']}: in the section of {q['column']} ({how}), {q['bytes']:,} B")
     lines.append("  columns:")
     for name, col in report["per_column"].items():
         needs = col.get("depends_on") or []

@@ -32,7 +32,16 @@ from bale.grid.api import decompress_grid, grid_info
 from bale.io import detect_format, read_table, write_table
 from bale.io.root_events import empty_dataset, iter_dataset
 from bale.io.root_write import write_dataset as write_root_dataset
+from bale.api.quantities import (
+    declared_quantities,
+    file_quantity_bounds,
+    header_quantities,
+    per_table,
+    tighten_column_bounds,
+    with_quantity_bounds,
+)
 from bale.models import ColumnPlan, CompressionModel
+from bale.models.quantities import QuantitySpec
 from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.stages import stage
 from bale.table import Dataset, Forest, Table, check_column_names
@@ -234,24 +243,26 @@ def train(
     preset: str | None = None,
     train_fraction: float | None = None,
     progress: bool = False,
+    quantities: Iterable[str | QuantitySpec] | None = None,
 ) -> CompressionModel | DatasetModel:
     """Fit a compression model to ``data``: predictors per column and the network, per table.
 
     A flat table gives a :class:`CompressionModel`; a dataset with collections (a ROOT
     tree with jagged branches) a :class:`DatasetModel` with one model per table. ``data``
     may be a list of files: the sample (``train.max_rows`` rows in all) is drawn from all
-    of them, an equal share each, at most ``train_fraction`` of each file.
+    of them, an equal share each, at most ``train_fraction`` of each file. ``quantities``:
+    bounds on quantities of several columns, ``"mass(energy,px,py,pz):rel=1e-3"`` (docs/codec.md).
     """
     cfg = _config(config)
     if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
         sample, exact = _sample_files([Path(d) for d in data], cfg, columns, tree, keep_rest, train_fraction)
-        return _train(sample, cfg, error, errors, exact, preset, progress, announce=True)
+        return _train(sample, cfg, error, errors, exact, preset, progress, announce=True, quantities=quantities)
     source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
     stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
     sample = source.sample(cfg.train.max_rows)
     if train_fraction is not None:
         sample = _fraction(sample, train_fraction, np.random.default_rng(cfg.train.seed))
-    return _train(sample, cfg, error, errors, source.exact, preset, progress, announce=True)
+    return _train(sample, cfg, error, errors, source.exact, preset, progress, announce=True, quantities=quantities)
 
 
 def _fraction(dataset: Dataset, fraction: float, rng: np.random.Generator, limit: int | None = None) -> Dataset:
@@ -305,6 +316,7 @@ def _train(
     progress: bool,
     on_epoch: Callable[[int, float], None] | None = None,
     announce: bool = False,
+    quantities: Iterable[str | QuantitySpec] | None = None,
 ) -> CompressionModel | DatasetModel:
     from bale.training import fit_model  # torch is imported only when training
 
@@ -322,6 +334,9 @@ def _train(
     if dataset.num_events == 0:
         raise BaleInputError("cannot train on an empty table")
     bounds = _resolve_bounds(_dtypes(dataset), cfg, error, errors, exact, preset)
+    specs = declared_quantities(cfg, quantities, _dtypes(dataset))
+    bounds = tighten_column_bounds(bounds, specs)
+    specs_of = per_table(specs, {name: t.columns for name, t in dataset.tables.items()})
     if announce and preset is not None:  # compress() says it once itself
         _announce_preset(preset, bounds)
     models: dict[str, CompressionModel] = {}
@@ -333,8 +348,9 @@ def _train(
             stage("choosing a predictor per column of %s (%d rows)", f"collection {name}" if name else "the table",
                   len(table))  # fmt: skip
             models[name] = fit_model(
-                table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name), on_epoch=on_epoch
-            )
+                table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name), on_epoch=on_epoch,
+                quantities=specs_of[name],
+            )  # fmt: skip
         models[name].info["schema"] = [{"name": n, "dtype": str(v.dtype)} for n, v in table.columns.items()]
     return DatasetModel(models, {"counters": dict(dataset.counters)} if dataset.counters else {}).simplest()
 
@@ -386,7 +402,7 @@ def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> Compre
                 "train a model with this bound"
             )
         plans.append(replace(plan, bound=bound))
-    return CompressionModel(plans, model.network, model.info)
+    return CompressionModel(plans, model.network, model.info, model.quantities)
 
 
 def _check_schema(dataset: Dataset, model: DatasetModel) -> None:
@@ -423,6 +439,7 @@ def compress(
     progress: bool = False,
     workers: int = DEFAULT_WORKERS,
     on_epoch: Callable[[int, float], None] | None = None,
+    quantities: Iterable[str | QuantitySpec] | None = None,
 ) -> dict[str, Any]:
     """Compress ``data`` into the ``.bale`` file ``output``; returns :func:`info` of the result.
 
@@ -430,7 +447,9 @@ def compress(
     the file records the model's SHA-256 and decompression needs the same model. A ROOT
     file is read in steps of whole events, so memory does not grow with its size;
     ``columns`` then selects branches by name or glob, and ``keep_rest`` adds every other
-    branch, coded losslessly.
+    branch, coded losslessly. ``quantities``: bounds on quantities of several columns, held on
+    every row like column bounds, ``["mass(energy,px,py,pz):rel=1e-3", "pt(px,py):rel=1e-3"]``
+    (docs/codec.md).
     """
     refuse_same_file(data, output)  # the output is never the input (issue 16)
     cfg = _config(config)
@@ -448,6 +467,7 @@ def compress(
                 return compress(
                     data, out, error=error, errors=errors, config=cfg, columns=columns, tree=name,
                     keep_rest=keep_rest, preset=preset, progress=progress, workers=workers, on_epoch=on_epoch,
+                    quantities=quantities,
                 )  # fmt: skip
 
             return compress_root_file(Path(data), Path(output), trees, one_tree)
@@ -462,6 +482,9 @@ def compress(
             raise BaleInputError(f"no branch of tree {structure.source.get('tree')!r} can be coded: {reasons}")
         raise BaleInputError("the table has no columns")
     bounds = _resolve_bounds(_dtypes(structure), cfg, error, errors, source.exact, preset)
+    specs = declared_quantities(cfg, quantities, _dtypes(structure))  # before any training: one-line errors
+    bounds = tighten_column_bounds(bounds, specs)
+    specs_of = per_table(specs, {name: t.columns for name, t in structure.tables.items()})
     if preset is not None:
         _announce_preset(preset, bounds)
     embedded = model is None
@@ -470,7 +493,7 @@ def compress(
         stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
         sample = source.sample(cfg.train.max_rows)
         if sample.num_events:
-            model = _train(sample, cfg, error, errors, source.exact, preset, progress, on_epoch)
+            model = _train(sample, cfg, error, errors, source.exact, preset, progress, on_epoch, quantities=specs)
         else:
             model = DatasetModel({n: _trivial_model(t, bounds) for n, t in structure.tables.items()}).simplest()
         del sample
@@ -479,10 +502,10 @@ def compress(
     models = DatasetModel.of(model)
     _check_schema(structure, models)
     train_seconds = time.perf_counter() - started
-    coders = [_with_bounds(m, bounds) for m in models.tables.values()]
+    coders = [with_quantity_bounds(_with_bounds(m, bounds), specs_of[n]) for n, m in models.tables.items()]
     if embedded:  # the training record is not needed to decode: keep it out of the file
         model = DatasetModel(
-            {n: CompressionModel(m.columns, m.network) for n, m in models.tables.items()}
+            {n: CompressionModel(m.columns, m.network, quantities=m.quantities) for n, m in models.tables.items()}
         ).simplest()
     model_bytes = model.to_bytes()
     header = {
@@ -501,6 +524,7 @@ def compress(
                     }
                     for n, v in table.columns.items()
                 ],
+                **({"quantities": header_quantities(coder)} if coder.quantities else {}),
             }
             for (name, table), coder in zip(structure.tables.items(), coders, strict=True)
         ],
@@ -581,10 +605,12 @@ def _open_model(reader: BaleReader, model: CompressionModel | DatasetModel | Pat
             raise BaleFormatError(f"{reader.path}: the columns of the file and of its model differ")
     try:
         return [
-            _with_bounds(models.tables[t["name"]], {c["name"]: parse_bound(c["bound"]) for c in t["schema"]})
+            file_quantity_bounds(
+                t, _with_bounds(models.tables[t["name"]], {c["name"]: parse_bound(c["bound"]) for c in t["schema"]})
+            )
             for t in reader.tables
         ]
-    except (KeyError, TypeError, ValueError, BaleInputError) as exc:
+    except (KeyError, TypeError, ValueError, BaleInputError, BaleFormatError) as exc:
         raise BaleFormatError(f"{reader.path}: header does not fit its model: {exc}") from None
 
 
@@ -750,7 +776,7 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
                 latent += length
             elif name in per_column:
                 per_column[name] += length
-    groups = {"exact columns": 0, "predicted residuals": 0, "fallback columns": 0}
+    groups = {"exact columns": 0, "predicted residuals": 0, "fallback columns": 0, "quantity columns": 0}
     for name, size in per_column.items():
         kind = kinds[name]
         group = (
@@ -758,7 +784,9 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
             if kind == "exact"
             else ("predicted residuals" if kind in ("relation", "learned") else "fallback columns")
         )
-        groups[group] += size
+        groups["quantity columns" if kind == "quantity" else group] += size
+    if not groups["quantity columns"]:
+        del groups["quantity columns"]
     embedded = bool(header["model"].get("embedded"))
     model_bytes = reader.model_bytes
     total = reader.size
@@ -792,6 +820,17 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
             for c in schema
         },
     }
+    declared = [q for t in reader.tables for q in t.get("quantities") or [] if isinstance(q, dict)]
+    if declared:  # the section of a quantity's column codes it, and its patches (docs/codec.md)
+        result["quantities"] = {
+            str(q.get("quantity")): {
+                "bound": q.get("bound"),
+                "column": q.get("column"),
+                "mode": q.get("mode"),
+                "bytes": per_column.get(str(q.get("column")), 0),
+            }
+            for q in declared
+        }
     try:
         depends = _dependencies(reader, model)
     except BaleFormatError as exc:  # info is a diagnosis: it shows the bytes of a file it cannot decode
