@@ -104,6 +104,13 @@ def _verdict(metrics: Mapping[str, Any]) -> tuple[str, str]:
         parts.append(f"{len(s['flagged'])} column(s) moved more than statistics would: {', '.join(s['flagged'][:8])}")
     else:
         parts.append("no distribution moved more than statistics would")
+    if s.get("quantities"):
+        failed = s.get("quantities_failed") or []
+        if failed:
+            level = "bad"
+            parts.append(f"{len(failed)} of {s['quantities']} quantities break their bound: {', '.join(failed)}")
+        else:
+            parts.append(f"all {s['quantities']} declared quantities keep their bound")
     beyond = s.get("beyond_edge") or {}
     if beyond:
         listed = ", ".join(f"{k} ({v:,})" for k, v in list(beyond.items())[:6])
@@ -129,6 +136,12 @@ def summary_text(metrics: Mapping[str, Any], out_dir: str) -> str:
     """What the command prints: the verdict, the physics in one line per quantity, where the report is."""
     _, verdict = _verdict(metrics)
     lines = [f"{out_dir}/report.html: {verdict}"]
+    for label, q in (metrics.get("quantities") or {}).items():
+        where = f"{q['table']}: " if q["table"] else ""
+        lines.append(
+            f"  {where}quantity {label} {q['bound']}: {_num(q['violations'])} violation(s) in {q['rows']:,} rows, "
+            f"max error / bound {_num(q['max_error_over_bound'])}"
+        )
     for table, result in metrics["physics"].items():
         where = f"{table}: " if table else ""
         for m in result["masses"]:
