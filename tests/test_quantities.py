@@ -81,7 +81,8 @@ def test_pt_and_tighter_mass_in_check_mode(tmp_path: Path) -> None:
     assert_columns_within(data, decoded, 1e-3)
     for text in quantities:
         spec = parse_quantity(text)
-        before, after = rebuilt(data, spec.function, list(spec.inputs)), rebuilt(decoded, spec.function, list(spec.inputs))
+        inputs = list(spec.inputs)
+        before, after = rebuilt(data, spec.function, inputs), rebuilt(decoded, spec.function, inputs)
         assert not violations(before, after, spec.bound).any(), text
 
 
@@ -161,10 +162,8 @@ def test_cli_config_info_and_evaluate(tmp_path: Path) -> None:
     info = json.loads(runner.invoke(main, ["info", str(out), "--json"]).output)
     assert info["quantities"]["mass(energy,px,py,pz)"]["bytes"] > 0
     report = tmp_path / "report"
-    result = runner.invoke(
-        main, ["evaluate", str(out), "--against", str(JETS), "-o", str(report), "--no-plots", "--no-progress",
-               "-q", "pt(px,py):rel=1e-3"]  # fmt: skip
-    )
+    command = ["evaluate", str(out), "--against", str(JETS), "-o", str(report), "--no-plots", "--no-progress"]
+    result = runner.invoke(main, [*command, "-q", "pt(px,py):rel=1e-3"])
     assert result.exit_code == 0, result.output
     assert "quantity mass(energy,px,py,pz) rel=0.001: 0 violation(s) in 2,000 rows" in result.output
     metrics = json.loads((report / "metrics.json").read_text())
@@ -175,10 +174,8 @@ def test_cli_config_info_and_evaluate(tmp_path: Path) -> None:
     plain_config.write_text("[model]\nlearned = false\n")
     result = runner.invoke(main, ["compress", str(JETS), "-o", str(plain), "-c", str(plain_config), "--no-progress"])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(
-        main, ["evaluate", str(plain), "--against", str(JETS), "-o", str(tmp_path / "r2"), "--no-plots",
-               "--no-progress", "-q", MASS]  # fmt: skip
-    )
+    command = ["evaluate", str(plain), "--against", str(JETS), "-o", str(tmp_path / "r2"), "--no-plots"]
+    result = runner.invoke(main, [*command, "--no-progress", "-q", MASS])
     assert result.exit_code == 1, result.output
     assert "quantities break their bound" in result.output
 

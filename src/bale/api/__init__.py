@@ -22,6 +22,14 @@ from tqdm.auto import tqdm
 
 import bale.frames as frames
 from bale._version import __version__
+from bale.api.quantities import (
+    declared_quantities,
+    file_quantity_bounds,
+    header_quantities,
+    per_table,
+    tighten_column_bounds,
+    with_quantity_bounds,
+)
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
 from bale.chunks import DEFAULT_WORKERS, LATENT_SECTION, closure, decode_chunk, encode_chunk, map_chunks
 from bale.config import BaleConfig, load_config
@@ -32,17 +40,9 @@ from bale.grid.api import decompress_grid, grid_info
 from bale.io import detect_format, read_table, write_table
 from bale.io.root_events import empty_dataset, iter_dataset
 from bale.io.root_write import write_dataset as write_root_dataset
-from bale.api.quantities import (
-    declared_quantities,
-    file_quantity_bounds,
-    header_quantities,
-    per_table,
-    tighten_column_bounds,
-    with_quantity_bounds,
-)
 from bale.models import ColumnPlan, CompressionModel
-from bale.models.quantities import QuantitySpec
 from bale.models.bundle import DatasetModel, model_from_bytes
+from bale.models.quantities import QuantitySpec
 from bale.stages import stage
 from bale.table import Dataset, Forest, Table, check_column_names
 from bale.training.families import family_of

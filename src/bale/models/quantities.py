@@ -21,6 +21,7 @@ in ``eta`` and ``phi``; ``mass_epxpypz`` and ``mass_ptetaphim`` name the form ou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -72,7 +72,9 @@ def rebuild_energy(mass: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndar
         return np.sqrt(m * np.abs(m) + (x * x + y * y + z * z)).astype(dtype)
 
 
-def _first_value(plan: QuantityPlan, inner: np.ndarray, decoded: Mapping[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
+def _first_value(
+    plan: QuantityPlan, inner: np.ndarray, decoded: Mapping[str, np.ndarray], dtype: np.dtype
+) -> np.ndarray:
     """The derived column before any patch: rebuilt from the coded mass, or the coded column itself."""
     if plan.mode == "value":
         px, py, pz = (decoded[c] for c in plan.inputs[1:])
