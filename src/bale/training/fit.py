@@ -118,8 +118,7 @@ def fit_model(
     """Choose predictors and train the network for ``table`` under ``bounds``.
 
     ``checkpoint``: where the network's training state is saved (and resumed from, with
-    ``config.train.resume``). ``quantities``: bounds on quantities of several columns
-    (``training/quantities.py``).
+    ``config.train.resume``). ``quantities``: bounds on quantities of several columns (``training/quantities.py``).
     """
     rows = sample_rows(table.num_rows, config.train.max_rows, config.train.seed)
     sample = {name: values[rows] for name, values in table.columns.items()}
@@ -146,9 +145,7 @@ def fit_model(
         x = sample[plan.name]
         head = x[rel_rows]
         if plan.predictor["kind"] == "quantity":  # its section codes the quantity's value
-            quantity = planned[plan.predictor["index"]]
-            costs[plan.name] = choose_value_predictor(quantity, sample, decoded, rel_rows, _RELATION_EVALUATIONS // 8)
-            _, decoded[plan.name] = encode_lossy(x, plan.bound, Prediction())
+            costs[plan.name], decoded[plan.name] = choose_value_predictor(plan, planned, sample, decoded, rel_rows)
             continue
         cost = {
             "grid": estimated_cost(head, plan.bound, Prediction()),
@@ -194,10 +191,7 @@ def fit_model(
     if budget is not None:
         info["max_closure"] = limit
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
-    finish_quantities(order, planned)
-    model = CompressionModel(columns=order, network=network, info=info, quantities=planned)
-    model.check_quantities()
-    return model
+    return finish_quantities(CompressionModel(columns=order, network=network, info=info), planned)
 
 
 _SUM_FORMULAS = {2: "1-a-b", 3: "1-a-b-c"}

@@ -17,9 +17,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from bale.bounds import Bound
 from bale.codec.estimate import estimated_cost
-from bale.codec.lossy import Prediction
-from bale.models.plan import ColumnPlan
+from bale.codec.lossy import Prediction, encode_lossy
+from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.quantities import QuantityPlan, QuantitySpec, quantity_values
 from bale.models.quantity_coding import VALUE_FRACTION
 from bale.models.relations import search_relation
@@ -27,6 +28,7 @@ from bale.models.relations import search_relation
 __all__ = ["choose_value_predictor", "finish_quantities", "plan_quantities"]
 
 log = logging.getLogger(__name__)
+_EVALUATIONS = 75_000  # relation formulas tried for a quantity's value
 
 
 def plan_quantities(
@@ -60,14 +62,19 @@ def plan_quantities(
 
 
 def choose_value_predictor(
-    quantity: QuantityPlan,
+    plan: ColumnPlan,
+    quantities: list[QuantityPlan],
     sample: Mapping[str, np.ndarray],
     decoded: Mapping[str, np.ndarray],
     rows: slice,
-    max_evaluations: int,
-) -> dict[str, float]:
-    """Choose the predictor of a ``value`` quantity on the sample; returns its estimated costs (bits/value)."""
-    bound = quantity.bound.__class__(quantity.bound.mode, quantity.bound.value * VALUE_FRACTION)
+    max_evaluations: int = _EVALUATIONS,
+) -> tuple[dict[str, float], np.ndarray]:
+    """Choose the predictor of the ``value`` quantity ``plan`` codes, on the sample.
+
+    Returns its estimated costs (bits/value) and the column as later predictions see it.
+    """
+    quantity = quantities[plan.predictor["index"]]
+    bound = Bound(quantity.bound.mode, quantity.bound.value * VALUE_FRACTION)
     target = quantity_values(quantity.function, [sample[c][rows] for c in quantity.inputs])
     cost = {
         "grid": estimated_cost(target, bound, Prediction()),
@@ -85,14 +92,18 @@ def choose_value_predictor(
     if relation is None:
         quantity.predictor = {"kind": min(cost, key=cost.__getitem__)}
     log.info("quantity %s: coded as its value, %s", quantity.spec.label, {k: round(v, 2) for k, v in cost.items()})
-    return cost
+    _, seen = encode_lossy(sample[plan.name], plan.bound, Prediction())
+    return cost, seen
 
 
-def finish_quantities(order: list[ColumnPlan], quantities: list[QuantityPlan]) -> None:
-    """``check`` quantities take their column's predictor (chosen last, network included) as their own."""
-    plans = {p.name: p for p in order}
+def finish_quantities(model: CompressionModel, quantities: list[QuantityPlan]) -> CompressionModel:
+    """The model with its quantities: ``check`` ones take their column's predictor (chosen last) as their own."""
+    plans = {p.name: p for p in model.columns}
     for i, quantity in enumerate(quantities):
         plan = plans[quantity.derived]
         if quantity.mode == "check":
             quantity.predictor = dict(plan.predictor)
             plan.predictor = {"kind": "quantity", "index": i}
+    model.quantities = quantities
+    model.check_quantities()
+    return model
