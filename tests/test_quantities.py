@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -212,3 +213,74 @@ def test_forged_quantity_plans_are_refused() -> None:
         edit(forged)
         with pytest.raises(BaleFormatError):
             CompressionModel.from_parts(forged, model.tensors())
+
+
+HZZ = Path(__file__).parent / "data" / "uproot-HZZ.root"
+HZZ_COLUMNS = ["Jet_*", "Muon_*", "NJet", "NMuon"]
+
+
+def test_pair_mass_of_a_collection_holds_on_every_event(tmp_path: Path) -> None:
+    """The dimuon and dijet mass of the leading two objects of each event, in a jagged ROOT tree."""
+    from bale.api import as_dataset
+    from bale.models.quantities import pair_starts
+
+    specs = ["pairmass(Muon_E,Muon_Px,Muon_Py,Muon_Pz):rel=1e-3", "pairmass(Jet_E,Jet_Px,Jet_Py,Jet_Pz):rel=1e-3"]
+    out = tmp_path / "hzz.bale"
+    report = bale.compress(HZZ, out, tree="events", columns=HZZ_COLUMNS, error="rel=1e-3", quantities=specs,
+                           config=fast())  # fmt: skip
+    assert set(report["quantities"]) == {s.split(":")[0] for s in specs}
+    original = as_dataset(HZZ, tree="events", columns=HZZ_COLUMNS)
+    decoded = bale.decompress(out)
+    for text in specs:
+        spec = parse_quantity(text)
+        table = spec.inputs[0].split("_")[0]
+        starts = pair_starts(original.main.columns[original.counters[table]], original.tables[table].num_rows)
+        assert len(starts) > 100
+        before = quantity_values(spec.function, [original.tables[table].columns[c] for c in spec.inputs], starts)
+        after = quantity_values(spec.function, [decoded.tables[table].columns[c] for c in spec.inputs], starts)
+        assert not violations(before, after, spec.bound).any(), text
+        for c in spec.inputs:  # every column within its own bound too
+            x, y = original.tables[table].columns[c], decoded.tables[table].columns[c]
+            assert check_bound(x, y, Bound("rel", 1e-3)) == 0, c
+    # the jet pairs do break without the bound (the test is not vacuous), and evaluate says so
+    plain = tmp_path / "plain.bale"
+    bale.compress(HZZ, plain, tree="events", columns=HZZ_COLUMNS, error="rel=1e-3", config=fast())
+    from bale.evaluate import evaluate
+
+    loose = evaluate(original, bale.decompress(plain), tmp_path / "r", plots=False, quantities=specs)
+    assert "pairmass(Jet_E,Jet_Px,Jet_Py,Jet_Pz)" in loose["summary"]["quantities_failed"]
+    tight = evaluate(original, decoded, tmp_path / "r2", plots=False, quantities=specs)
+    assert tight["summary"]["quantities_failed"] == [] and tight["summary"]["quantities"] == 2
+    assert tight["quantities"]["pairmass(Muon_E,Muon_Px,Muon_Py,Muon_Pz)"]["rows"] == 1413  # pairs, not muons
+
+
+def test_pair_mass_needs_a_collection(tmp_path: Path) -> None:
+    with pytest.raises(BaleInputError, match="a pair mass is of a collection's objects"):
+        bale.compress(JETS, tmp_path / "x.bale", quantities=["pairmass(energy,px,py,pz):rel=1e-3"], config=fast())
+
+
+def test_damaged_quantity_sections_fail_cleanly() -> None:
+    """A damaged quantity section (bytes flipped, cut, grown) is a BaleFormatError or decodes: nothing else."""
+    from bale.chunks import decode_chunk, encode_chunk
+    from bale.table import Table
+    from bale.training import fit_model
+
+    data = {k: v[:600] for k, v in jets().items()}
+    bounds = {k: Bound("rel", 1e-3) if v.dtype.kind == "f" else Bound("exact") for k, v in data.items()}
+    quantities = [parse_quantity(MASS), parse_quantity("pt(px,py):rel=1e-4")]
+    model = fit_model(Table(data), bounds, fast(), progress=False, quantities=quantities)
+    sections = encode_chunk(data, model)
+    rng = np.random.default_rng(0)
+    for name in ("energy", "py"):
+        good = sections[name]
+        for trial in range(150):
+            damaged = bytearray(good)
+            if trial % 3 == 0:
+                damaged = damaged[: rng.integers(0, len(damaged))]
+            elif trial % 3 == 1:
+                damaged += bytes(rng.integers(0, 256, rng.integers(1, 9), dtype=np.uint8))
+            else:
+                for _ in range(rng.integers(1, 4)):
+                    damaged[rng.integers(0, len(damaged))] ^= 1 << int(rng.integers(0, 8))
+            with contextlib.suppress(BaleFormatError):
+                decode_chunk({**sections, name: bytes(damaged)}, 600, model)

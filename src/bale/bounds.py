@@ -19,6 +19,7 @@ from bale.errors import BaleConfigError, BaleInputError
 
 __all__ = [
     "FUNCTIONS",
+    "PAIR_FUNCTIONS",
     "Bound",
     "QuantitySpec",
     "check_bound",
@@ -134,8 +135,15 @@ def check_bound(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> int:
 
 # Bounds on quantities of several columns (models/quantities.py computes and codes them).
 # function -> number of columns; the canonical forms (what a plan stores)
-FUNCTIONS: dict[str, int] = {"mass_epxpypz": 4, "mass_ptetaphim": 4, "pt": 2}
-_ALIASES = {"mass": 4}
+FUNCTIONS: dict[str, int] = {
+    "mass_epxpypz": 4,
+    "mass_ptetaphim": 4,
+    "pt": 2,
+    "pairmass_epxpypz": 4,  # the leading pair of a collection's objects in each event (jagged datasets)
+    "pairmass_ptetaphim": 4,
+}
+PAIR_FUNCTIONS = ("pairmass_epxpypz", "pairmass_ptetaphim")
+_ALIASES = {"mass": 4, "pairmass": 4}
 _SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*(?::\s*(.+?))?\s*$")
 
 
@@ -150,20 +158,18 @@ class QuantitySpec:
     @property
     def label(self) -> str:
         """``mass(energy,px,py,pz)``: how it is written, without the bound."""
-        return f"{_shown(self.function)}({','.join(self.inputs)})"
+        alias = self.function.partition("_")[0]
+        shown = alias if alias in _ALIASES and _form(alias, self.inputs) == self.function else self.function
+        return f"{shown}({','.join(self.inputs)})"
 
     def __str__(self) -> str:
         return f"{self.label}:{self.bound}"
 
 
-def _shown(function: str) -> str:
-    return "mass" if function.startswith("mass_") else function
-
-
-def _form(inputs: Sequence[str]) -> str:
-    """``mass``'s form from its columns' names."""
+def _form(alias: str, inputs: Sequence[str]) -> str:
+    """``mass``'s (or ``pairmass``'s) form from its columns' names: ``(pt, eta, phi, m)`` or ``(E, px, py, pz)``."""
     eta, phi = inputs[1].lower(), inputs[2].lower()
-    return "mass_ptetaphim" if eta.endswith("eta") and phi.endswith("phi") else "mass_epxpypz"
+    return f"{alias}_ptetaphim" if eta.endswith("eta") and phi.endswith("phi") else f"{alias}_epxpypz"
 
 
 def parse_quantity(text: str, default: Bound | None = None) -> QuantitySpec:
@@ -181,7 +187,7 @@ def parse_quantity(text: str, default: Bound | None = None) -> QuantitySpec:
         raise BaleConfigError(f"bad quantity {text!r}: {name} takes {arity} column names, got {len(inputs)}")
     if len(set(inputs)) != len(inputs):
         raise BaleConfigError(f"bad quantity {text!r}: a column is named twice")
-    function = _form(inputs) if name == "mass" else name
+    function = _form(name, inputs) if name in _ALIASES else name
     if bound_text is None:
         if default is None:
             raise BaleConfigError(f"bad quantity {text!r}: no bound; write {name}(...):rel=1e-3 or :abs=X")

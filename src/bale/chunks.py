@@ -139,13 +139,20 @@ def _one_blas_thread(model: CompressionModel) -> contextlib.AbstractContextManag
     return _blas().limit(limits=1, user_api="blas")
 
 
-def encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) -> dict[str, bytes]:
-    """Encode one chunk; returns one byte string per section (latents, then columns in order)."""
+def encode_chunk(
+    columns: Mapping[str, np.ndarray], model: CompressionModel, counts: np.ndarray | None = None
+) -> dict[str, bytes]:
+    """Encode one chunk; returns one byte string per section (latents, then columns in order).
+
+    ``counts``: a collection's objects per event of the chunk, which a pair mass needs.
+    """
     with _one_blas_thread(model):
-        return _encode_chunk(columns, model)
+        return _encode_chunk(columns, model, counts)
 
 
-def _encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) -> dict[str, bytes]:
+def _encode_chunk(
+    columns: Mapping[str, np.ndarray], model: CompressionModel, counts: np.ndarray | None
+) -> dict[str, bytes]:
     n = len(next(iter(columns.values()))) if columns else 0
     ctx = _Context(model, n)
     sections: dict[str, bytes] = {}
@@ -166,7 +173,8 @@ def _encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) ->
             continue
         if plan.predictor["kind"] == "quantity":
             quantity = model.quantity_of(plan)
-            coded = encode_quantity(quantity, columns, ctx.decoded, ctx.prediction(_inner(plan, model)), plan.bound)
+            prediction = ctx.prediction(_inner(plan, model))
+            coded = encode_quantity(quantity, columns, ctx.decoded, prediction, plan.bound, counts)
             sections[plan.name] = coded.payload
             for name, values in coded.values.items():
                 ctx.add(name, values)

@@ -164,7 +164,8 @@ _common_data = [
         multiple=True,
         metavar="FUNCTION(COLUMNS):BOUND",
         help="Bound a quantity of several columns on every row, like a column: 'mass(energy,px,py,pz):rel=1e-3', "
-        "'mass(pt,eta,phi,m):rel=1e-3', 'pt(px,py):rel=1e-3' (docs/codec.md). Repeatable.",
+        "'mass(pt,eta,phi,m):rel=1e-3', 'pt(px,py):rel=1e-3', 'pairmass(Muon_pt,Muon_eta,Muon_phi,Muon_mass):rel=1e-3' "
+        "(each event's first two objects) (docs/codec.md). Repeatable.",
     ),
     click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
     click.option("--columns", help="Comma-separated columns to keep (default: all)."),

@@ -43,7 +43,8 @@ class CompressConfig(_Section):
     quantities: list[str] = Field(
         default_factory=list,
         description="Bounds on quantities of several columns, held on every row like a column bound: "
-        "mass(E,px,py,pz):rel=X, mass(pt,eta,phi,m):rel=X, pt(px,py):rel=X (docs/codec.md).",
+        "mass(E,px,py,pz):rel=X, mass(pt,eta,phi,m):rel=X, pt(px,py):rel=X, pairmass(Muon_pt,Muon_eta,Muon_phi,"
+        "Muon_mass):rel=X (the first two objects of each event, jagged collections) (docs/codec.md).",
     )
 
     @field_validator("quantities")
@@ -204,7 +205,8 @@ error = "rel=1e-3"
 chunk_rows = 262144
 
 # Bounds on quantities computed from several columns, held on every row like a column
-# bound (docs/codec.md): the invariant mass of (E, px, py, pz) or (pt, eta, phi, m), and pt.
+# bound (docs/codec.md): the invariant mass of (E, px, py, pz) or (pt, eta, phi, m), pt, and
+# in jagged collections the mass of each event's first two objects, pairmass(...).
 # quantities = ["mass(energy,px,py,pz):rel=1e-3", "pt(px,py):rel=1e-3"]
 quantities = []
 

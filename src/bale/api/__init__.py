@@ -539,19 +539,22 @@ def compress(
     with BaleWriter(output, header, model_bytes if embedded else None) as writer:
         bar = tqdm(desc="compressing", unit="event", disable=not progress, leave=False)
 
-        def work() -> Iterator[tuple[int, int, int, dict[str, np.ndarray]]]:
+        Work = tuple[int, int, int, dict[str, np.ndarray], np.ndarray | None]
+
+        def work() -> Iterator[Work]:
             nonlocal raw_bytes
             for step, piece in enumerate(source.pieces()):
                 raw_bytes += piece.nbytes
                 _update_digests(digests, piece)
-                for t, table in enumerate(piece.tables.values()):
+                for t, (name, table) in enumerate(piece.tables.items()):
+                    counts = piece.main.columns[piece.counters[name]] if t else None  # for a pair mass
                     if table.num_rows or (t == 0 and step == 0):
-                        yield step, t, piece.num_events if t == 0 else 0, table.columns
+                        yield step, t, piece.num_events if t == 0 else 0, table.columns, counts
 
-        def encode(item: tuple[int, int, int, dict[str, np.ndarray]]) -> tuple[int, int, int, int, dict[str, bytes]]:
-            step, t, events, columns = item
+        def encode(item: Work) -> tuple[int, int, int, int, dict[str, bytes]]:
+            step, t, events, columns, counts = item
             rows = len(next(iter(columns.values()))) if columns else 0
-            return step, t, events, rows, encode_chunk(columns, coders[t])
+            return step, t, events, rows, encode_chunk(columns, coders[t], counts)
 
         for step, t, events, rows, sections in map_chunks(encode, work(), workers):
             writer.write_chunk(rows, sections, table=t, step=step)

@@ -18,7 +18,7 @@ from bale.bounds import Bound, parse_bound
 from bale.config import BaleConfig
 from bale.errors import BaleFormatError, BaleInputError
 from bale.models import CompressionModel
-from bale.models.quantities import QuantitySpec, parse_quantity, resolve_quantities
+from bale.models.quantities import PAIR_FUNCTIONS, QuantitySpec, parse_quantity, resolve_quantities
 
 __all__ = [
     "declared_quantities",
@@ -49,6 +49,8 @@ def per_table(specs: Sequence[QuantitySpec], tables: Mapping[str, Iterable[str]]
         home = [name for name, cols in columns.items() if set(spec.inputs) <= cols]
         if not home:
             raise BaleInputError(f"quantity {spec.label}: its columns lie in different tables (collections)")
+        if spec.function in PAIR_FUNCTIONS and home[0] == "":
+            raise BaleInputError(f"quantity {spec.label}: a pair mass is of a collection's objects (a jagged branch)")
         out[home[0]].append(spec)
     return out
 

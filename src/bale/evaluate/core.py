@@ -247,7 +247,6 @@ def evaluate(
                     title,
                 )["name"]
             metrics["correlation"][table] = corr
-            metrics["quantities"].update(quantity_metrics(table, cols0, cols1, specs))
             counts = None
             if counter:
                 counts = np.asarray(left.main.columns[counter], dtype=np.int64)
@@ -256,6 +255,7 @@ def evaluate(
                 if found is not None:
                     metrics["tables"][table]["event_column"] = found[0]
                     counts = found[1]
+            metrics["quantities"].update(quantity_metrics(table, cols0, cols1, specs, counts if counter else None))
             vectors = _vectors(table, names, four_vectors)
             if vectors:
                 where = f"collection {table}" if table else "the table"

@@ -13,7 +13,7 @@ import numpy as np
 
 from bale.bounds import QuantitySpec, parse_quantity
 from bale.evaluate.metrics import bound_check, error_stats, responses
-from bale.models.quantities import quantity_values
+from bale.models.quantities import PAIR_FUNCTIONS, pair_starts, quantity_values
 
 __all__ = ["quantity_metrics", "quantity_specs"]
 
@@ -28,15 +28,27 @@ def quantity_specs(items: Iterable[str | QuantitySpec]) -> list[QuantitySpec]:
 
 
 def quantity_metrics(
-    table: str, original: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndarray], specs: Sequence[QuantitySpec]
+    table: str,
+    original: Mapping[str, np.ndarray],
+    decoded: Mapping[str, np.ndarray],
+    specs: Sequence[QuantitySpec],
+    counts: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per quantity whose columns the table has on both sides: its bound check and relative errors, every row."""
+    """Per quantity whose columns the table has on both sides: its bound check and relative errors, every value.
+
+    A pair mass needs ``counts``, the table's objects per event (a collection's counter).
+    """
     out: dict[str, dict[str, Any]] = {}
     for spec in specs:
         if not all(c in original and c in decoded for c in spec.inputs):
             continue
-        x = quantity_values(spec.function, [original[c] for c in spec.inputs])
-        y = quantity_values(spec.function, [decoded[c] for c in spec.inputs])
+        starts = None
+        if spec.function in PAIR_FUNCTIONS:
+            if counts is None or not table:
+                continue
+            starts = pair_starts(counts, len(original[spec.inputs[0]]))
+        x = quantity_values(spec.function, [original[c] for c in spec.inputs], starts)
+        y = quantity_values(spec.function, [decoded[c] for c in spec.inputs], starts)
         out[spec.label] = {
             "table": table,
             "rows": int(x.size),

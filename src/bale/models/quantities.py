@@ -13,10 +13,15 @@ Built in (the formula is the definition of the guarantee; float64 from the store
   convention for a spacelike vector);
 - ``mass(pt,eta,phi,m)``: the mass of a four-vector in these coordinates is ``m`` itself: its
   bound is a column bound on ``m`` (the same guarantee, with nothing to rebuild);
-- ``pt(px,py)``: ``hypot(px, py)``.
+- ``pt(px,py)``: ``hypot(px, py)``;
+- ``pairmass(...)``, of a collection (jagged) in either form: the mass of the sum of the first
+  two objects of every event with two or more (NanoAOD sorts by pt: the leading pair), one
+  value per pair; ``(pt, eta, phi, m)`` become ``px = pt·cos φ``, ``py = pt·sin φ``,
+  ``pz = pt·sinh η``, ``E = sqrt(p² + m·|m|)``.
 
-``mass`` reads its form from the names: ``(pt, eta, phi, m)`` when the second and third end
-in ``eta`` and ``phi``; ``mass_epxpypz`` and ``mass_ptetaphim`` name the form outright.
+``mass`` and ``pairmass`` read their form from the names: ``(pt, eta, phi, m)`` when the second
+and third end in ``eta`` and ``phi``; ``mass_epxpypz``, ``mass_ptetaphim``,
+``pairmass_epxpypz`` and ``pairmass_ptetaphim`` name the form outright.
 """
 
 from __future__ import annotations
@@ -27,13 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from bale.bounds import FUNCTIONS, Bound, QuantitySpec, parse_bound, parse_quantity, resolve_quantities
+from bale.bounds import FUNCTIONS, PAIR_FUNCTIONS, Bound, QuantitySpec, parse_bound, parse_quantity, resolve_quantities
 from bale.errors import BaleFormatError
 
 __all__ = [
     "FUNCTIONS",
+    "PAIR_FUNCTIONS",
     "QuantityPlan",
     "QuantitySpec",
+    "pair_starts",
     "parse_quantity",
     "quantity_values",
     "resolve_quantities",
@@ -42,10 +49,39 @@ __all__ = [
 CODED = ("grid", "delta", "relation", "learned")  # predictors the coded value of a quantity may use
 
 
-def quantity_values(function: str, columns: Sequence[np.ndarray]) -> np.ndarray:
-    """The quantity, in float64, from its columns (original or decoded): the formula the bound is about."""
+def pair_starts(counts: np.ndarray, n: int) -> np.ndarray:
+    """The first row of every event with at least two objects: where its leading pair starts."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if int(counts.sum()) != n or (counts < 0).any():
+        raise BaleFormatError(f"the event counts add up to {int(counts.sum())} objects, not {n}")
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    return offsets[counts >= 2]
+
+
+def _cartesian(function: str, x: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
+    """``(E, px, py, pz)`` of four-vectors given in the function's form."""
+    if not function.endswith("_ptetaphim"):
+        return x
+    pt, eta, phi, m = x
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    return np.sqrt(px * px + py * py + pz * pz + m * np.abs(m)), px, py, pz
+
+
+def quantity_values(function: str, columns: Sequence[np.ndarray], starts: np.ndarray | None = None) -> np.ndarray:
+    """The quantity, in float64, from its columns (original or decoded): the formula the bound is about.
+
+    A pair mass has one value per pair: the objects at rows ``starts`` and ``starts + 1``.
+    """
     with np.errstate(all="ignore"):
         x = [np.asarray(c).astype(np.float64) for c in columns]
+        if function in PAIR_FUNCTIONS:
+            if starts is None:
+                raise BaleFormatError(f"{function} needs the events' object counts")
+            e1, x1, y1, z1 = _cartesian(function, [c[starts] for c in x])
+            e2, x2, y2, z2 = _cartesian(function, [c[starts + 1] for c in x])
+            e, px, py, pz = e1 + e2, x1 + x2, y1 + y2, z1 + z2
+            m2 = e * e - (px * px + py * py + pz * pz)
+            return np.copysign(np.sqrt(np.abs(m2)), m2)
         if function == "mass_epxpypz":
             e, px, py, pz = x
             m2 = e * e - (px * px + py * py + pz * pz)

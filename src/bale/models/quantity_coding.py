@@ -8,10 +8,12 @@ decoder will. Its section holds these blocks:
    bound, around its prediction), from which the derived column is rebuilt
    (``E = sqrt(m·|m| + px² + py² + pz²)``, rounded to its dtype); in ``check`` mode the
    column itself, coded as any column around its predictor;
-2. a level per row (an empty block when every row is 0): 0 as rebuilt; 1 the derived value
-   is replaced; 2 every component is given back exactly;
-3. level 1: the replacement's distance from the rebuilt value, in ulps;
-4. level 2: per component, the original's distance in ulps from the decoded value, the
+2. for a pair mass only: the first rows of the pairs (the leading two objects of every event
+   with two or more), as a uint stream of differences;
+3. a level per value of the quantity, row or pair (an empty block when every one is 0): 0 as
+   rebuilt; 1 the derived value is replaced; 2 every component is given back exactly;
+4. level 1: the replacement's distance from the rebuilt value, in ulps;
+5. level 2: per component, the original's distance in ulps from the decoded value, the
    derived component last (from its value rebuilt with the others given back).
 
 Distances in ulps are small integers where the values are close (a rebuilt energy a few
@@ -35,8 +37,8 @@ from bale.bounds import Bound, violations
 from bale.codec.lossy import MARGIN, Prediction, decode_lossy, encode_lossy
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
-from bale.errors import BaleFormatError
-from bale.models.quantities import QuantityPlan, quantity_values
+from bale.errors import BaleFormatError, BaleInputError
+from bale.models.quantities import PAIR_FUNCTIONS, QuantityPlan, pair_starts, quantity_values
 
 __all__ = ["VALUE_FRACTION", "QuantityCoded", "coding_bound", "decode_quantity", "encode_quantity"]
 
@@ -89,15 +91,33 @@ def _holds(
     original: np.ndarray,
     derived: np.ndarray,
     column: Bound,
+    starts: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows where the quantity and the derived column's own bound both hold (with the codec's margin)."""
-    rebuilt = quantity_values(plan.function, [components[c] for c in plan.inputs])
+    """Per value of the quantity (row, or pair), whether it and the derived column's bound hold (with margin)."""
+    rebuilt = quantity_values(plan.function, [components[c] for c in plan.inputs], starts)
     good = ~violations(reference, rebuilt, _tight(plan.bound))
-    if column.mode != "exact":
-        good &= ~violations(original, derived, _tight(column))
-    else:
-        good &= ~violations(original, derived, column)
-    return good
+    fits = ~violations(original, derived, _tight(column) if column.mode != "exact" else column)
+    return good & (fits if starts is None else fits[starts] & fits[starts + 1])
+
+
+def _rows(which: np.ndarray, starts: np.ndarray | None) -> np.ndarray:
+    """The rows of the quantity's values ``which``: themselves, or both objects of each pair."""
+    return which if starts is None else np.concatenate([starts[which], starts[which] + 1])
+
+
+def _starts_block(starts: np.ndarray) -> bytes:
+    return encode_uints(np.diff(starts, prepend=0).astype(np.uint64))
+
+
+def _read_starts(data: memoryview, n: int, version: int, label: str) -> np.ndarray:
+    pairs = ByteReader(data).varint()
+    if pairs > n // 2:  # checked before anything is allocated
+        raise BaleFormatError(f"quantity {label}: {pairs} pairs in a chunk of {n} rows")
+    gaps = decode_uints(data, pairs, version).astype(np.int64)
+    starts = np.cumsum(gaps)
+    if len(starts) and ((gaps[1:] < 2).any() or starts[-1] + 1 >= n or starts[0] < 0):
+        raise BaleFormatError(f"quantity {label}: pairs that are not two rows of the chunk each")
+    return starts
 
 
 def encode_quantity(
@@ -106,13 +126,22 @@ def encode_quantity(
     decoded: Mapping[str, np.ndarray],
     prediction: Prediction,
     column: Bound,
+    counts: np.ndarray | None = None,
 ) -> QuantityCoded:
-    """Code the derived column of ``plan``; ``decoded`` holds the other components as the decoder has them."""
+    """Code the derived column of ``plan``; ``decoded`` holds the other components as the decoder has them.
+
+    ``counts``: the objects of each event of the chunk, which a pair mass needs.
+    """
     name = plan.derived
     original = np.ascontiguousarray(originals[name])
     dtype = original.dtype
     n = len(original)
-    reference = quantity_values(plan.function, [originals[c] for c in plan.inputs])
+    starts = None
+    if plan.function in PAIR_FUNCTIONS:
+        if counts is None:
+            raise BaleInputError(f"quantity {plan.spec.label} needs the events' object counts (a jagged dataset)")
+        starts = pair_starts(counts, n)
+    reference = quantity_values(plan.function, [originals[c] for c in plan.inputs], starts)
     if plan.mode == "value":
         inner_payload, inner = encode_lossy(reference, coding_bound(plan, column), prediction)
     else:
@@ -120,10 +149,17 @@ def encode_quantity(
     first = _first_value(plan, inner, decoded, dtype)
     current = {c: decoded[c] for c in plan.inputs if c != name}
     current[name] = first
-    level = np.where(_holds(plan, reference, current, original, first, column), 0, 2).astype(np.uint8)
+    level = np.where(_holds(plan, reference, current, original, first, column, starts), 0, 2).astype(np.uint8)
     bad = np.flatnonzero(level)
     derived = first
-    if len(bad):  # level 1: a derived value that meets both bounds with the others as decoded
+    if len(bad) and plan.mode == "check":  # level 1: the derived column's original values
+        trial = first.copy()
+        trial[_rows(bad, starts)] = original[_rows(bad, starts)]
+        found = _holds(plan, reference, {**current, name: trial}, original, trial, column, starts)[bad]
+        level[bad[found]] = 1
+        derived = first.copy()
+        derived[_rows(bad[found], starts)] = original[_rows(bad[found], starts)]
+    elif len(bad):  # level 1: a derived value that meets both bounds with the others as decoded
         others = {c: np.asarray(v)[bad] for c, v in current.items() if c != name}
         chosen = np.full(len(bad), np.nan, dtype=dtype)
         found = np.zeros(len(bad), bool)
@@ -135,8 +171,9 @@ def encode_quantity(
         level[bad[found]] = 1
         derived = first.copy()
         derived[bad[found]] = chosen[found]
-    ones, twos = np.flatnonzero(level == 1), np.flatnonzero(level == 2)
-    patched = block(encode_uints(level.astype(np.uint64)) if len(ones) or len(twos) else b"")
+    ones, twos = _rows(np.flatnonzero(level == 1), starts), _rows(np.flatnonzero(level == 2), starts)
+    patched = block(_starts_block(starts)) if starts is not None else b""
+    patched += block(encode_uints(level.astype(np.uint64)) if len(ones) or len(twos) else b"")
     patched += block(_offsets(derived[ones], first[ones]))
     values = {name: derived}
     restored: dict[str, np.ndarray] = {}
@@ -149,7 +186,8 @@ def encode_quantity(
                 values[c][twos] = restored[c]
     patched += block(_offsets(original[twos], _first_value(plan, inner[twos], restored, dtype)))
     derived[twos] = original[twos]
-    return QuantityCoded(block(inner_payload) + patched, values, (n - len(ones) - len(twos), len(ones), len(twos)))
+    levels = (int((level == 0).sum()), int((level == 1).sum()), int((level == 2).sum()))
+    return QuantityCoded(block(inner_payload) + patched, values, levels)
 
 
 def _keys(values: np.ndarray) -> np.ndarray:
@@ -226,6 +264,7 @@ def decode_quantity(
     else:
         inner = decode_lossy(inner_block, n, dtype, column, prediction, version)
     derived = _first_value(plan, inner, decoded, dtype)
+    starts = _read_starts(reader.block(), n, version, plan.spec.label) if plan.function in PAIR_FUNCTIONS else None
     level_block, ones_block = reader.block(), reader.block()
     blocks = {c: reader.block() for c in plan.inputs if c != name}
     derived_block = reader.block()
@@ -233,10 +272,10 @@ def decode_quantity(
         raise BaleFormatError(f"quantity {plan.spec.label}: trailing bytes in its section")
     if not len(level_block):
         return {name: derived}
-    level = decode_uints(level_block, n, version)
-    if n and int(level.max()) > 2:
+    level = decode_uints(level_block, n if starts is None else len(starts), version)
+    if len(level) and int(level.max()) > 2:
         raise BaleFormatError(f"quantity {plan.spec.label}: unknown patch level")
-    ones, twos = np.flatnonzero(level == 1), np.flatnonzero(level == 2)
+    ones, twos = _rows(np.flatnonzero(level == 1), starts), _rows(np.flatnonzero(level == 2), starts)
     derived = np.array(derived, dtype=dtype, copy=True)
     first = derived[ones]
     derived[ones] = _apply(ones_block, first, version)
