@@ -18,6 +18,7 @@ from bale.config import BaleConfig
 from bale.errors import BaleConfigError, BaleFormatError, BaleInputError
 from bale.models import CompressionModel
 from bale.models.quantities import quantity_values
+from common import forge
 
 JETS = Path(__file__).parent / "data" / "ttbar_jets_2k.parquet"
 MASS = "mass(energy,px,py,pz):rel=1e-3"
@@ -284,3 +285,24 @@ def test_damaged_quantity_sections_fail_cleanly() -> None:
                     damaged[rng.integers(0, len(damaged))] ^= 1 << int(rng.integers(0, 8))
             with contextlib.suppress(BaleFormatError):
                 decode_chunk({**sections, name: bytes(damaged)}, 600, model)
+
+
+FROZEN_QUANTITIES = Path(__file__).parent / "data" / "frozen" / "jets_quantities_v2.bale"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda h: h["tables"][0].pop("quantities"),
+        lambda h: h["tables"][0]["quantities"].pop(),
+        lambda h: h["tables"][0]["quantities"][0].update(bound="abs=0.01"),
+        lambda h: h["tables"][0]["quantities"][0].update(bound="rel=nope"),
+        lambda h: h["tables"][0]["quantities"][0].update(quantity="pt(py,px)"),
+        lambda h: h["tables"][0].update(quantities="mass"),
+    ],
+)
+def test_forged_quantity_headers_are_refused(tmp_path: Path, edit: object) -> None:
+    path = tmp_path / "forged.bale"
+    path.write_bytes(forge(FROZEN_QUANTITIES.read_bytes(), header=edit))  # type: ignore[arg-type]
+    with pytest.raises(BaleFormatError):
+        bale.decompress(path)
