@@ -96,8 +96,11 @@ class CompressionModel:
         return self.quantities[int(plan.predictor["index"])]
 
     def check_quantities(self) -> None:
-        """Every quantity names columns of the model, and its derived column comes last of them and points back."""
-        position = {c.name: i for i, c in enumerate(self.columns)}
+        """What decoding relies on: a quantity's columns exist, its own comes last of them and points back; a
+        relation (of a column or of a quantity's value) uses only columns decoded before (else BaleFormatError)."""
+        coding = [c for c in self.columns if c.predictor["kind"] == "exact"]  # exact columns are decoded first
+        coding += [c for c in self.columns if c.predictor["kind"] != "exact"]
+        position = {c.name: i for i, c in enumerate(coding)}
         for i, q in enumerate(self.quantities):
             label = q.spec.label
             if any(c not in position for c in q.inputs):
@@ -108,6 +111,8 @@ class CompressionModel:
             if any(position[c] > position[q.derived] for c in q.inputs):
                 raise BaleFormatError(f"quantity {label}: {q.derived!r} is not the last of its columns")
             inner = ColumnPlan.from_json({**derived.to_json(), "predictor": q.predictor})
+            if any(position.get(c, len(position)) >= position[q.derived] for c in inner.predictor.get("inputs", [])):
+                raise BaleFormatError(f"quantity {label}: predicted from a column not decoded before {q.derived!r}")
             if q.mode == "value" and inner.predictor["kind"] not in CODED[:3]:
                 raise BaleFormatError(f"quantity {label}: predictor {inner.predictor['kind']!r} for its value")
             for other in self.quantities[:i]:  # a later one's all-raw rows must not break an earlier one
@@ -116,6 +121,10 @@ class CompressionModel:
                 if shared and not set(first.inputs) <= set(then.inputs):
                     raise BaleFormatError(f"quantities {other.spec.label} and {label} share {sorted(shared)}")
         for plan in self.columns:
+            if plan.predictor["kind"] == "relation" and any(
+                position.get(c, len(position)) >= position[plan.name] for c in plan.predictor["inputs"]
+            ):
+                raise BaleFormatError(f"column {plan.name!r}: predicted from a column not decoded before it")
             index = plan.predictor.get("index") if plan.predictor["kind"] == "quantity" else None
             if index is not None and (index >= len(self.quantities) or self.quantities[index].derived != plan.name):
                 raise BaleFormatError(f"column {plan.name!r} refers to a missing quantity")
