@@ -48,8 +48,8 @@ def mark():
 
 if how in ("compress", "cli"):
     real = bale.api.compressing.encode_chunk
-    def slow(columns, model):
-        out = real(columns, model)
+    def slow(columns, model, *more):
+        out = real(columns, model, *more)
         mark()  # chunks are being written to the temporary file
         time.sleep(0.3)
         return out

@@ -131,3 +131,22 @@ def test_import_bale_does_not_import_constriction() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["False"]
+
+
+def test_frozen_quantity_file_decodes() -> None:
+    """A file with declared quantities (make_frozen_quantities.py): the same values, bit for bit, every bound kept."""
+    from bale.bounds import parse_quantity, violations
+    from bale.models.quantities import quantity_values
+
+    expected = json.loads((FROZEN / "expected_quantities_v2.json").read_text())
+    decoded = bale.decompress(FROZEN / "jets_quantities_v2.bale").columns
+    original = bale.api.as_table(FROZEN.parent / "ttbar_jets_2k.parquet").columns
+    for column, values in decoded.items():
+        assert hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest() == expected["sha256"][column], column
+        bound = Bound("rel", 1e-3) if values.dtype.kind == "f" else Bound("exact")
+        assert check_bound(original[column], values, bound) == 0, column
+    for text in expected["quantities"]:
+        spec = parse_quantity(text)
+        before = quantity_values(spec.function, [original[c] for c in spec.inputs])
+        after = quantity_values(spec.function, [decoded[c] for c in spec.inputs])
+        assert not violations(before, after, spec.bound).any(), text

@@ -8,7 +8,8 @@ A bound is written ``rel=1e-3`` (pointwise: ``|x' - x| <= 1e-3 * |x|``), ``abs=0
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,7 +17,19 @@ import numpy as np
 
 from bale.errors import BaleConfigError, BaleInputError
 
-__all__ = ["Bound", "check_bound", "parse_bound", "parse_bound_options", "resolve_bounds", "violations"]
+__all__ = [
+    "FUNCTIONS",
+    "PAIR_FUNCTIONS",
+    "Bound",
+    "QuantitySpec",
+    "check_bound",
+    "parse_bound",
+    "parse_bound_options",
+    "parse_quantity",
+    "resolve_bounds",
+    "resolve_quantities",
+    "violations",
+]
 
 Mode = Literal["rel", "abs", "exact"]
 
@@ -119,3 +132,88 @@ def violations(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> np.nd
 def check_bound(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> int:
     """Number of values that violate ``bound``."""
     return int(violations(original, decoded, bound).sum())
+
+
+# Bounds on quantities of several columns (models/quantities.py computes and codes them).
+# function -> number of columns; the canonical forms (what a plan stores)
+FUNCTIONS: dict[str, int] = {
+    "mass_epxpypz": 4,
+    "mass_ptetaphim": 4,
+    "pt": 2,
+    "pairmass_epxpypz": 4,  # the leading pair of a collection's objects in each event (jagged datasets)
+    "pairmass_ptetaphim": 4,
+}
+PAIR_FUNCTIONS = ("pairmass_epxpypz", "pairmass_ptetaphim")
+_ALIASES = {"mass": 4, "pairmass": 4}
+_SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*(?::\s*(.+?))?\s*$")
+
+
+@dataclass(frozen=True)
+class QuantitySpec:
+    """A declared quantity: a built-in function of columns and its pointwise bound."""
+
+    function: str  # a key of FUNCTIONS
+    inputs: tuple[str, ...]
+    bound: Bound
+
+    @property
+    def label(self) -> str:
+        """``mass(energy,px,py,pz)``: how it is written, without the bound."""
+        alias = self.function.partition("_")[0]
+        shown = alias if alias in _ALIASES and _form(alias, self.inputs) == self.function else self.function
+        return f"{shown}({','.join(self.inputs)})"
+
+    def __str__(self) -> str:
+        return f"{self.label}:{self.bound}"
+
+
+def _form(alias: str, inputs: Sequence[str]) -> str:
+    """``mass``'s (or ``pairmass``'s) form from its columns' names: ``(pt, eta, phi, m)`` or ``(E, px, py, pz)``."""
+    eta, phi = inputs[1].lower(), inputs[2].lower()
+    return f"{alias}_ptetaphim" if eta.endswith("eta") and phi.endswith("phi") else f"{alias}_epxpypz"
+
+
+def parse_quantity(text: str, default: Bound | None = None) -> QuantitySpec:
+    """Parse ``mass(energy,px,py,pz):rel=1e-3``; without ``:BOUND`` the ``default`` bound (else an error)."""
+    match = _SPEC.match(str(text))
+    if match is None:
+        raise BaleConfigError(f"bad quantity {text!r}: expected FUNCTION(COLUMN,...):BOUND, e.g. pt(px,py):rel=1e-3")
+    name, args, bound_text = match.group(1), match.group(2), match.group(3)
+    inputs = tuple(a.strip() for a in args.split(",")) if args.strip() else ()
+    known = sorted({*_ALIASES, *FUNCTIONS})
+    arity = _ALIASES.get(name, FUNCTIONS.get(name))
+    if arity is None:
+        raise BaleConfigError(f"bad quantity {text!r}: unknown function {name!r}; known: {', '.join(known)}")
+    if len(inputs) != arity or not all(inputs):
+        raise BaleConfigError(f"bad quantity {text!r}: {name} takes {arity} column names, got {len(inputs)}")
+    if len(set(inputs)) != len(inputs):
+        raise BaleConfigError(f"bad quantity {text!r}: a column is named twice")
+    function = _form(name, inputs) if name in _ALIASES else name
+    if bound_text is None:
+        if default is None:
+            raise BaleConfigError(f"bad quantity {text!r}: no bound; write {name}(...):rel=1e-3 or :abs=X")
+        bound = default
+    else:
+        bound = parse_bound(bound_text)
+    if bound.mode == "exact":
+        raise BaleConfigError(f"bad quantity {text!r}: a quantity's bound is rel=X or abs=X (exact columns are exact)")
+    return QuantitySpec(function, inputs, bound)
+
+
+def resolve_quantities(texts: Sequence[str | QuantitySpec], dtypes: Mapping[str, np.dtype]) -> list[QuantitySpec]:
+    """Parse and check every declared quantity against the columns: present, float, not declared twice."""
+    specs: list[QuantitySpec] = []
+    for text in texts:
+        spec = text if isinstance(text, QuantitySpec) else parse_quantity(text)
+        missing = [c for c in spec.inputs if c not in dtypes]
+        if missing:
+            raise BaleInputError(f"quantity {spec.label}: no column {missing[0]!r} in the table")
+        ints = [c for c in spec.inputs if np.dtype(dtypes[c]).kind != "f"]
+        if ints:
+            raise BaleInputError(
+                f"quantity {spec.label}: column {ints[0]!r} is {np.dtype(dtypes[ints[0]])}, not a float column"
+            )
+        if any((s.function, s.inputs) == (spec.function, spec.inputs) for s in specs):
+            raise BaleInputError(f"quantity {spec.label} is declared twice")
+        specs.append(spec)
+    return specs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +26,7 @@ from bale.codec.uint_stream import STREAM_VERSION, decode_ints, encode_uints, zi
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
 from bale.models.plan import ColumnPlan, CompressionModel
+from bale.models.quantity_coding import coding_bound, decode_quantity, encode_quantity
 from bale.models.relations import Relation, relation_prediction
 
 __all__ = ["DEFAULT_WORKERS", "LATENT_SECTION", "closure", "decode_chunk", "encode_chunk", "map_chunks"]
@@ -33,6 +35,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 DEFAULT_WORKERS = 2
 
+log = logging.getLogger(__name__)
 
 
 class _Context:
@@ -88,6 +91,11 @@ def closure(model: CompressionModel, names: Iterable[str]) -> list[str]:
     net = model.network
     needed: set[str] = set()
     todo = list(names)
+    # a quantity's derived column may replace its other columns' values on some rows: each needs it
+    rewritten: dict[str, list[str]] = {}
+    for quantity in model.quantities:
+        for c in quantity.inputs:
+            rewritten.setdefault(c, []).append(quantity.derived)
     while todo:
         name = todo.pop()
         if name in needed:
@@ -96,7 +104,12 @@ def closure(model: CompressionModel, names: Iterable[str]) -> list[str]:
         if plan is None:
             raise KeyError(name)
         needed.add(name)
+        todo += rewritten.get(name, [])
         spec = plan.predictor
+        if spec["kind"] == "quantity":
+            quantity = model.quantity_of(plan)
+            todo += [c for c in quantity.inputs if c != name]
+            spec = quantity.predictor
         if spec["kind"] == "relation":
             todo += [str(i) for i in spec["inputs"]]
         elif spec["kind"] == "learned" and net is not None:
@@ -127,13 +140,20 @@ def _one_blas_thread(model: CompressionModel) -> contextlib.AbstractContextManag
     return limited
 
 
-def encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) -> dict[str, bytes]:
-    """Encode one chunk; returns one byte string per section (latents, then columns in order)."""
+def encode_chunk(
+    columns: Mapping[str, np.ndarray], model: CompressionModel, counts: np.ndarray | None = None
+) -> dict[str, bytes]:
+    """Encode one chunk; returns one byte string per section (latents, then columns in order).
+
+    ``counts``: a collection's objects per event of the chunk, which a pair mass needs.
+    """
     with _one_blas_thread(model):
-        return _encode_chunk(columns, model)
+        return _encode_chunk(columns, model, counts)
 
 
-def _encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) -> dict[str, bytes]:
+def _encode_chunk(
+    columns: Mapping[str, np.ndarray], model: CompressionModel, counts: np.ndarray | None
+) -> dict[str, bytes]:
     n = len(next(iter(columns.values()))) if columns else 0
     ctx = _Context(model, n)
     sections: dict[str, bytes] = {}
@@ -152,10 +172,25 @@ def _encode_chunk(columns: Mapping[str, np.ndarray], model: CompressionModel) ->
     for plan in model.columns:
         if plan.predictor["kind"] == "exact":
             continue
+        if plan.predictor["kind"] == "quantity":
+            quantity = model.quantity_of(plan)
+            prediction = ctx.prediction(_inner(plan, model))
+            coded = encode_quantity(quantity, columns, ctx.decoded, prediction, plan.bound, counts)
+            sections[plan.name] = coded.payload
+            for name, values in coded.values.items():
+                ctx.add(name, values)
+            log.debug("quantity %s: rows rebuilt, derived raw, all raw: %s", quantity.spec.label, coded.levels)
+            continue
         payload, decoded = encode_lossy(np.ascontiguousarray(columns[plan.name]), plan.bound, ctx.prediction(plan))
         sections[plan.name] = payload
         ctx.add(plan.name, decoded)
     return sections
+
+
+def _inner(plan: ColumnPlan, model: CompressionModel) -> ColumnPlan:
+    """The plan the first block of a quantity's section is predicted with (its bound's mode, its predictor)."""
+    quantity = model.quantity_of(plan)
+    return ColumnPlan(plan.name, plan.dtype, coding_bound(quantity, plan.bound), quantity.predictor)
 
 
 def decode_chunk(
@@ -200,8 +235,18 @@ def _decode_chunk(
         ctx.latent = np.stack(
             [decode_ints(reader.block(), n, version) for _ in range(net.latent_dim)], axis=1
         ).astype(np.int64)
+    dtypes = {plan.name: np.dtype(plan.dtype) for plan in model.columns}
     for plan in plans:
         if plan.predictor["kind"] == "exact":
+            continue
+        if plan.predictor["kind"] == "quantity":
+            quantity = model.quantity_of(plan)
+            prediction = ctx.prediction(_inner(plan, model))
+            data = _section(sections, plan.name)
+            for name, values in decode_quantity(
+                data, n, quantity, ctx.decoded, prediction, plan.bound, dtypes, version
+            ).items():
+                ctx.add(name, values)
             continue
         prediction = ctx.prediction(plan)
         values = decode_lossy(_section(sections, plan.name), n, np.dtype(plan.dtype), plan.bound, prediction, version)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bale.bounds import parse_bound
+from bale.bounds import parse_bound, parse_quantity
 from bale.errors import BaleConfigError, BaleInputError
 
 __all__ = [
@@ -41,6 +41,19 @@ class CompressConfig(_Section):
     error: str = Field("rel=1e-3", description="Default bound of float columns: rel=X, abs=X or exact.")
     errors: dict[str, str] = Field(default_factory=dict, description="Per-column bounds, overriding `error`.")
     chunk_rows: int = Field(262_144, ge=1, le=2**27, description="Rows per independently coded chunk.")
+    quantities: list[str] = Field(
+        default_factory=list,
+        description="Bounds on quantities of several columns, held on every row like a column bound: "
+        "mass(E,px,py,pz):rel=X, mass(pt,eta,phi,m):rel=X, pt(px,py):rel=X, pairmass(Muon_pt,Muon_eta,Muon_phi,"
+        "Muon_mass):rel=X (the first two objects of each event, jagged collections) (docs/codec.md).",
+    )
+
+    @field_validator("quantities")
+    @classmethod
+    def _v_quantities(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            parse_quantity(spec)
+        return value
 
     _v_error = field_validator("error")(classmethod(lambda cls, v: _check_bound(v)))
 
@@ -191,6 +204,12 @@ TEMPLATE = """\
 error = "rel=1e-3"
 # Rows per chunk. Chunks are coded independently: memory stays bounded.
 chunk_rows = 262144
+
+# Bounds on quantities computed from several columns, held on every row like a column
+# bound (docs/codec.md): the invariant mass of (E, px, py, pz) or (pt, eta, phi, m), pt, and
+# in jagged collections the mass of each event's first two objects, pairmass(...).
+# quantities = ["mass(energy,px,py,pz):rel=1e-3", "pt(px,py):rel=1e-3"]
+quantities = []
 
 [compress.errors]
 # Per-column bounds, for example:

@@ -112,7 +112,7 @@ def _with_file_bounds(model: CompressionModel, bounds: dict[str, str]) -> Compre
         ):
             raise BaleFormatError(f"BaleCodec: column {plan.name!r} is coded with {bound}, the model with {plan.bound}")
         plans.append(replace(plan, bound=bound))
-    return CompressionModel(plans, model.network, model.info)
+    return CompressionModel(plans, model.network, model.info, model.quantities)
 
 
 def _check_description(described: Any, model: CompressionModel, rows: int) -> tuple[tuple[int, ...], np.dtype[Any]]:

@@ -17,6 +17,13 @@ from tqdm.auto import tqdm
 from bale._version import __version__
 from bale.api.inputs import PathLike, _announce_preset, _config, _dtypes, _resolve_bounds, _Source
 from bale.api.inspect import _update_digests, info
+from bale.api.quantities import (
+    declared_quantities,
+    header_quantities,
+    per_table,
+    tighten_column_bounds,
+    with_quantity_bounds,
+)
 from bale.api.training import _check_schema, _train, _trivial_model, _with_bounds, load_model
 from bale.chunks import DEFAULT_WORKERS, encode_chunk, map_chunks
 from bale.config import BaleConfig
@@ -28,6 +35,7 @@ from bale.io import detect_format
 from bale.io.data_kind import check_kind, detect_kind
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
+from bale.models.quantities import QuantitySpec
 from bale.stages import stage
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,7 @@ def compress(
     workers: int = DEFAULT_WORKERS,
     on_epoch: Callable[[int, float], None] | None = None,
     kind: str | None = None,
+    quantities: Iterable[str | QuantitySpec] | None = None,
 ) -> dict[str, Any]:
     """Compress ``data`` into the ``.bale`` file ``output``; returns :func:`info` of the result.
 
@@ -58,6 +67,8 @@ def compress(
     ``columns`` then selects branches by name or glob, and ``keep_rest`` adds every other
     branch, coded losslessly. Float arrays of 3+ dimensions are coded as fields (grids,
     docs/grids.md); ``kind="field"`` or ``"table"`` says it instead (:mod:`bale.io.data_kind`).
+    ``quantities``: bounds on quantities of several columns, held on every row like column
+    bounds, ``["mass(energy,px,py,pz):rel=1e-3", "pt(px,py):rel=1e-3"]`` (docs/codec.md).
     """
     refuse_same_file(data, output)  # the output is never the input (issue 16)
     cfg = _config(config)
@@ -85,6 +96,7 @@ def compress(
                 return compress(
                     data, out, error=error, errors=errors, config=cfg, columns=columns, tree=name,
                     keep_rest=keep_rest, preset=preset, progress=progress, workers=workers, on_epoch=on_epoch,
+                    quantities=quantities,
                 )  # fmt: skip
 
             return compress_root_file(Path(data), Path(output), trees, one_tree)
@@ -99,6 +111,9 @@ def compress(
             raise BaleInputError(f"no branch of tree {structure.source.get('tree')!r} can be coded: {reasons}")
         raise BaleInputError("the table has no columns")
     bounds = _resolve_bounds(_dtypes(structure), cfg, error, errors, source.exact, preset)
+    specs = declared_quantities(cfg, quantities, _dtypes(structure))  # before any training: one-line errors
+    bounds = tighten_column_bounds(bounds, specs)
+    specs_of = per_table(specs, {name: t.columns for name, t in structure.tables.items()})
     if preset is not None:
         _announce_preset(preset, bounds)
     embedded = model is None
@@ -107,7 +122,7 @@ def compress(
         stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
         sample = source.sample(cfg.train.max_rows)
         if sample.num_events:
-            model = _train(sample, cfg, error, errors, source.exact, preset, progress, on_epoch)
+            model = _train(sample, cfg, error, errors, source.exact, preset, progress, on_epoch, quantities=specs)
         else:
             model = DatasetModel({n: _trivial_model(t, bounds) for n, t in structure.tables.items()}).simplest()
         del sample
@@ -116,9 +131,11 @@ def compress(
     models = DatasetModel.of(model)
     _check_schema(structure, models)
     train_seconds = time.perf_counter() - started
-    coders = [_with_bounds(m, bounds) for m in models.tables.values()]
+    coders = [with_quantity_bounds(_with_bounds(m, bounds), specs_of[n]) for n, m in models.tables.items()]
     if embedded:  # the training record is not needed to decode: keep it out of the file
-        model = DatasetModel({n: CompressionModel(m.columns, m.network) for n, m in models.tables.items()}).simplest()
+        model = DatasetModel(
+            {n: CompressionModel(m.columns, m.network, quantities=m.quantities) for n, m in models.tables.items()}
+        ).simplest()
     model_bytes = model.to_bytes()
     header = {
         "format": "bale",
@@ -136,6 +153,7 @@ def compress(
                     }
                     for n, v in table.columns.items()
                 ],
+                **({"quantities": header_quantities(coder)} if coder.quantities else {}),
             }
             for (name, table), coder in zip(structure.tables.items(), coders, strict=True)
         ],
@@ -150,19 +168,22 @@ def compress(
     with BaleWriter(output, header, model_bytes if embedded else None) as writer:
         bar = tqdm(desc="compressing", unit="event", disable=not progress, leave=False)
 
-        def work() -> Iterator[tuple[int, int, int, dict[str, np.ndarray]]]:
+        Work = tuple[int, int, int, dict[str, np.ndarray], np.ndarray | None]
+
+        def work() -> Iterator[Work]:
             nonlocal raw_bytes
             for step, piece in enumerate(source.pieces()):
                 raw_bytes += piece.nbytes
                 _update_digests(digests, piece)
-                for t, table in enumerate(piece.tables.values()):
+                for t, (name, table) in enumerate(piece.tables.items()):
+                    counts = piece.main.columns[piece.counters[name]] if t else None  # for a pair mass
                     if table.num_rows or (t == 0 and step == 0):
-                        yield step, t, piece.num_events if t == 0 else 0, table.columns
+                        yield step, t, piece.num_events if t == 0 else 0, table.columns, counts
 
-        def encode(item: tuple[int, int, int, dict[str, np.ndarray]]) -> tuple[int, int, int, int, dict[str, bytes]]:
-            step, t, events, columns = item
+        def encode(item: Work) -> tuple[int, int, int, int, dict[str, bytes]]:
+            step, t, events, columns, counts = item
             rows = len(next(iter(columns.values()))) if columns else 0
-            return step, t, events, rows, encode_chunk(columns, coders[t])
+            return step, t, events, rows, encode_chunk(columns, coders[t], counts)
 
         for step, t, events, rows, sections in map_chunks(encode, work(), workers):
             writer.write_chunk(rows, sections, table=t, step=step)

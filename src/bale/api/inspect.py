@@ -70,7 +70,7 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
                 latent += length
             elif name in per_column:
                 per_column[name] += length
-    groups = {"exact columns": 0, "predicted residuals": 0, "fallback columns": 0}
+    groups = {"exact columns": 0, "predicted residuals": 0, "fallback columns": 0, "quantity columns": 0}
     for name, size in per_column.items():
         kind = kinds[name]
         group = (
@@ -78,7 +78,9 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
             if kind == "exact"
             else ("predicted residuals" if kind in ("relation", "learned") else "fallback columns")
         )
-        groups[group] += size
+        groups["quantity columns" if kind == "quantity" else group] += size
+    if not groups["quantity columns"]:
+        del groups["quantity columns"]
     embedded = bool(header["model"].get("embedded"))
     model_bytes = reader.model_bytes
     total = reader.size
@@ -112,6 +114,17 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
             for c in schema
         },
     }
+    declared = [q for t in reader.tables for q in t.get("quantities") or [] if isinstance(q, dict)]
+    if declared:  # the section of a quantity's column codes it, and its patches (docs/codec.md)
+        result["quantities"] = {
+            str(q.get("quantity")): {
+                "bound": q.get("bound"),
+                "column": q.get("column"),
+                "mode": q.get("mode"),
+                "bytes": per_column.get(str(q.get("column")), 0),
+            }
+            for q in declared
+        }
     try:
         depends = _dependencies(reader, model)
     except BaleFormatError as exc:  # info is a diagnosis: it shows the bytes of a file it cannot decode

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bale.api.inputs import PathLike, _announce_preset, _config, _dtypes, _resolve_bounds, _Source
+from bale.api.quantities import declared_quantities, file_quantity_bounds, per_table, tighten_column_bounds
 from bale.bounds import Bound, parse_bound
 from bale.config import BaleConfig
 from bale.container import BaleReader
@@ -20,6 +21,7 @@ from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
+from bale.models.quantities import QuantitySpec
 from bale.stages import stage
 from bale.table import Dataset, Table
 
@@ -38,24 +40,26 @@ def train(
     preset: str | None = None,
     train_fraction: float | None = None,
     progress: bool = False,
+    quantities: Iterable[str | QuantitySpec] | None = None,
 ) -> CompressionModel | DatasetModel:
     """Fit a compression model to ``data``: predictors per column and the network, per table.
 
     A flat table gives a :class:`CompressionModel`; a dataset with collections (a ROOT
     tree with jagged branches) a :class:`DatasetModel` with one model per table. ``data``
     may be a list of files: the sample (``train.max_rows`` rows in all) is drawn from all
-    of them, an equal share each, at most ``train_fraction`` of each file.
+    of them, an equal share each, at most ``train_fraction`` of each file. ``quantities``:
+    bounds on quantities of several columns, ``"mass(energy,px,py,pz):rel=1e-3"`` (docs/codec.md).
     """
     cfg = _config(config)
     if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
         sample, exact = _sample_files([Path(d) for d in data], cfg, columns, tree, keep_rest, train_fraction)
-        return _train(sample, cfg, error, errors, exact, preset, progress, announce=True)
+        return _train(sample, cfg, error, errors, exact, preset, progress, announce=True, quantities=quantities)
     source = _Source(data, columns, tree, keep_rest, cfg.compress.chunk_rows)
     stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
     sample = source.sample(cfg.train.max_rows)
     if train_fraction is not None:
         sample = _fraction(sample, train_fraction, np.random.default_rng(cfg.train.seed))
-    return _train(sample, cfg, error, errors, source.exact, preset, progress, announce=True)
+    return _train(sample, cfg, error, errors, source.exact, preset, progress, announce=True, quantities=quantities)
 
 
 def _fraction(dataset: Dataset, fraction: float, rng: np.random.Generator, limit: int | None = None) -> Dataset:
@@ -109,6 +113,7 @@ def _train(
     progress: bool,
     on_epoch: Callable[[int, float], None] | None = None,
     announce: bool = False,
+    quantities: Iterable[str | QuantitySpec] | None = None,
 ) -> CompressionModel | DatasetModel:
     from bale.training import fit_model  # torch is imported only when training
 
@@ -126,6 +131,9 @@ def _train(
     if dataset.num_events == 0:
         raise BaleInputError("cannot train on an empty table")
     bounds = _resolve_bounds(_dtypes(dataset), cfg, error, errors, exact, preset)
+    specs = declared_quantities(cfg, quantities, _dtypes(dataset))
+    bounds = tighten_column_bounds(bounds, specs)
+    specs_of = per_table(specs, {name: t.columns for name, t in dataset.tables.items()})
     if announce and preset is not None:  # compress() says it once itself
         _announce_preset(preset, bounds)
     models: dict[str, CompressionModel] = {}
@@ -137,8 +145,9 @@ def _train(
             stage("choosing a predictor per column of %s (%d rows)", f"collection {name}" if name else "the table",
                   len(table))  # fmt: skip
             models[name] = fit_model(
-                table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name), on_epoch=on_epoch
-            )
+                table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name), on_epoch=on_epoch,
+                quantities=specs_of[name],
+            )  # fmt: skip
         models[name].info["schema"] = [{"name": n, "dtype": str(v.dtype)} for n, v in table.columns.items()]
     return DatasetModel(models, {"counters": dict(dataset.counters)} if dataset.counters else {}).simplest()
 
@@ -186,7 +195,7 @@ def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> Compre
                 "train a model with this bound"
             )
         plans.append(replace(plan, bound=bound))
-    return CompressionModel(plans, model.network, model.info)
+    return CompressionModel(plans, model.network, model.info, model.quantities)
 
 
 def _check_schema(dataset: Dataset, model: DatasetModel) -> None:
@@ -246,8 +255,10 @@ def _open_model(reader: BaleReader, model: CompressionModel | DatasetModel | Pat
             raise BaleFormatError(f"{reader.path}: the columns of the file and of its model differ")
     try:
         return [
-            _with_bounds(models.tables[t["name"]], {c["name"]: parse_bound(c["bound"]) for c in t["schema"]})
+            file_quantity_bounds(
+                t, _with_bounds(models.tables[t["name"]], {c["name"]: parse_bound(c["bound"]) for c in t["schema"]})
+            )
             for t in reader.tables
         ]
-    except (KeyError, TypeError, ValueError, BaleInputError) as exc:
+    except (KeyError, TypeError, ValueError, BaleInputError, BaleFormatError) as exc:
         raise BaleFormatError(f"{reader.path}: header does not fit its model: {exc}") from None

@@ -19,6 +19,7 @@ _EXPLAIN = {
     _FALLBACK: "lossy columns no model predicts: their quantized values, or row-to-row differences",
     "predicted residuals": "lossy columns predicted by a relation or the network: what is left over",
     "latents": "the network's per-row codes",
+    "quantity columns": "columns rebuilt from a declared quantity, and rows patched to hold its bound",
 }
 
 
@@ -61,6 +62,9 @@ def info_lines(report: Mapping[str, Any], all_columns: bool = False) -> list[str
     for name, size in report["bytes"].items():
         why = f"  ({_EXPLAIN[name]})" if name in _EXPLAIN and size else ""
         lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %{why}")
+    for label, q in (report.get("quantities") or {}).items():
+        how = "its value coded, the column rebuilt" if q["mode"] == "value" else "checked, rows patched"
+        lines.append(f"  quantity {label} {q['bound']}: in the section of {q['column']} ({how}), {q['bytes']:,} B")
     columns = report["per_column"]
     if all_columns or len(columns) <= FULL_LIST_UP_TO:
         lines += _columns(columns)

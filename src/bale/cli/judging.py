@@ -54,6 +54,14 @@ log = logging.getLogger("bale")
     help="Bound to judge by: rel=X, abs=X, exact; COLUMN:BOUND for one column (default: the .bale file's own).",
 )
 @click.option(
+    "--quantity",
+    "-q",
+    "quantities",
+    multiple=True,
+    metavar="FUNCTION(COLUMNS):BOUND",
+    help="A quantity to judge on every row, e.g. 'mass(energy,px,py,pz):rel=1e-3' (default: the .bale file's own).",
+)
+@click.option(
     "--four-vector",
     "four_vectors",
     multiple=True,
@@ -76,6 +84,7 @@ def evaluate(
     columns: tuple[str, ...],
     tree: str | None,
     errors: tuple[str, ...],
+    quantities: tuple[str, ...],
     four_vectors: tuple[str, ...],
     config_path: str | None,
     max_rows: int | None,
@@ -86,14 +95,14 @@ def evaluate(
     """Judge a decompression like a physicist: metrics.json, plots/ and report.html in --out-dir.
 
     bale evaluate ORIGINAL DECOMPRESSED, or bale evaluate FILE.bale --against ORIGINAL (decompressed in
-    memory). Exit status 1 when a column breaks its bound.
+    memory). Exit status 1 when a column or a declared quantity breaks its bound.
     """
     if (against is None and len(files) != 2) or (against is not None and len(files) != 1):
         raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
     check_out_dir(out_dir)
     with show_stages(_stages(no_progress)):
         _evaluate(files, against, model_path, out_dir, pdf, columns, tree, errors, four_vectors, config_path,
-                  max_rows, no_plots, grid)  # fmt: skip
+                  max_rows, no_plots, grid, quantities)  # fmt: skip
 
 
 def _evaluate(
@@ -110,6 +119,7 @@ def _evaluate(
     max_rows: int | None,
     no_plots: bool,
     grid: bool,
+    quantities: tuple[str, ...] = (),
 ) -> None:
     from bale.evaluate import evaluate_files
     from bale.evaluate.grid import evaluate_grid_files, is_grid_bale
@@ -139,10 +149,10 @@ def _evaluate(
         files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
         columns=_split(columns), tree=tree, errors=list(errors) or None,
         four_vectors=parse_four_vector_options(four_vectors) or None, config=config_path, pdf=pdf,
-        max_rows=max_rows, plots=not no_plots,
+        max_rows=max_rows, plots=not no_plots, quantities=list(quantities) or None,
     )  # fmt: skip
     click.echo(summary_text(metrics, out_dir))
-    if metrics["summary"]["failed"]:
+    if metrics["summary"]["failed"] or metrics["summary"]["quantities_failed"]:
         sys.exit(1)
 
 

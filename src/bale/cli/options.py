@@ -74,6 +74,16 @@ _common_data = [
         help="Error bound: rel=X, abs=X or exact (with --grid: range=X, of max - min); COLUMN:BOUND for one "
         "column. Repeatable. Default rel=1e-3.",
     ),
+    click.option(
+        "--quantity",
+        "-q",
+        "quantities",
+        multiple=True,
+        metavar="FUNCTION(COLUMNS):BOUND",
+        help="Bound a quantity of several columns on every row, like a column: 'mass(energy,px,py,pz):rel=1e-3', "
+        "'mass(pt,eta,phi,m):rel=1e-3', 'pt(px,py):rel=1e-3', 'pairmass(Muon_pt,Muon_eta,Muon_phi,Muon_mass):rel=1e-3' "
+        "(each event's first two objects) (docs/codec.md). Repeatable.",
+    ),
     click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), help="TOML config file."),
     click.option(
         "--columns",
@@ -183,6 +193,7 @@ def _data_arguments(options: dict[str, Any], **overrides: Any) -> dict[str, Any]
     columns += [b for value in options["branches"] for b in value.split(",") if b.strip()]
     return {
         "errors": options["errors"] or None,
+        "quantities": list(options["quantities"]) or None,
         "config": cfg,
         "columns": columns or None,
         "tree": options["tree"],

@@ -26,6 +26,7 @@ from bale.errors import BaleInputError
 from bale.evaluate import inputs, physics, report
 from bale.evaluate import plots as plots_module
 from bale.evaluate.metrics import column_metrics, correlation_difference
+from bale.evaluate.quantities import quantity_metrics, quantity_specs
 from bale.evaluate.stats import compare_distributions
 from bale.fsutil import write_atomic
 from bale.models import CompressionModel
@@ -172,6 +173,7 @@ def evaluate(
     seed: int = 0,
     labels: Mapping[str, str] | None = None,
     plots: bool = True,
+    quantities: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Compare ``decompressed`` with ``original`` and write ``metrics.json``, ``plots/``, ``report.html`` (and PDF).
 
@@ -181,7 +183,9 @@ def evaluate(
     column's errors are measured but not judged. ``four_vectors`` replaces the detection
     by column names (see :mod:`bale.evaluate.physics`). ``history`` is a model (its
     training record is plotted) or a record. ``plots=False`` skips the figures (the
-    slow part): metrics and a report of tables only. Returns the metrics written to JSON.
+    slow part): metrics and a report of tables only. ``quantities``: bounds on quantities of
+    several columns (``"mass(energy,px,py,pz):rel=1e-3"``), judged on every row like columns.
+    Returns the metrics written to JSON.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -189,6 +193,7 @@ def evaluate(
     right = inputs.as_evaluation_dataset(decompressed)
     plan = _aligned(left, right)
     known = _bounds(bounds)
+    specs = quantity_specs(quantities or [])
     records, note = _history(history)
     figures = plots_module.Figures(out / "plots", out / "report.pdf" if pdf else None, enabled=plots)
     metrics: dict[str, Any] = {
@@ -200,6 +205,7 @@ def evaluate(
         "columns": {},
         "correlation": {},
         "physics": {},
+        "quantities": {},
     }
     try:
         for table, names in plan:
@@ -249,6 +255,7 @@ def evaluate(
                 if found is not None:
                     metrics["tables"][table]["event_column"] = found[0]
                     counts = found[1]
+            metrics["quantities"].update(quantity_metrics(table, cols0, cols1, specs, counts if counter else None))
             vectors = _vectors(table, names, four_vectors)
             if vectors:
                 where = f"collection {table}" if table else "the table"
@@ -289,6 +296,8 @@ def _summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "violations": int(sum(v["violations"] for v in judged.values())),
         "worst_column": worst,
         "worst_error_over_bound": ratios[worst] if worst else float("nan"),
+        "quantities": len(metrics.get("quantities") or {}),
+        "quantities_failed": sorted(k for k, v in (metrics.get("quantities") or {}).items() if not v["pass"]),
     }
 
 
@@ -308,6 +317,7 @@ def evaluate_files(
     max_rows: int | None = None,
     seed: int | None = None,
     plots: bool = True,
+    quantities: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The command's two forms: ``ORIGINAL DECOMPRESSED`` and ``FILE.bale --against ORIGINAL``.
 
@@ -318,6 +328,7 @@ def evaluate_files(
     ``errors`` (``["rel=1e-3", "mass:rel=1e-4"]``) sets or overrides bounds, e.g. for two
     plain files. ``columns`` are names, or globs for ROOT branches. ``config`` is a TOML
     file whose ``[evaluate]`` section names four-vectors, ``max_rows`` and ``seed``.
+    ``quantities`` adds to those a ``.bale`` file's header declares (docs/codec.md).
     """
     if against is not None:
         if other_path is not None:
@@ -329,6 +340,7 @@ def evaluate_files(
         original_path, other_path = other_path, original_path  # FILE.bale ORIGINAL: the order is clear
     options = inputs.read_options(config)
     bounds: dict[str, Bound] = {}
+    declared: list[str] = []
     history: CompressionModel | DatasetModel | None = None
     if model is not None:
         from bale.api import load_model
@@ -338,6 +350,7 @@ def evaluate_files(
         stage("decompressing %s in memory", other_path)
         decoded = inputs.decompress_bale(other_path, model)
         bounds = inputs.file_bounds(other_path)
+        declared = inputs.file_quantities(other_path)
         if history is None:  # its embedded model; bale strips the training record from it
             history = inputs.embedded_model(other_path)
     else:
@@ -369,4 +382,5 @@ def evaluate_files(
         seed=seed if seed is not None else (options.seed or 0),
         labels={"original": str(original_path), "compared": str(other_path)},
         plots=plots,
+        quantities=[*declared, *(quantities or [])],
     )

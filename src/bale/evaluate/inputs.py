@@ -92,6 +92,11 @@ def file_bounds(path: PathLike) -> dict[str, Bound]:
     return {name: parse_bound(column["bound"]) for name, column in summary["per_column"].items()}
 
 
+def file_quantities(path: PathLike) -> list[str]:
+    """The quantities a ``.bale`` file's header declares, as ``FUNCTION(COLUMNS):BOUND``."""
+    return [f"{label}:{q['bound']}" for label, q in (info(path).get("quantities") or {}).items()]
+
+
 def decompress_bale(path: PathLike, model: PathLike | None) -> Dataset:
     """A ``.bale`` file decoded in memory, as a Dataset."""
     decoded = decompress(path, model=model)

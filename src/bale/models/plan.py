@@ -21,6 +21,7 @@ import safetensors.numpy
 
 from bale.bounds import Bound, parse_bound
 from bale.errors import BaleFormatError
+from bale.models.quantities import CODED, QuantityPlan
 from bale.models.registry import Network, network_from_config
 from bale.models.relations import FORMULAS
 from bale.safejson import MAX_HEADER, safetensors_metadata
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 MODEL_FORMAT_VERSION = 1
-PREDICTOR_KINDS = ("exact", "grid", "delta", "relation", "learned")
+PREDICTOR_KINDS = ("exact", "grid", "delta", "relation", "learned", "quantity")
 METADATA_KEY = "bale_model"
 
 
@@ -74,6 +75,9 @@ class ColumnPlan:
             arity = FORMULAS[plan.predictor["formula"]][0]
             if not isinstance(inputs, list) or len(inputs) != arity or not all(isinstance(i, str) for i in inputs):
                 raise BaleFormatError(f"column {plan.name!r}: bad inputs of its relation")
+        index = plan.predictor.get("index")
+        if kind == "quantity" and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
+            raise BaleFormatError(f"column {plan.name!r}: bad quantity index {index!r}")
         head = plan.predictor.get("head")
         if kind == "learned" and (not isinstance(head, int) or isinstance(head, bool) or head < 0):
             raise BaleFormatError(f"column {plan.name!r}: bad network head {head!r}")
@@ -85,6 +89,45 @@ class CompressionModel:
     columns: list[ColumnPlan]  # in coding order
     network: Network | None = None
     info: dict[str, Any] = field(default_factory=dict)  # training history, estimates; not needed to decode
+    quantities: list[QuantityPlan] = field(default_factory=list)  # bounds on quantities of several columns
+
+    def quantity_of(self, plan: ColumnPlan) -> QuantityPlan:
+        """The quantity whose derived column ``plan`` is (its predictor's kind is ``quantity``)."""
+        return self.quantities[int(plan.predictor["index"])]
+
+    def check_quantities(self) -> None:
+        """What decoding relies on: a quantity's columns exist, its own comes last of them and points back; a
+        relation (of a column or of a quantity's value) uses only columns decoded before (else BaleFormatError)."""
+        coding = [c for c in self.columns if c.predictor["kind"] == "exact"]  # exact columns are decoded first
+        coding += [c for c in self.columns if c.predictor["kind"] != "exact"]
+        position = {c.name: i for i, c in enumerate(coding)}
+        for i, q in enumerate(self.quantities):
+            label = q.spec.label
+            if any(c not in position for c in q.inputs):
+                raise BaleFormatError(f"quantity {label}: names a column the model does not code")
+            derived = self.columns[position[q.derived]]
+            if derived.predictor != {"kind": "quantity", "index": i} or derived.bound.mode == "exact":
+                raise BaleFormatError(f"quantity {label}: its column {q.derived!r} is not coded for it")
+            if any(position[c] > position[q.derived] for c in q.inputs):
+                raise BaleFormatError(f"quantity {label}: {q.derived!r} is not the last of its columns")
+            inner = ColumnPlan.from_json({**derived.to_json(), "predictor": q.predictor})
+            if any(position.get(c, len(position)) >= position[q.derived] for c in inner.predictor.get("inputs", [])):
+                raise BaleFormatError(f"quantity {label}: predicted from a column not decoded before {q.derived!r}")
+            if q.mode == "value" and inner.predictor["kind"] not in CODED[:3]:
+                raise BaleFormatError(f"quantity {label}: predictor {inner.predictor['kind']!r} for its value")
+            for other in self.quantities[:i]:  # a later one's all-raw rows must not break an earlier one
+                first, then = sorted((other, q), key=lambda x: position[x.derived])
+                shared = set(other.inputs) & set(q.inputs)
+                if shared and not set(first.inputs) <= set(then.inputs):
+                    raise BaleFormatError(f"quantities {other.spec.label} and {label} share {sorted(shared)}")
+        for plan in self.columns:
+            if plan.predictor["kind"] == "relation" and any(
+                position.get(c, len(position)) >= position[plan.name] for c in plan.predictor["inputs"]
+            ):
+                raise BaleFormatError(f"column {plan.name!r}: predicted from a column not decoded before it")
+            index = plan.predictor.get("index") if plan.predictor["kind"] == "quantity" else None
+            if index is not None and (index >= len(self.quantities) or self.quantities[index].derived != plan.name):
+                raise BaleFormatError(f"column {plan.name!r} refers to a missing quantity")
 
     @property
     def names(self) -> list[str]:
@@ -103,6 +146,7 @@ class CompressionModel:
             "columns": [c.to_json() for c in self.columns],
             "network": self.network.get_config() if self.network is not None else None,
             "info": self.info if with_info else {},
+            **({"quantities": [q.to_json() for q in self.quantities]} if self.quantities else {}),
         }
 
     def tensors(self) -> dict[str, np.ndarray]:
@@ -125,7 +169,10 @@ class CompressionModel:
         network = None
         if meta.get("network") is not None:
             network = network_from_config(meta["network"], tensors)
-        return cls(columns=columns, network=network, info=dict(meta.get("info") or {}))
+        quantities = [QuantityPlan.from_json(q) for q in meta.get("quantities") or []]
+        model = cls(columns=columns, network=network, info=dict(meta.get("info") or {}), quantities=quantities)
+        model.check_quantities()
+        return model
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CompressionModel:

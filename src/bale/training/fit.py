@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,13 @@ from bale.codec.lossy import Prediction, encode_lossy
 from bale.config import BaleConfig
 from bale.models.conditional import FEATURE_BITS, ConditionalNetwork
 from bale.models.plan import ColumnPlan, CompressionModel
+from bale.models.quantities import QuantitySpec
 from bale.models.relations import Relation, relation_prediction, search_relation
 from bale.stages import stage
 from bale.table import Table
 from bale.training.closure import ClosureBudget, select_context
 from bale.training.families import family_of
+from bale.training.quantities import choose_value_predictor, finish_quantities, plan_quantities
 
 __all__ = ["fit_model", "sample_rows"]
 
@@ -112,11 +114,12 @@ def fit_model(
     progress: bool = True,
     checkpoint: Path | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    quantities: Sequence[QuantitySpec] = (),
 ) -> CompressionModel:
     """Choose predictors and train the network for ``table`` under ``bounds``.
 
     ``checkpoint``: where the network's training state is saved (and resumed from, with
-    ``config.train.resume``).
+    ``config.train.resume``). ``quantities``: bounds on quantities of several columns (``training/quantities.py``).
     """
     rows = sample_rows(table.num_rows, config.train.max_rows, config.train.seed)
     sample = {name: values[rows] for name, values in table.columns.items()}
@@ -128,6 +131,7 @@ def fit_model(
     lossy = [
         ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "grid"}) for n, v in sample.items() if bounds[n].mode != "exact"
     ]
+    lossy, planned = plan_quantities(lossy, quantities)
     order = exact + lossy
     limit = config.model.max_closure
     budget = ClosureBudget(limit) if limit is not None else None  # docs/models.md, "Short closures"
@@ -141,6 +145,9 @@ def fit_model(
     for plan in lossy:
         x = sample[plan.name]
         head = x[rel_rows]
+        if plan.predictor["kind"] == "quantity":  # its section codes the quantity's value
+            costs[plan.name], decoded[plan.name] = choose_value_predictor(plan, planned, sample, decoded, rel_rows)
+            continue
         cost = {
             "grid": estimated_cost(head, plan.bound, Prediction()),
             "delta": estimated_cost(head, plan.bound, Prediction(delta=True)),
@@ -174,7 +181,7 @@ def fit_model(
         order = exact + lossy
     network = None
     info: dict[str, object] = {"sample_rows": len(rows)}
-    targets = [p for p in lossy if p.predictor["kind"] != "relation"]
+    targets = [p for p in lossy if p.predictor["kind"] not in ("relation", "quantity")]
     if config.model.learned and targets and len(rows) >= 64:
         stage("training the network on %d rows (%d columns to predict, at most %d epochs)",
               len(rows), len(targets), config.train.epochs)  # fmt: skip
@@ -185,7 +192,7 @@ def fit_model(
     if budget is not None:
         info["max_closure"] = limit
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
-    return CompressionModel(columns=order, network=network, info=info)
+    return finish_quantities(CompressionModel(columns=order, network=network, info=info), planned)
 
 
 _SUM_FORMULAS = {2: "1-a-b", 3: "1-a-b-c"}
