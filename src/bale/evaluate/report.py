@@ -220,7 +220,7 @@ def _quantities_table(metrics: Mapping[str, Any]) -> str:
         [
             _e(label), _e(q["table"] or "main"), _e(q["bound"]), _num(q["rows"]), _num(q["max_error_over_bound"]),
             _num(q["violations"]), _result(q),
-        ]  # fmt: skip
+        ]
         for label, q in quantities.items()
     ]
     header = ["quantity", "table", "bound", "values", "max error / bound", "violations", "result"]
