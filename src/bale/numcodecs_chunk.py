@@ -17,7 +17,7 @@ import numpy as np
 
 from bale.bounds import parse_bound
 from bale.chunks import decode_chunk
-from bale.container import BaleReader
+from bale.container import BaleReader, holds_fields
 from bale.errors import BaleError, BaleFormatError, BaleModelMismatchError
 from bale.models.plan import CompressionModel
 from bale.table import Table
@@ -73,7 +73,7 @@ def decode_bytes(data: bytes, model: CompressionModel, sha256: str, workers: int
     with BaleReader(data) as reader:
         header = reader.header
         meta = header.get("model") or {}
-        if header.get("kind") == "grid" or len(reader.tables) != 1:
+        if holds_fields(header) or len(reader.tables) != 1:
             raise BaleFormatError("BaleCodec: the chunk is not one table")
         if meta.get("embedded") or meta.get("sha256") != sha256:
             raise BaleModelMismatchError(

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from bale.api.inputs import PathLike
 from bale.api.training import _open_model
 from bale.chunks import DEFAULT_WORKERS, decode_chunk, map_chunks
-from bale.container import MEMBERS_KIND, BaleReader, ChunkInfo, Source
+from bale.container import MEMBERS_KIND, BaleReader, ChunkInfo, Source, holds_fields
 from bale.errors import BaleFormatError, BaleInputError
 from bale.fsutil import atomic_target
 from bale.grid.api import decompress_grid
@@ -44,7 +44,7 @@ def decompress(
     bytes, a binary file object or an fsspec URL (:class:`bale.container.BaleReader`).
     """
     with BaleReader(path) as reader:
-        if reader.header.get("kind") == "grid":  # grid files (docs/grids.md): name -> array
+        if holds_fields(reader.header):  # grid files (docs/grids.md): name -> array
             reader.close()
             if not isinstance(path, (str, os.PathLike)):
                 raise BaleInputError("grid files are decompressed from a path")

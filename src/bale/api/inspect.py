@@ -16,7 +16,7 @@ from bale.api.decoding import _decode_steps
 from bale.api.inputs import PathLike
 from bale.api.training import _open_model
 from bale.chunks import LATENT_SECTION, closure, decode_chunk
-from bale.container import MEMBERS_KIND, BaleReader
+from bale.container import FIELDS_KIND, MEMBERS_KIND, BaleReader, holds_fields
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.grid.api import decompress_grid, grid_info
 from bale.models import CompressionModel
@@ -33,7 +33,7 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
     ratio with the model's bytes counted (as if it were shipped with this one file).
     """
     with BaleReader(path) as reader:
-        if reader.header.get("kind") == "grid":
+        if holds_fields(reader.header):
             reader.close()
             return grid_info(path, model=model)
         if reader.header.get("kind") == MEMBERS_KIND:
@@ -181,7 +181,7 @@ def _verify_grids(path: PathLike, model: Any, started: float) -> dict[str, Any]:
         "file": str(path),
         "ok": True,
         "format_version": version,
-        "kind": "grid",
+        "kind": FIELDS_KIND,
         "grids": {name: list(a.shape) for name, a in grids.items()},
         "chunks": chunks,
         "exact_sha256_checked": False,
@@ -202,7 +202,7 @@ def verify(path: PathLike, *, model: CompressionModel | DatasetModel | PathLike 
     """
     started = time.perf_counter()
     with BaleReader(path) as reader:
-        if reader.header.get("kind") == "grid":
+        if holds_fields(reader.header):
             reader.close()
             return _verify_grids(path, model, started)
         if reader.header.get("kind") == MEMBERS_KIND:

@@ -30,7 +30,7 @@ import numpy as np
 from bale.api.branches import BranchMap, Piece, branch_maps, build, cut, to_library, to_pandas
 from bale.api.training import _open_model
 from bale.chunks import DEFAULT_WORKERS, closure, decode_chunk, map_chunks
-from bale.container import MEMBERS_KIND, BaleReader, Source
+from bale.container import FIELDS_KIND, MEMBERS_KIND, BaleReader, Source
 from bale.errors import BaleInputError
 from bale.models import CompressionModel
 
@@ -74,7 +74,7 @@ def open(
     reader = BaleReader(source)
     try:
         kind = reader.header.get("kind")
-        if kind == "grid":
+        if kind == FIELDS_KIND:
             raise BaleInputError(f"{reader.path} holds grids: read it with bale.decompress, not bale.open")
         if kind == MEMBERS_KIND:
             whole = BaleFile(reader, model, workers)

@@ -25,6 +25,7 @@ from bale.cli.options import (
     _stages,
 )
 from bale.cli.support import GreedyCommand, check_out_dir, decompressed_name
+from bale.container import holds_fields
 from bale.stages import show_stages, stage
 
 
@@ -167,7 +168,7 @@ def decompress(
     from bale.table import Dataset, Forest, Table
 
     with BaleReader(file) as reader:
-        is_grid = reader.header.get("kind") == "grid"
+        is_grid = holds_fields(reader.header)
     if is_grid:
         _decompress_grid(file, output, model_path, force)
         return

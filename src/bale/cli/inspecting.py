@@ -8,6 +8,7 @@ import click
 
 from bale.cli.app import main
 from bale.cli.options import _print_info
+from bale.container import FIELDS_KIND
 
 
 @main.command(short_help="Show a .bale file's bytes per part and its honest ratio.")
@@ -57,7 +58,7 @@ def verify(file: str, model_path: str | None, as_json: bool) -> None:
                    "checked, every tree decoded, exact columns match their SHA-256)")  # fmt: skip
         return
     hashed = ", exact columns match their SHA-256" if result["exact_sha256_checked"] else ""
-    if result.get("kind") == "grid":
+    if result.get("kind") == FIELDS_KIND:
         shapes = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in result["grids"].items())
         click.echo(f"{file}: ok (grids {shapes}; every checksum checked, decoded)")
         return

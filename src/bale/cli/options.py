@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from bale.cli.support import check_output
+from bale.container import FIELDS_KIND
 from bale.fsutil import forbid_overwrite
 from bale.io import FORMATS
 from bale.presets import preset_names
@@ -219,7 +220,7 @@ def _print_info(report: dict[str, Any], as_json: bool, all_columns: bool = False
 
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    elif report.get("kind") == "grid":
+    elif report.get("kind") == FIELDS_KIND:
         click.echo("\n".join(grid_lines(report)))
     elif report.get("kind") == "root_file":
         click.echo("\n".join(root_file_lines(report)))

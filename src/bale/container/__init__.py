@@ -10,8 +10,10 @@ from bale.container.format import (
     ChunkInfo,
     Source,
 )
+from bale.container.header import FIELDS_KIND, holds_fields
 
 __all__ = [
+    "FIELDS_KIND",
     "FORMAT_VERSION",
     "MAGIC",
     "MEMBERS_KIND",
@@ -20,4 +22,5 @@ __all__ = [
     "BaleWriter",
     "ChunkInfo",
     "Source",
+    "holds_fields",
 ]

@@ -45,6 +45,7 @@ from bale.container.header import (
     decoded_bytes,
     decoded_limit,
     grid_tables,
+    holds_fields,
     tables,
 )
 from bale.errors import BaleFormatError, BaleInputError
@@ -329,7 +330,7 @@ class BaleReader:
         self.footer_bytes = length + _TRAILER.size
         self.footer = self._json(offset, length, crc, "footer")
         try:
-            if self.header.get("kind") == "grid":  # one table and one section ("grid") per grid: docs/grids.md
+            if holds_fields(self.header):  # one table and one section ("grid") per grid: docs/grids.md
                 self.tables = grid_tables(self.header)
                 self._section_names = [{"grid"} for _ in self.tables]
             elif self.header.get("kind") == MEMBERS_KIND:  # a whole ROOT file: one member per tree (docs/root.md)

@@ -23,15 +23,18 @@ from bale.errors import BaleError, BaleFormatError
 
 __all__ = [
     "DECODED_FLOOR",
+    "FIELDS_KIND",
     "GRID_VALUE_BYTES",
     "MAX_CHUNK_ROWS",
     "MAX_RATIO",
     "decoded_bytes",
     "decoded_limit",
     "grid_tables",
+    "holds_fields",
     "tables",
 ]
 
+FIELDS_KIND = "grid"  # the header's "kind" of a file of N-D fields (docs/grids.md); the word is the format's
 MAX_CHUNK_ROWS = 2**27  # rows of one chunk: a constant column codes to nothing, so bytes cannot bound rows
 DECODED_FLOOR = 512 * 2**20  # bytes of decoded values any file may declare; past it, MAX_RATIO per byte of file
 MAX_RATIO = 1024  # the most decoded bytes per byte of file past DECODED_FLOOR (environment: BALE_MAX_RATIO)
@@ -65,7 +68,7 @@ def grid_tables(header: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise BaleFormatError("the header lists no grids")
     seen: set[str] = set()
     for t in tables:
-        if not isinstance(t, dict) or t.get("kind") != "grid" or not isinstance(t.get("schema"), list):
+        if not isinstance(t, dict) or t.get("kind") != FIELDS_KIND or not isinstance(t.get("schema"), list):
             raise BaleFormatError("a grid in the header has no kind or schema")
         shape = (t.get("grid") or {}).get("shape") if isinstance(t.get("grid"), dict) else None
         if (
@@ -105,7 +108,7 @@ def decoded_bytes(tables: list[dict[str, Any]], rows: list[int]) -> int:
     """Bytes of values the tables declare: rows times the width of a row; a grid's values, as decoding holds them."""
     total = 0
     for table, count in zip(tables, rows, strict=True):
-        if table.get("kind") == "grid":
+        if table.get("kind") == FIELDS_KIND:
             values = 1
             for n in table["grid"]["shape"]:  # Python integers: no overflow
                 values *= n
@@ -121,3 +124,8 @@ def decoded_limit(file_size: int) -> int:
     with contextlib.suppress(ValueError):
         ratio = max(ratio, int(os.environ.get("BALE_MAX_RATIO", ratio)))
     return DECODED_FLOOR + ratio * file_size
+
+
+def holds_fields(header: Mapping[str, Any]) -> bool:
+    """Whether a file's header declares N-D fields (grids) rather than tables."""
+    return header.get("kind") == FIELDS_KIND

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bale.bounds import Bound, parse_bound, violations
-from bale.container import BaleReader
+from bale.container import FIELDS_KIND, BaleReader, holds_fields
 from bale.errors import BaleInputError
 from bale.fsutil import write_atomic
 from bale.grid.api import decompress_grid, grid_info
@@ -38,7 +38,7 @@ def is_grid_bale(path: str | Path) -> bool:
     if Path(path).suffix.lower() != ".bale":
         return False
     with BaleReader(path) as reader:
-        return reader.header.get("kind") == "grid"
+        return holds_fields(reader.header)
 
 
 def _metrics(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> dict[str, Any]:
@@ -160,7 +160,7 @@ def evaluate_grids(
     missing = sorted(set(decoded) - set(originals))
     if missing:
         raise BaleInputError(f"grid(s) {missing} are not in the original")
-    metrics: dict[str, Any] = {"kind": "grid", "grids": {}, **(extra or {})}
+    metrics: dict[str, Any] = {"kind": FIELDS_KIND, "grids": {}, **(extra or {})}
     images: dict[str, dict[str, str]] = {}
     for name, y in decoded.items():
         metrics["grids"][name] = _metrics(originals[name], y, bounds[name])

@@ -22,7 +22,7 @@ import numpy as np
 from bale._version import __version__
 from bale.bounds import parse_bound
 from bale.config import BaleConfig, load_config
-from bale.container import BaleReader, BaleWriter
+from bale.container import FIELDS_KIND, BaleReader, BaleWriter, holds_fields
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import refuse_same_file, write_atomic
 from bale.grid.codec import (
@@ -67,7 +67,7 @@ def _grids(data: GridData, names: list[str] | None = None) -> tuple[dict[str, np
 
 
 def is_grid_file(reader: BaleReader) -> bool:
-    return reader.header.get("kind") == "grid"
+    return holds_fields(reader.header)
 
 
 def load_grid_model(path: PathLike | ConvGridModel) -> ConvGridModel:
@@ -152,11 +152,11 @@ def compress_grid(
     header = {
         "format": "bale",
         "created_by": f"bale {__version__}",
-        "kind": "grid",
+        "kind": FIELDS_KIND,
         "tables": [
             {
                 "name": name,
-                "kind": "grid",
+                "kind": FIELDS_KIND,
                 "schema": [{"name": name, "dtype": str(a.dtype), "bound": bounds[name].bound.to_json()}],
                 "grid": {"shape": list(a.shape), "error": bounds[name].spec},
             }
@@ -272,7 +272,7 @@ def grid_info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any
         meta = header.get("model") or {}
         result: dict[str, Any] = {
             "file": str(path),
-            "kind": "grid",
+            "kind": FIELDS_KIND,
             "format_version": reader.version,
             "created_by": header.get("created_by"),
             "grids": per_grid,
