@@ -44,7 +44,10 @@ def quantized_frequencies(counts: np.ndarray) -> np.ndarray:
     """Frequencies summing to ``2**PROB_BITS``, every used token at least 1 (exact integer arithmetic)."""
     counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
-    freq = np.array([(int(c) << PROB_BITS) // total for c in counts.tolist()], dtype=np.int64)
+    if total < 1 << 50:  # exact in int64, as in Python integers
+        freq = (counts << PROB_BITS) // total
+    else:
+        freq = np.array([(int(c) << PROB_BITS) // total for c in counts.tolist()], dtype=np.int64)
     freq[(counts > 0) & (freq == 0)] = 1
     excess = int(freq.sum()) - _SCALE
     # give or take the difference from the largest frequencies, never below 1; ties by index
@@ -133,6 +136,22 @@ def _read_bits(bits: np.ndarray, pos: int, width: int) -> np.uint64:
 
 
 @numba.njit(nogil=True, cache=True)
+def _slots(freq: np.ndarray, slot_entry: np.ndarray, slot_token: np.ndarray) -> bool:
+    """The decoder's lookup tables in one pass (a small chunk spent most of its time building them
+    from NumPy temporaries): per slot, its token and ``frequency << 32 | (slot - cumulative frequency)``."""
+    pos = 0
+    for token in range(len(freq)):
+        f = freq[token]
+        if f < 0 or pos + f > len(slot_token):
+            return False
+        for k in range(f):
+            slot_token[pos] = token
+            slot_entry[pos] = (np.uint64(f) << np.uint64(32)) | np.uint64(k)
+            pos += 1
+    return pos == len(slot_token)
+
+
+@numba.njit(nogil=True, cache=True)
 def _decode(
     words: np.ndarray,
     bits: np.ndarray,
@@ -208,11 +227,10 @@ def decode_values(
     """
     used = np.flatnonzero(freq)
     single = int(used[0]) if len(used) == 1 else -1
-    cum = np.concatenate([[0], np.cumsum(freq)[:-1]]).astype(np.int64)
-    slot_token = np.repeat(np.arange(len(freq), dtype=np.uint8), freq)
-    slot_entry = (freq[slot_token].astype(np.uint64) << np.uint64(32)) | (
-        np.arange(_SCALE, dtype=np.int64) - cum[slot_token]
-    ).astype(np.uint64)
+    slot_token = np.empty(_SCALE, dtype=np.uint8)
+    slot_entry = np.empty(_SCALE, dtype=np.uint64)
+    if not _slots(freq.astype(np.int64, copy=False), slot_entry, slot_token):
+        return np.empty(0, dtype=np.int64 if signed else np.uint64), BAD_FINAL_STATE
     word_array = np.frombuffer(words, dtype="<u4").astype(np.uint32)
     padded = np.zeros(len(bits) + 8, dtype=np.uint8)
     padded[: len(bits)] = np.frombuffer(bits, dtype=np.uint8)
