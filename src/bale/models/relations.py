@@ -185,9 +185,7 @@ def search_relation(
     head_target = target[:SCREEN_ROWS]
     best: tuple[Relation | None, float] = (None, budget - MIN_GAIN_BITS)
     usable = [
-        r
-        for r in hints
-        if all(name in candidates for name in r.inputs) and (allowed is None or allowed(r.inputs))
+        r for r in hints if all(name in candidates for name in r.inputs) and (allowed is None or allowed(r.inputs))
     ]
     screened = _screen(head_target, bound, names, head, KEEP_AFTER_SCREEN, allowed)
     for relation in usable + [r for r in screened if r not in usable]:
