@@ -173,9 +173,13 @@ def fit_model(
         costs[plan.name] = cost
         _, decoded[plan.name] = encode_lossy(x, plan.bound, Prediction())
         log.info("column %s: %s", plan.name, {k: round(v, 2) for k, v in cost.items()})
+    if config.model.relations and budget is None:
+        lossy = _relations_on_later_columns(
+            lossy, sample, decoded, costs, rel_rows, max(64, _RELATION_EVALUATIONS // len(lossy))
+        )
     if config.model.relations:
         lossy = _derive_largest_of_sums(lossy, sample, decoded, costs, rel_rows, budget)
-        order = exact + lossy
+    order = exact + lossy
     network = None
     info: dict[str, object] = {"sample_rows": len(rows)}
     targets = [p for p in lossy if p.predictor["kind"] != "relation"]
@@ -190,6 +194,62 @@ def fit_model(
         info["max_closure"] = limit
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
     return CompressionModel(columns=order, network=network, info=info)
+
+
+def _dependents(lossy: list[ColumnPlan], name: str) -> set[str]:
+    """The columns whose relation needs ``name``, directly or through other relations."""
+    needs = {name}
+    for plan in lossy:  # relations point to earlier columns: one pass in coding order
+        if plan.predictor["kind"] == "relation" and needs.intersection(plan.predictor["inputs"]):
+            needs.add(plan.name)
+    needs.discard(name)
+    return needs
+
+
+def _relations_on_later_columns(
+    lossy: list[ColumnPlan],
+    sample: Mapping[str, np.ndarray],
+    decoded: Mapping[str, np.ndarray],
+    costs: dict[str, dict[str, float]],
+    rows: slice,
+    max_evaluations: int,
+) -> list[ColumnPlan]:
+    """A column no relation of earlier columns explains is searched again among every other column.
+
+    The first search sees only columns coded before the target, so an identity whose inputs
+    the table lists after it (``E`` before ``px, py, pz``) is missed. Here the candidates are
+    all columns but those that need the target (no cycles); a relation found moves the
+    column to just after its last input, unless a column that needs it would then come first.
+    """
+    for plan in list(lossy):
+        if plan.predictor["kind"] == "relation":
+            continue
+        position = {p.name: i for i, p in enumerate(lossy)}
+        dependents = _dependents(lossy, plan.name)
+        later = [p.name for p in lossy[position[plan.name] + 1 :] if p.name not in dependents]
+        if not later:
+            continue  # nothing new to search: every candidate was seen before
+        candidates = {k: v[rows] for k, v in decoded.items() if k != plan.name and k not in dependents}
+        relation, cost = search_relation(
+            sample[plan.name][rows],
+            plan.bound,
+            candidates,
+            budget=min(costs[plan.name].values()),
+            max_evaluations=max_evaluations,
+        )
+        if relation is None:
+            continue
+        last = max(position.get(name, -1) for name in relation.inputs)  # an exact input: -1
+        if any(position[d] <= last for d in dependents):
+            continue
+        log.info("%s: %s%s of columns coded after it, %.2f bits/value", plan.name, relation.formula,
+                 relation.inputs, cost)  # fmt: skip
+        plan.predictor = {"kind": "relation", **relation.to_json()}
+        costs[plan.name]["relation"] = cost
+        if last > position[plan.name]:
+            lossy.remove(plan)
+            lossy.insert(last, plan)  # after the removal, index ``last`` is just after the last input
+    return lossy
 
 
 _SUM_FORMULAS = {2: "1-a-b", 3: "1-a-b-c"}
