@@ -412,7 +412,8 @@ def print_throughput(t: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--tables", nargs="+", default=None, help=f"of {', '.join(TABLES)} (default all)")
+    ap.add_argument("--tables", nargs="*", default=None,
+                    help=f"of {', '.join(TABLES)} (default all; none: only --extra)")
     ap.add_argument("--extra", nargs="+", default=[], metavar="NAME=PATH",
                     help="more flat tables (Parquet, ROOT TTree or .npz), run after --tables")
     ap.add_argument("--errors", nargs="+", default=[f"rel={REL:g}"], metavar="rel=X",
