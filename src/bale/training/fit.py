@@ -173,7 +173,7 @@ def fit_model(
         costs[plan.name] = cost
         _, decoded[plan.name] = encode_lossy(x, plan.bound, Prediction())
         log.info("column %s: %s", plan.name, {k: round(v, 2) for k, v in cost.items()})
-    if config.model.relations and budget is None:
+    if config.model.relations and budget is None and lossy:
         lossy = _relations_on_later_columns(
             lossy, sample, decoded, costs, rel_rows, max(64, _RELATION_EVALUATIONS // len(lossy))
         )
