@@ -101,3 +101,17 @@ def test_relation_of_columns_listed_after_the_target(tmp_path: Path) -> None:
     decoded = bale.decompress(tmp_path / "m.bale")
     for name, values in columns.items():
         assert check_bound(values, decoded[name], Bound("rel", 1e-3)) == 0
+
+
+def test_sum_to_one_with_missing_values(tmp_path: Path) -> None:
+    columns = fractions(10_000, seed=4)
+    for values in columns.values():
+        values[::97] = np.nan  # a missing object: every fraction NaN
+    model = fit_model(Table(columns), {k: Bound("rel", 1e-2) for k in columns}, plain(), progress=False)
+    predictors = {p.name: p.predictor for p in model.columns}
+    assert predictors["charged_ef"].get("formula") == "1-a-b"
+    bale.compress(columns, tmp_path / "n.bale", error="rel=1e-2", config=plain())
+    decoded = bale.decompress(tmp_path / "n.bale")
+    for name, values in columns.items():
+        assert check_bound(values, decoded[name], Bound("rel", 1e-2)) == 0
+        assert np.isnan(decoded[name][::97]).all()

@@ -304,6 +304,11 @@ def _sum_groups(sample: Mapping[str, np.ndarray], names: list[str], rows: slice)
     return groups
 
 
+def _finite_median(x: np.ndarray) -> float:
+    finite = np.abs(x[np.isfinite(x)])
+    return float(np.median(finite)) if len(finite) else 0.0
+
+
 def _order_sum_groups(
     lossy: list[ColumnPlan], sample: Mapping[str, np.ndarray], rows: slice
 ) -> tuple[list[ColumnPlan], dict[str, Relation]]:
@@ -319,7 +324,7 @@ def _order_sum_groups(
     groups = _sum_groups(sample, [p.name for p in lossy], rows)
     derived: dict[str, Relation] = {}
     for group in groups:
-        largest = max(group, key=lambda name: float(np.median(np.abs(sample[name][rows]))))
+        largest = max(group, key=lambda name: _finite_median(sample[name][rows]))
         others = tuple(name for name in group if name != largest)
         position = {p.name: i for i, p in enumerate(lossy)}
         moved = lossy.pop(position[largest])
