@@ -6,8 +6,13 @@ count every byte of the .bale file, the embedded model included. The peers come 
 of ``bale bench`` (lossless, BitRound + zstd/blosc2/pcodec, pcodec, SZ3, ZFP, fpzip) runs on every table in
 the same run, and "best classical" is the best of them that met the bound.
 
-    python benchmarks/core.py [--data-dir DIR] [--tables NAME ...] [--rows N] [--quick]
-                              [--skip-throughput] [--json PATH]
+Section 1c, "what each part earns", codes every flat table three times: (a) classical coding alone
+(no relations, no network), (b) relations + classical, (c) the default model with its network; the
+network's share is (c) / (b) − 1.
+
+    python benchmarks/core.py [--data-dir DIR] [--tables NAME ...] [--extra NAME=PATH ...]
+                              [--errors rel=1e-3 ...] [--table-rows N] [--no-ladder]
+                              [--rows N] [--quick] [--skip-throughput] [--json PATH]
 """
 
 from __future__ import annotations
@@ -97,6 +102,16 @@ def load_reference(path: Path, tree: str | None) -> dict[str, np.ndarray]:
     return out
 
 
+def set_error(error: str) -> None:
+    """The relative bound every section uses (``rel=X``)."""
+    global REL, ERROR
+    mode, _, value = error.partition("=")
+    if mode != "rel":
+        raise SystemExit(f"--errors: relative bounds only (rel=X), got {error!r}")
+    REL = float(value)
+    ERROR = f"rel={REL:g}"
+
+
 def bound_of(a: np.ndarray) -> Bound:
     return Bound("rel", REL) if a.dtype.kind == "f" else Bound("exact")
 
@@ -144,17 +159,48 @@ def best_named(res: dict[str, dict]) -> tuple[str | None, int | None]:
     return (min(ok)[1], min(ok)[0]) if ok else (None, None)
 
 
-def roundtrip(name: str, data_dir: Path, tmp: Path) -> dict:
+def ladder_configs() -> dict[str, BaleConfig]:
+    """(a) classical coding alone, (b) relations + classical; (c), the default, is the round trip itself."""
+    classical_only, relations = BaleConfig(), BaleConfig()
+    classical_only.model.relations = classical_only.model.learned = False
+    relations.model.learned = False
+    return {"classical": classical_only, "relations": relations}
+
+
+def ladder(ref: dict[str, np.ndarray], full_bytes: int, tmp: Path) -> dict:
+    """Ratios of the same table under (a) classical, (b) relations + classical, (c) the full model."""
+    raw = sum(v.nbytes for v in ref.values())
+    out: dict = {}
+    for step, cfg in ladder_configs().items():
+        path = tmp / f"ladder-{step}.bale"
+        t0 = time.perf_counter()
+        report = bale.compress(ref, path, error=ERROR, config=cfg)
+        viol, _ = count_violations(ref, bale.decompress(path).columns)
+        out[step] = {"ratio": raw / report["file_bytes"], "file_bytes": report["file_bytes"], "violations": viol,
+                     "seconds": round(time.perf_counter() - t0, 2),
+                     "bits_per_value": {k: c["bits_per_value"] for k, c in report["per_column"].items()}}
+        path.unlink()
+    out["full"] = {"ratio": raw / full_bytes, "file_bytes": full_bytes}
+    out["relations_share"] = out["relations"]["ratio"] / out["classical"]["ratio"] - 1
+    out["network_share"] = out["full"]["ratio"] / out["relations"]["ratio"] - 1
+    return out
+
+
+def roundtrip(name: str, data_dir: Path, tmp: Path, table_rows: int | None = None, with_ladder: bool = True) -> dict:
     file, tree = TABLES[name]
     path = data_dir / file
     jagged = name in JAGGED
     ref = load_jagged_reference(path, tree) if jagged else load_reference(path, tree)
+    source: object = path
+    if table_rows is not None and not jagged:  # the first rows of a flat table, passed in memory
+        ref = {k: np.ascontiguousarray(v[:table_rows]) for k, v in ref.items()}
+        source, tree = ref, None
     out = tmp / f"{name}.bale"
     t0 = time.perf_counter()
     # every branch of a whole tree (the plain command); the RNTuple's fields the reference reads (bale codes more)
     columns = None if jagged and name != "physlite_rntuple" else list(ref)
     # the CFD rows are the table view of the fields on purpose (their grid numbers: benchmarks/grids.py)
-    report = bale.compress(path, out, error=ERROR, columns=columns, tree=tree,
+    report = bale.compress(source, out, error=ERROR, columns=columns, tree=tree,
                            config=BaleConfig(), kind="table")
     wall_c = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -170,6 +216,7 @@ def roundtrip(name: str, data_dir: Path, tmp: Path) -> dict:
     cl = classical_by_length(ref) if jagged else classical.classical_sizes(ref, rel=REL)
     best, best_bytes = best_named(cl)
     sz3 = cl.get(SZ3, {})
+    steps = ladder(ref, info["file_bytes"], tmp) if with_ladder and not jagged else None
     return {
         "table": name, "file": file, "rows": info["rows"], "columns": len(ref), "raw_bytes": raw,
         "bale_raw_bytes": info["raw_bytes"], "file_bytes": info["file_bytes"], "violations": viol,
@@ -182,7 +229,7 @@ def roundtrip(name: str, data_dir: Path, tmp: Path) -> dict:
         "sz3_ratio": raw / sz3["bytes"] if sz3.get("ok") and sz3.get("bytes") else None,
         "classical": {k: {kk: r.get(kk) for kk in ("bytes", "ok", "compress_s", "decompress_s", "error")}
                       for k, r in cl.items()},
-        "info": info,
+        "info": info, "error": ERROR, "ladder": steps,
     }
 
 
@@ -235,6 +282,32 @@ def print_peers(rows: list[dict]) -> None:
                 cells.append(f"{m} {peer:.3f} ({r['ratio'] / peer:.2f})")
         for i in range(0, len(cells), 4):
             print("    " + "; ".join(cells[i:i + 4]))
+
+
+def print_ladder(rows: list[dict]) -> None:
+    """(a) classical alone, (b) relations + classical, (c) the full model: what relations and the network earn."""
+    rows = [r for r in rows if r.get("ladder")]
+    if not rows:
+        return
+    print("\n== 1c. What each part earns: ratio of (a) classical coding alone, (b) relations + classical, "
+          "(c) the full model ==")
+    print(f"{'table':<24}{'bound':>10}{'(a) classical':>15}{'(b) +relations':>16}{'(c) +network':>14}"
+          f"{'relations':>11}{'network':>9}{'viol':>6}")
+    for r in rows:
+        s = r["ladder"]
+        viol = s["classical"]["violations"] + s["relations"]["violations"]
+        print(f"{r['table']:<24}{r['error']:>10}{s['classical']['ratio']:>15.3f}{s['relations']['ratio']:>16.3f}"
+              f"{s['full']['ratio']:>14.3f}{100 * s['relations_share']:>10.1f}%{100 * s['network_share']:>8.1f}%"
+              f"{viol:>6}")
+    print("relations = (b)/(a) − 1; network = (c)/(b) − 1, the learned share over relations + classical coding. "
+          "Every byte counted (model embedded).")
+    for r in rows:
+        s = r["ladder"]
+        full = {k: c["bits_per_value"] for k, c in r["info"]["per_column"].items()}
+        moved = [f"{k} {s['relations']['bits_per_value'][k]:.2f}->{full[k]:.2f}" for k in full
+                 if k in s["relations"]["bits_per_value"] and full[k] < s["relations"]["bits_per_value"][k] - 0.05]
+        if moved:
+            print(f"  {r['table']} {r['error']}: network's gains, bits/value (b)->(c): {', '.join(moved)}")
 
 
 def print_bytes(r: dict) -> None:
@@ -340,7 +413,15 @@ def print_throughput(t: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES))
+    ap.add_argument("--tables", nargs="*", default=None,
+                    help=f"of {', '.join(TABLES)} (default all; none: only --extra)")
+    ap.add_argument("--extra", nargs="+", default=[], metavar="NAME=PATH",
+                    help="more flat tables (Parquet, ROOT TTree or .npz), run after --tables")
+    ap.add_argument("--errors", nargs="+", default=[f"rel={REL:g}"], metavar="rel=X",
+                    help="relative bounds of the round trips (each table at each bound)")
+    ap.add_argument("--table-rows", type=int, default=None, metavar="N",
+                    help="only the first N rows of each flat table in the round trips")
+    ap.add_argument("--no-ladder", action="store_true", help="skip section 1c (classical / relations / network)")
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the throughput table")
     ap.add_argument("--quick", action="store_true", help=f"only {THROUGHPUT_TABLE}, 200k rows of throughput")
     ap.add_argument("--skip-throughput", action="store_true")
@@ -351,26 +432,44 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(*args.child)
         return
+    tables = list(TABLES) if args.tables is None else args.tables
+    if unknown := [t for t in tables if t not in TABLES]:
+        ap.error(f"unknown tables {unknown}: choose from {', '.join(TABLES)}")
+    for item in args.extra:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            ap.error(f"--extra wants NAME=PATH, got {item!r}")
+        TABLES[name] = (str(Path(path).resolve()), None)  # an absolute path: data_dir / path is path
+        tables.append(name)
     if args.quick:
-        args.tables, args.rows = [THROUGHPUT_TABLE], 200_000
-    print(f"bale {bale.__version__}, data {args.data_dir}, {os.cpu_count()} cores")
-    results: dict = {"version": bale.__version__, "error": ERROR, "roundtrips": [], "skipped": SKIPPED,
-                     "errors": {}}
+        tables, args.rows = [THROUGHPUT_TABLE], 200_000
+    print(f"bale {bale.__version__}, data {args.data_dir}, {os.cpu_count()} cores"
+          + (f", first {args.table_rows:,} rows of each flat table" if args.table_rows else ""))
+    results: dict = {"version": bale.__version__, "errors_bounds": args.errors, "roundtrips": [],
+                     "skipped": SKIPPED, "errors": {}, "table_rows": args.table_rows}
     with tempfile.TemporaryDirectory(prefix="bale-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        for name in args.tables:
-            t0 = time.perf_counter()
-            try:
-                results["roundtrips"].append(roundtrip(name, args.data_dir, tmp))
-            except Exception as exc:  # report and go on with the other tables
-                results["errors"][name] = f"{type(exc).__name__}: {exc}"
-            print(f"  {name}: {'FAILED' if name in results['errors'] else 'done'} in "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
-        print_roundtrips(results["roundtrips"], results["errors"])
-        print_peers(results["roundtrips"])
-        jets = [r for r in results["roundtrips"] if r["table"] == "pythia_ttbar_jets"]
-        if jets:
-            print_bytes(jets[0])
+        for error in args.errors:
+            set_error(error)
+            rows: list[dict] = []
+            failed: dict[str, str] = {}
+            for name in tables:
+                t0 = time.perf_counter()
+                try:
+                    rows.append(roundtrip(name, args.data_dir, tmp, args.table_rows, not args.no_ladder))
+                except Exception as exc:  # report and go on with the other tables
+                    failed[name] = f"{type(exc).__name__}: {exc}"
+                    results["errors"][f"{name} {error}"] = failed[name]
+                print(f"  {name} {error}: {'FAILED' if name in failed else 'done'} in "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+            results["roundtrips"] += rows
+            print_roundtrips(rows, failed)
+            print_peers(rows)
+            print_ladder(rows)
+            jets = [r for r in rows if r["table"] == "pythia_ttbar_jets"]
+            if jets:
+                print_bytes(jets[0])
+        set_error(args.errors[0])
         if not args.skip_throughput:
             (tmp / "tp").mkdir()
             try:

@@ -169,6 +169,7 @@ def search_relation(
     budget: float,
     max_evaluations: int = 50_000,
     allowed: Callable[[tuple[str, ...]], bool] | None = None,
+    hints: Sequence[Relation] = (),
 ) -> tuple[Relation | None, float]:
     """The relation of ``candidates`` (decoded earlier columns) that predicts ``target`` best.
 
@@ -176,13 +177,19 @@ def search_relation(
     ``max_evaluations`` formulas) is screened on a few rows, the best few are
     costed on all rows given. Returns ``(None, budget)`` unless one saves at least
     ``MIN_GAIN_BITS`` bits per value against ``budget``. ``allowed``: which input
-    tuples may be used (``model.max_closure``); by default all.
+    tuples may be used (``model.max_closure``); by default all. ``hints``: relations known
+    to hold on the true values (``training.fit`` finds fractions that sum to one), costed on
+    all rows whatever the screen and the window say.
     """
     names: Sequence[str] = _window(list(candidates), max_evaluations)
     head = {name: candidates[name][:SCREEN_ROWS] for name in names}
     head_target = target[:SCREEN_ROWS]
     best: tuple[Relation | None, float] = (None, budget - MIN_GAIN_BITS)
-    for relation in _screen(head_target, bound, names, head, KEEP_AFTER_SCREEN, allowed):
+    usable = [
+        r for r in hints if all(name in candidates for name in r.inputs) and (allowed is None or allowed(r.inputs))
+    ]
+    screened = _screen(head_target, bound, names, head, KEEP_AFTER_SCREEN, allowed)
+    for relation in usable + [r for r in screened if r not in usable]:
         cost = estimated_cost(target, bound, relation_prediction(relation, candidates, bound))
         if cost < best[1]:
             best = (relation, cost)

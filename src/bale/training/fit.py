@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,12 +25,13 @@ from bale.config import BaleConfig
 from bale.models.conditional import FEATURE_BITS, ConditionalNetwork
 from bale.models.plan import ColumnPlan, CompressionModel
 from bale.models.quantities import QuantitySpec
-from bale.models.relations import Relation, relation_prediction, search_relation
+from bale.models.relations import Relation, search_relation
 from bale.stages import stage
 from bale.table import Table
 from bale.training.closure import ClosureBudget, select_context
 from bale.training.families import family_of
 from bale.training.quantities import choose_value_predictor, finish_quantities, plan_quantities
+from bale.training.relation_search import derive_largest_of_sums, order_sum_groups, relations_on_later_columns
 
 __all__ = ["fit_model", "sample_rows"]
 
@@ -131,6 +131,10 @@ def fit_model(
     lossy = [
         ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "grid"}) for n, v in sample.items() if bounds[n].mode != "exact"
     ]
+    rel_rows = slice(0, _RELATION_ROWS)
+    derived: dict[str, Relation] = {}
+    if config.model.relations:
+        lossy, derived = order_sum_groups(lossy, sample, rel_rows)
     lossy, planned = plan_quantities(lossy, quantities)
     order = exact + lossy
     limit = config.model.max_closure
@@ -141,7 +145,6 @@ def fit_model(
     # decoded-as-if values: what later predictions will see
     decoded: dict[str, np.ndarray] = {p.name: sample[p.name] for p in exact}
     costs: dict[str, dict[str, float]] = {}
-    rel_rows = slice(0, _RELATION_ROWS)
     for plan in lossy:
         x = sample[plan.name]
         head = x[rel_rows]
@@ -165,6 +168,7 @@ def fit_model(
                 budget=min(cost.values()),
                 max_evaluations=max(64, _RELATION_EVALUATIONS // len(lossy)),
                 allowed=fits,
+                hints=[derived[plan.name]] if plan.name in derived else (),
             )
             if relation is not None:
                 cost["relation"] = relation_cost
@@ -176,9 +180,14 @@ def fit_model(
         costs[plan.name] = cost
         _, decoded[plan.name] = encode_lossy(x, plan.bound, Prediction())
         log.info("column %s: %s", plan.name, {k: round(v, 2) for k, v in cost.items()})
+    # columns are not moved once a quantity has fixed its derived column's place in the order
+    if config.model.relations and budget is None and lossy and not planned:
+        lossy = relations_on_later_columns(
+            lossy, sample, decoded, costs, rel_rows, max(64, _RELATION_EVALUATIONS // len(lossy))
+        )
     if config.model.relations:
-        lossy = _derive_largest_of_sums(lossy, decoded, costs, rel_rows, budget)
-        order = exact + lossy
+        lossy = derive_largest_of_sums(lossy, sample, decoded, costs, rel_rows, budget)
+    order = exact + lossy
     network = None
     info: dict[str, object] = {"sample_rows": len(rows)}
     targets = [p for p in lossy if p.predictor["kind"] not in ("relation", "quantity")]
@@ -195,69 +204,6 @@ def fit_model(
     return finish_quantities(CompressionModel(columns=order, network=network, info=info), planned)
 
 
-_SUM_FORMULAS = {2: "1-a-b", 3: "1-a-b-c"}
-
-
-def _derive_largest_of_sums(
-    lossy: list[ColumnPlan],
-    decoded: Mapping[str, np.ndarray],
-    costs: dict[str, dict[str, float]],
-    rows: slice,
-    budget: ClosureBudget | None = None,
-) -> list[ColumnPlan]:
-    """For columns that sum to one, derive the largest rather than the last.
-
-    A derived column's prediction error is the sum of its inputs' quantization errors,
-    which is small relative to a large column and large relative to a small one: so the
-    column with the largest values should be the one predicted, and it moves after the others.
-    Under a closure ``budget`` the swap is made only when every closure stays within it.
-    """
-    position = {p.name: i for i, p in enumerate(lossy)}
-    for plan in list(lossy):
-        spec = plan.predictor
-        if spec["kind"] != "relation" or spec["formula"] not in _SUM_FORMULAS.values():
-            continue
-        group = [plan.name, *spec["inputs"]]
-        if any(name not in position for name in group):
-            continue  # an exact column is part of the sum: leave it
-        largest = max(group, key=lambda name: float(np.median(np.abs(decoded[name][rows]))))
-        if largest == plan.name:
-            continue
-        between = lossy[position[largest] + 1 : position[plan.name]]
-        if any(largest in p.predictor.get("inputs", ()) for p in between):
-            continue  # a column in between is predicted from the one to move
-        others = [name for name in group if name != largest]
-        candidate: dict[str, Any] = {"kind": "relation", "formula": _SUM_FORMULAS[len(others)], "inputs": others}
-        moved = lossy[position[largest]]
-        relation = Relation(candidate["formula"], tuple(others))
-        head = {name: decoded[name][rows] for name in others}
-        new_cost = estimated_cost(decoded[largest][rows], moved.bound, relation_prediction(relation, head, moved.bound))
-        old_total = costs[plan.name]["relation"] + min(costs[largest]["grid"], costs[largest]["delta"])
-        new_total = new_cost + min(costs[plan.name]["grid"], costs[plan.name]["delta"])
-        if new_total >= old_total:
-            continue
-        if budget is not None:  # the swap: plan loses its relation, largest gains one
-            budget.set(plan.name, ())
-            if not budget.fits(largest, others):
-                budget.set(plan.name, spec["inputs"])
-                continue
-            budget.set(largest, others)
-        log.info(
-            "deriving %s from %s instead of %s (%.2f -> %.2f bits/row)",
-            largest,
-            others,
-            plan.name,
-            old_total,
-            new_total,
-        )
-        costs[largest]["relation"] = new_cost
-        costs[plan.name].pop("relation")
-        plan.predictor = {"kind": min(costs[plan.name], key=costs[plan.name].__getitem__)}
-        moved.predictor = candidate
-        lossy.remove(moved)
-        lossy.insert(lossy.index(plan) + 1, moved)
-        position = {p.name: i for i, p in enumerate(lossy)}
-    return lossy
 
 
 def _limited_context(
