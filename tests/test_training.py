@@ -242,3 +242,26 @@ def test_a_missing_gpu_is_an_error_not_a_silent_fallback() -> None:
     with pytest.raises(BaleInputError, match="no such device"):
         bale.train(TILED, config=config(epochs=1, device="cuda"))
     assert bale.train(TILED, config=config(epochs=1, device="auto")).info["training"]["epochs"] == 1
+
+
+def test_tune_holds_the_declared_quantities_in_every_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bale tune -q ...` passes the quantity to each trial's compression instead of dropping it."""
+    pytest.importorskip("optuna")
+    from click.testing import CliRunner
+
+    import bale.tune
+    from bale.cli import main
+
+    seen: list[object] = []
+
+    def trial(sample: object, out: object, **kwargs: object) -> dict[str, float]:
+        seen.append(kwargs.get("quantities"))
+        return {"file_bytes": 1000.0, "ratio": 2.0}
+
+    monkeypatch.setattr(bale.tune, "compress_data", trial)
+    data = tmp_path / "tiled.npz"
+    np.savez(data, **{k: v[:2000] for k, v in TILED.items()})
+    spec = "pt(px,py):rel=1e-3"
+    result = CliRunner().invoke(main, ["tune", str(data), "--trials", "2", "-q", spec, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert seen == [[spec], [spec]]

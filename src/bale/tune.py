@@ -99,8 +99,13 @@ def tune(
     families: Sequence[str] | None = None,
     seed: int = 0,
     progress: bool = False,
+    quantities: Iterable[str] | None = None,
 ) -> TuneResult:
-    """Search settings for ``data`` (see the module docstring); ``families`` limits the model types tried."""
+    """Search settings for ``data`` (see the module docstring); ``families`` limits the model types tried.
+
+    ``quantities``: bounds on quantities of several columns (docs/codec.md), held in every trial
+    as in the file the chosen settings will write.
+    """
     try:
         import optuna
     except ImportError:
@@ -127,7 +132,10 @@ def tune(
                 if trial.should_prune():
                     raise optuna.TrialPruned()
 
-            result = compress_data(sample, out, error=error, errors=errors, config=cfg, workers=1, on_epoch=report)
+            result = compress_data(
+                sample, out, error=error, errors=errors, config=cfg, workers=1, on_epoch=report,
+                quantities=list(quantities) if quantities else None,
+            )  # fmt: skip
             size = int(result["file_bytes"])
             history.append({"number": trial.number, "params": params, "bytes": size, "ratio": result["ratio"]})
             log.info("trial %d: %s -> %d bytes (ratio %.3f)", trial.number, params, size, result["ratio"])

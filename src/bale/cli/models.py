@@ -140,7 +140,7 @@ def tune(
     result = run(
         data, error=None, errors=arguments["errors"], config=arguments["config"], columns=arguments["columns"],
         tree=arguments["tree"], trials=trials, timeout=timeout, families=_split(families),
-        progress=arguments["progress"],
+        progress=arguments["progress"], quantities=arguments["quantities"],
     )  # fmt: skip
     if output is not None:
         write_atomic(output, result.to_toml())
