@@ -44,10 +44,9 @@ def bound_text(spec: str) -> str:
 
 def info_lines(report: Mapping[str, Any], all_columns: bool = False) -> list[str]:
     """The text of ``bale info`` for a table or dataset file (``report``: :func:`bale.info`)."""
-    raw, total = report["raw_bytes"], report["file_bytes"]
     lines = [
         f"{report['file']}: {report['rows']:,} rows, {report['columns']:,} columns, {report['chunks']} chunk(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
+        _ratio_line(report),
     ]
     if "ratio_without_model" in report:
         lines.append(f"  ratio without the embedded model: {report['ratio_without_model']:.3f}")
@@ -58,10 +57,7 @@ def info_lines(report: Mapping[str, Any], all_columns: bool = False) -> list[str
                 f"  ratio with the model's {report['model']['bytes']:,} B counted: {report['ratio_with_model']:.3f}"
             )
     lines += _tables(report)
-    lines.append("  bytes:")
-    for name, size in report["bytes"].items():
-        why = f"  ({_EXPLAIN[name]})" if name in _EXPLAIN and size else ""
-        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %{why}")
+    lines += _bytes_lines(report)
     for label, q in (report.get("quantities") or {}).items():
         how = "its value coded, the column rebuilt" if q["mode"] == "value" else "checked, rows patched"
         lines.append(f"  quantity {label} {q['bound']}: in the section of {q['column']} ({how}), {q['bytes']:,} B")
@@ -73,6 +69,23 @@ def info_lines(report: Mapping[str, Any], all_columns: bool = False) -> list[str
     return lines
 
 
+def _ratio_line(report: Mapping[str, Any]) -> str:
+    return (
+        f"  raw {report['raw_bytes']:,} B -> file {report['file_bytes']:,} B: ratio {report['ratio']:.3f} "
+        "(every byte counted)"
+    )
+
+
+def _bytes_lines(report: Mapping[str, Any]) -> list[str]:
+    """The file's bytes per part, with what a part holds where its name does not say it."""
+    total = max(report["file_bytes"], 1)
+    lines = ["  bytes:"]
+    for name, size in report["bytes"].items():
+        why = f"  ({_EXPLAIN[name]})" if name in _EXPLAIN and size else ""
+        lines.append(f"    {name:<20} {size:>12,}  {100 * size / total:5.1f} %{why}")
+    return lines
+
+
 def _tables(report: Mapping[str, Any]) -> list[str]:
     tables = report.get("tables") or {}
     if not tables:
@@ -81,7 +94,7 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
     for name, t in tables.items():
         label = f"{name} (counter {t['counter']})" if name else "main table"
         rows.append((label, f"{t['rows']:,}", f"{t['columns']:,}", f"{t.get('bytes', 0):,}",
-                     f"{t.get('bits_per_value', 0):.2f}", _counts(t.get("predictors") or {})))  # fmt: skip
+                     f"{t.get('bits_per_value', 0):.2f}", counts_text(t.get("predictors") or {})))  # fmt: skip
     head = ("table", "rows", "columns", "bytes", "bits/value", "predictors")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
     out = ["  tables:"]
@@ -96,10 +109,11 @@ def _predictors(columns: Any) -> str:
     counts: dict[str, int] = {}
     for c in columns:
         counts[c["predictor"]] = counts.get(c["predictor"], 0) + 1
-    return _counts(counts)
+    return counts_text(counts)
 
 
-def _counts(counts: Mapping[str, int]) -> str:
+def counts_text(counts: Mapping[str, int]) -> str:
+    """``{"exact": 3, "grid": 5}`` -> ``grid 5, exact 3``: most used first."""
     return ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -120,10 +134,9 @@ def _columns(columns: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 def root_file_lines(report: Mapping[str, Any]) -> list[str]:
     """The first lines of ``bale info`` for a whole ROOT file; each tree follows as its own report."""
-    raw, total = report["raw_bytes"], report["file_bytes"]
     lines = [
         f"{report['file']}: a whole ROOT file, {len(report['trees'])} tree(s), {len(report['objects'])} object(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
+        _ratio_line(report),
     ]
     for name, tree in report["trees"].items():
         lines.append(f"  tree {name}: {tree['rows']:,} entries, {tree['columns']} columns, {tree['file_bytes']:,} B")
@@ -138,17 +151,11 @@ def root_file_lines(report: Mapping[str, Any]) -> list[str]:
 
 def grid_lines(report: Mapping[str, Any]) -> list[str]:
     """``bale info`` for a file of fields (grids)."""
-    raw, total = report["raw_bytes"], report["file_bytes"]
-    lines = [
-        f"{report['file']}: fields, {len(report['grids'])} grid(s)",
-        f"  raw {raw:,} B -> file {total:,} B: ratio {report['ratio']:.3f} (every byte counted)",
-    ]
+    lines = [f"{report['file']}: fields, {len(report['grids'])} grid(s)", _ratio_line(report)]
     if report["model"]["sha256"]:
         where = "embedded" if report["model"]["embedded"] else "external, not counted above"
         lines.append(f"  conv model ({where}, sha256 {report['model']['sha256'][:16]}…)")
-    lines.append("  bytes:")
-    for name, size in report["bytes"].items():
-        lines.append(f"    {name:<20} {size:>12,}  {100 * size / max(total, 1):5.1f} %")
+    lines += _bytes_lines(report)
     lines.append("  grids:")
     for name, g in report["grids"].items():
         lines.append(

@@ -7,6 +7,7 @@ import json
 import click
 
 from bale.cli.app import main
+from bale.cli.info_text import FULL_LIST_UP_TO
 from bale.cli.options import _print_info
 from bale.container import FIELDS_KIND
 
@@ -22,7 +23,10 @@ from bale.container import FIELDS_KIND
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
-    "--columns", "all_columns", is_flag=True, help=f"List every column (files of more than {40} are summarized)."
+    "--columns",
+    "all_columns",
+    is_flag=True,
+    help=f"List every column (files of more than {FULL_LIST_UP_TO} are summarized).",
 )
 def info(file: str, model_path: str | None, as_json: bool, all_columns: bool) -> None:
     """Show a .bale file's byte breakdown and honest compression ratio."""

@@ -98,14 +98,15 @@ def train(
         return
     digest = save_model(model, output)
     shutil.rmtree(checkpoints, ignore_errors=True)
+    from collections import Counter
+
+    from bale.cli.info_text import counts_text
+
     for name, table_model in DatasetModel.of(model).tables.items():
-        counts: dict[str, int] = {}
-        for c in table_model.columns:
-            counts[c.predictor["kind"]] = counts.get(c.predictor["kind"], 0) + 1
+        counts = Counter(c.predictor["kind"] for c in table_model.columns)
         where = f"collection {name}" if name else "table"
         log.info("%s: %s", where, {c.name: c.predictor["kind"] for c in table_model.columns})
-        used = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        click.echo(f"{output}: {where}: {len(table_model.columns)} columns; predictors: {used}")
+        click.echo(f"{output}: {where}: {len(table_model.columns)} columns; predictors: {counts_text(counts)}")
     click.echo(f"{output}: sha256 {digest[:16]}…")
 
 
