@@ -80,7 +80,7 @@ def compress(
         out = Path(output) if output else Path(data[0]).with_suffix(".bale")
         _refuse_overwrite(out, force)
         stage("compressing %s into %s%s", data[0], out, "" if model_path else " (training a model first)")
-        report = run(data[0], out, model=model_path, kind="table" if table else None, **arguments)
+        report = run(data[0], out, model=model_path, kind="table", **arguments)  # _is_field decided it above
     _print_info(report, as_json)
 
 
