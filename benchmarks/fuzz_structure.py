@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import logging
 import random
@@ -450,8 +451,9 @@ def campaign(
     with tempfile.TemporaryDirectory(prefix="bale-fuzz-structure-") as workdir:
         todo = [(seed_value, s, min(s + block, inputs), seconds, workdir) for s in range(0, inputs, block)]
         todo = [b for b in todo if b[1] not in done]
-        with ProcessPoolExecutor(max(jobs, 1)) as pool:
-            for args, result in zip(todo, pool.map(run_block, todo), strict=True):
+        with contextlib.ExitStack() as stack:  # one job: in this process, as --replay runs
+            mapped = stack.enter_context(ProcessPoolExecutor(jobs)).map if jobs > 1 else map
+            for args, result in zip(todo, mapped(run_block, todo), strict=True):
                 record = {"seed": seed_value, "block": block, "start": args[1], "stop": args[2], **result}
                 done[args[1]] = record
                 if log_path:
