@@ -20,7 +20,7 @@ from bale.codec.bitpack import pack_bits, unpack_bits
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
 from bale.codec.rans import PROB_BITS, quantized_frequencies
-from bale.codec.uint_stream import _bit_length, decode_ints, decode_uints, encode_uints, tokenize, unzigzag, zigzag
+from bale.codec.uint_stream import decode_ints, decode_uints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 from common import same_bits
@@ -170,11 +170,21 @@ def test_zigzag_empty() -> None:
     assert unzigzag(np.zeros(0, np.uint64)).shape == (0,)
 
 
-def test_bit_length_exact() -> None:
-    vals = [1, 2, 3, 15, 16, 2**31, 2**32 - 1, 2**32, 2**53, 2**53 + 1, 2**63 - 1, 2**63, U64_MAX]
-    vals += [(1 << k) + d for k in range(64) for d in (-1, 0, 1) if 0 < (1 << k) + d <= U64_MAX]
-    got = _bit_length(np.array(vals, np.uint64))
-    assert got.tolist() == [v.bit_length() for v in vals]
+def _token_of(v: int) -> tuple[int, int, int]:
+    """The hybrid token of one value, from its definition (docs/codec.md), in Python integers."""
+    if v < 16:
+        return v, 0, 0
+    top = v.bit_length() - 1
+    width = top - 2
+    return 16 + (top - 4) * 4 + ((v >> width) & 3), v & ((1 << width) - 1), width
+
+
+def test_tokens_are_exact_for_every_bit_length() -> None:
+    vals = [0, 1, 15, 16, 17, 2**31, 2**32 - 1, 2**32, 2**53, 2**53 + 1, 2**63 - 1, 2**63, U64_MAX]
+    vals += [(1 << k) + d for k in range(64) for d in (-1, 0, 1) if 0 <= (1 << k) + d <= U64_MAX]
+    vals += np.random.default_rng(3).integers(0, U64_MAX, 2000, dtype=np.uint64, endpoint=True).tolist()
+    tokens, extras, widths = tokenize(np.array(vals, np.uint64))
+    assert list(zip(tokens.tolist(), extras.tolist(), widths.tolist(), strict=True)) == [_token_of(v) for v in vals]
 
 
 def test_tokens_stay_below_256() -> None:
