@@ -24,6 +24,7 @@ from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.models.quantities import QuantitySpec
 from bale.stages import stage
 from bale.table import Dataset, Table
+from bale.training.sampling import draw_events, sample_files
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +59,8 @@ def train(
     stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
     sample = source.sample(cfg.train.max_rows)
     if train_fraction is not None:
-        sample = _fraction(sample, train_fraction, np.random.default_rng(cfg.train.seed))
+        sample = draw_events(sample, train_fraction, np.random.default_rng(cfg.train.seed))
     return _train(sample, cfg, error, errors, source.exact, preset, progress, announce=True, quantities=quantities)
-
-
-def _fraction(dataset: Dataset, fraction: float, rng: np.random.Generator, limit: int | None = None) -> Dataset:
-    """A random ``fraction`` of the events (at most ``limit``), kept in order."""
-    if not 0 < fraction <= 1:
-        raise BaleInputError(f"train_fraction must be in (0, 1], not {fraction}")
-    n = dataset.num_events
-    take = min(n, max(1, round(fraction * n)), limit if limit is not None else n)
-    if take >= n:
-        return dataset
-    if dataset.counters:  # whole events: a random run of consecutive events keeps the structure simple
-        start = int(rng.integers(0, n - take + 1))
-        return dataset.slice(start, start + take)
-    rows = np.sort(rng.choice(n, take, replace=False))
-    return Dataset.single(Table({k: v[rows] for k, v in dataset.main.columns.items()}, dict(dataset.main.source)))
 
 
 def _sample_files(
@@ -85,22 +71,19 @@ def _sample_files(
     keep_rest: bool,
     train_fraction: float | None,
 ) -> tuple[Dataset, list[str]]:
-    """A training sample across files: an equal share of ``train.max_rows`` from each."""
+    """A training sample across files (:func:`~bale.training.sampling.sample_files`) and its lossless columns."""
     if not paths:
         raise BaleInputError("no input files to train on")
-    share = max(1, cfg.train.max_rows // len(paths))
-    rng = np.random.default_rng(cfg.train.seed)
-    parts, exact = [], []
-    for path in paths:
+    exact: list[str] = []
+
+    def read(path: Path, rows: int) -> Dataset:
+        nonlocal exact
         source = _Source(path, columns, tree, keep_rest, cfg.compress.chunk_rows)
-        piece = source.sample(share)
-        parts.append(_fraction(piece, train_fraction or 1.0, rng, limit=share))
         exact = source.exact
-    first = parts[0]
-    for path, part in zip(paths, parts, strict=True):
-        if _dtypes(part) != _dtypes(first) or list(part.tables) != list(first.tables):
-            raise BaleInputError(f"{path} has other columns or tables than {paths[0]}: train on like files only")
-    return Dataset.concat(parts), exact
+        return source.sample(rows)
+
+    sample = sample_files(paths, read, max_rows=cfg.train.max_rows, train_fraction=train_fraction, seed=cfg.train.seed)
+    return sample, exact
 
 
 def _train(

@@ -32,25 +32,14 @@ from bale.training.closure import ClosureBudget, select_context
 from bale.training.families import family_of
 from bale.training.quantities import choose_value_predictor, finish_quantities, plan_quantities
 from bale.training.relation_search import derive_largest_of_sums, order_sum_groups, relations_on_later_columns
+from bale.training.sampling import BLOCK_ROWS, sample_row_blocks
 
-__all__ = ["fit_model", "sample_rows"]
+__all__ = ["fit_model"]
 
 log = logging.getLogger(__name__)
-_BLOCK = 1024  # rows are sampled in contiguous blocks, so that delta coding is costed fairly
 _RELATION_ROWS = 16_384
 _RELATION_EVALUATIONS = 600_000  # formulas tried per table, in all: bounds the search on wide tables
 MIN_LEARNED_GAIN = 0.1  # bits/value a head must save to be worth its decoding time
-
-
-def sample_rows(n: int, max_rows: int, seed: int) -> np.ndarray:
-    """Sorted row indices: all rows, or random contiguous blocks adding up to ``max_rows``."""
-    if n <= max_rows:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    n_blocks = -(-n // _BLOCK)
-    chosen = np.sort(rng.choice(n_blocks, size=max(1, max_rows // _BLOCK), replace=False))
-    rows = (chosen[:, None] * _BLOCK + np.arange(_BLOCK)[None, :]).ravel()
-    return rows[rows < n]
 
 
 _ANGLES = ("phi", "Phi", "PHI")
@@ -121,7 +110,7 @@ def fit_model(
     ``checkpoint``: where the network's training state is saved (and resumed from, with
     ``config.train.resume``). ``quantities``: bounds on quantities of several columns (``training/quantities.py``).
     """
-    rows = sample_rows(table.num_rows, config.train.max_rows, config.train.seed)
+    rows = sample_row_blocks(table.num_rows, config.train.max_rows, config.train.seed)
     sample = {name: values[rows] for name, values in table.columns.items()}
     exact = [
         ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "exact"})
@@ -204,8 +193,6 @@ def fit_model(
     return finish_quantities(CompressionModel(columns=order, network=network, info=info), planned)
 
 
-
-
 def _limited_context(
     features: np.ndarray,
     context: list[str],
@@ -276,7 +263,7 @@ def _fit_network(
         axis=1,
     )
     # hold out whole blocks for validation
-    blocks = np.arange(n) // _BLOCK
+    blocks = np.arange(n) // BLOCK_ROWS
     rng = np.random.default_rng(config.train.seed + 1)
     n_blocks = int(blocks.max()) + 1
     val_blocks = rng.random(n_blocks) < config.train.validation_fraction
