@@ -21,6 +21,7 @@ from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
+from bale.models.plan import KIND_EXACT, KIND_GRID
 from bale.models.quantities import QuantitySpec
 from bale.stages import stage
 from bale.table import Dataset, Table
@@ -171,7 +172,7 @@ def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> Compre
     for plan in model.columns:
         bound = bounds[plan.name]
         if (bound.mode == "exact") != (plan.bound.mode == "exact") or (
-            bound.mode != "exact" and bound.mode != plan.bound.mode and plan.predictor["kind"] != "grid"
+            bound.mode != "exact" and bound.mode != plan.bound.mode and plan.predictor["kind"] != KIND_GRID
         ):
             raise BaleInputError(
                 f"column {plan.name!r}: the model was trained for {plan.bound}, not {bound}; "
@@ -203,10 +204,10 @@ def _check_schema(dataset: Dataset, model: DatasetModel) -> None:
 def _trivial_model(table: Table, bounds: Mapping[str, Bound]) -> CompressionModel:
     """A model for a table too small to train on: classical coding of every column."""
     plans = [
-        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "exact" if bounds[n].mode == "exact" else "grid"})
+        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": KIND_EXACT if bounds[n].mode == "exact" else KIND_GRID})
         for n, v in table.columns.items()
     ]
-    plans.sort(key=lambda p: p.predictor["kind"] != "exact")
+    plans.sort(key=lambda p: p.predictor["kind"] != KIND_EXACT)
     return CompressionModel(plans)
 
 
