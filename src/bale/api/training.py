@@ -49,8 +49,10 @@ def train(
     A flat table gives a :class:`CompressionModel`; a dataset with collections (a ROOT
     tree with jagged branches) a :class:`DatasetModel` with one model per table. ``data``
     may be a list of files: the sample (``train.max_rows`` rows in all) is drawn from all
-    of them, an equal share each, at most ``train_fraction`` of each file. ``quantities``:
-    bounds on quantities of several columns, ``"mass(energy,px,py,pz):rel=1e-3"`` (docs/codec.md).
+    of them, an equal share of the rows still to draw each, at most ``train_fraction`` of each
+    file (:func:`bale.training.sampling.sample_files`, the sampler of :func:`bale.batch.sample_rows`).
+    ``quantities``: bounds on quantities of several columns, ``"mass(energy,px,py,pz):rel=1e-3"``
+    (docs/codec.md).
     """
     cfg = _config(config)
     if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
