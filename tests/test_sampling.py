@@ -52,7 +52,10 @@ def test_train_and_batch_draw_the_same_rows(tmp_path: Path, sizes: list[int], fr
 
 def test_sample_files_shares_and_checks(tmp_path: Path) -> None:
     paths = _files(tmp_path, [50, 50, 50])
-    read = lambda path, rows: bale.api.as_dataset(path)  # noqa: E731
+
+    def read(path: Path, rows: int) -> bale.Dataset:
+        return bale.api.as_dataset(path)
+
     sample = sample_files(paths, read, max_rows=90, seed=1)
     assert np.bincount(sample.main["k"] // 1000).tolist() == [30, 30, 30]  # an equal share from each file
     assert (np.diff(sample.main["k"]) > 0).all()  # rows kept in file order
@@ -69,7 +72,7 @@ def test_sample_files_shares_and_checks(tmp_path: Path) -> None:
 def test_row_blocks_within_a_table() -> None:
     rows = sample_row_blocks(10_000, 2048, seed=0)
     assert len(rows) == 2048 and (np.diff(rows) > 0).all()
-    assert set(np.unique(rows // 1024).tolist()).__len__() == 2  # two whole blocks of 1024 rows
+    assert len(np.unique(rows // 1024)) == 2  # two whole blocks of 1024 rows
     np.testing.assert_array_equal(sample_row_blocks(100, 2048, seed=0), np.arange(100))
 
 

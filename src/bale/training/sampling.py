@@ -122,7 +122,7 @@ def _check_like(path: Path, piece: Dataset, first_path: Path, first: Dataset) ->
             extra = sorted(set(have) - set(want))
             raise BaleInputError(
                 f"{path} has other columns than {first_path}: missing {missing}, unexpected {extra}; "
-                "pass columns= to choose common ones"
+                "choose common ones (columns=, --columns)"
             )
         changed = sorted(n for n in want if have[n] != want[n])
         if changed:
