@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bale.bounds import Bound, check_bound
 from bale.codec.bitpack import pack_bits, unpack_bits
 from bale.codec.exact import decode_exact, encode_exact
-from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
+from bale.codec.lossy import Prediction, decode_lossy, encode_lossy, encode_lossy_numpy
 from bale.codec.rans import PROB_BITS, quantized_frequencies
 from bale.codec.uint_stream import decode_ints, decode_uints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
@@ -490,6 +490,20 @@ def assert_lossy_ok(values: np.ndarray, bound: Bound, prediction: Prediction) ->
 def test_lossy_round_trip(dtype: str, bound: Bound, kind: str) -> None:
     values = lossy_values(dtype)
     assert_lossy_ok(values, bound, prediction_for(kind, len(values), bound))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bound", BOUNDS, ids=str)
+@pytest.mark.parametrize("kind", ["grid", "delta", "random", "random_signed"])
+def test_fused_lossy_encoder_gives_the_numpy_encoders_bits(dtype: str, bound: Bound, kind: str) -> None:
+    """The compiled encoder (codec/lossy_encode.py) writes what the NumPy passes wrote, byte for byte."""
+    values = np.concatenate([lossy_values(dtype), with_signalling_nans(dtype)])
+    values = np.concatenate([values, (np.random.default_rng(4).standard_normal(3000) * 40).astype(dtype)])
+    prediction = prediction_for(kind, len(values), bound)
+    payload, decoded = encode_lossy(values, bound, prediction)
+    reference_payload, reference_decoded = encode_lossy_numpy(values, bound, prediction)
+    assert payload == reference_payload
+    assert same_bits(decoded, reference_decoded)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
