@@ -78,6 +78,7 @@ MAX_RATIO = 1024  # the most decoded bytes per byte of file past DECODED_FLOOR (
 GRID_VALUE_BYTES = 16  # what decoding one grid value holds in memory (float64 reconstruction, masks, output)
 _MAX_AXES = 32
 _DTYPE_KINDS = "biuf"
+_CREATED_BY = f"bale {__version__}"  # every header's "created_by"
 _DTYPE_NAME = re.compile(r"[<>=|]?[a-z]+[0-9]*")  # float64, <f8, uint8, bool: no structured or subarray dtypes
 
 
@@ -120,25 +121,42 @@ def model_entry(*, embedded: bool, sha256: str | None = None, family: str | None
     return model
 
 
-def _start(kind: str | None) -> dict[str, Any]:
-    return {"format": FORMAT_NAME, "created_by": f"bale {__version__}", **({"kind": kind} if kind else {})}
-
-
 def table_header(tables: list[TableEntry], model: ModelEntry, *, chunk_rows: int, source: Mapping[str, Any]) -> Header:
     """The header of a table or an event dataset (a main table and its collections)."""
-    return cast(Header, {**_start(None), "tables": tables, "model": model, "chunk_rows": chunk_rows, "source": source})
+    return {
+        "format": FORMAT_NAME,
+        "created_by": _CREATED_BY,
+        "tables": tables,
+        "model": model,
+        "chunk_rows": chunk_rows,
+        "source": dict(source),
+    }
 
 
 def grid_header(grids: list[TableEntry], model: ModelEntry, *, source: Mapping[str, Any]) -> Header:
     """The header of a file of N-D fields (:func:`grid_entry` for each)."""
-    return cast(Header, {**_start(FIELDS_KIND), "tables": grids, "model": model, "source": source})
+    return {
+        "format": FORMAT_NAME,
+        "created_by": _CREATED_BY,
+        "kind": FIELDS_KIND,
+        "tables": grids,
+        "model": model,
+        "source": dict(source),
+    }
 
 
 def members_header(members: list[tuple[str, str]], *, source: Mapping[str, Any]) -> Header:
     """The header of a whole ROOT file: per member its name and kind (one of ``MEMBER_KINDS``), no model."""
     tables: list[TableEntry] = [{"name": name, "kind": kind, "schema": []} for name, kind in members]
     model = model_entry(embedded=False)
-    return cast(Header, {**_start(MEMBERS_KIND), "tables": tables, "model": model, "source": source})
+    return {
+        "format": FORMAT_NAME,
+        "created_by": _CREATED_BY,
+        "kind": MEMBERS_KIND,
+        "tables": tables,
+        "model": model,
+        "source": dict(source),
+    }
 
 
 # -- validating: what every reader of .bale files calls ----------------------------------------------------------

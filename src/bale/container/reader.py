@@ -127,13 +127,15 @@ class BaleReader:
 
     @contextlib.contextmanager
     def _named(self) -> Iterator[None]:
-        """A BaleFormatError raised inside names the file (once)."""
+        """A BaleFormatError raised inside names the file (once); so does any slip past the checks, in one line."""
         try:
             yield
         except BaleFormatError as exc:
             if str(exc).startswith(str(self.path)):
                 raise
             raise BaleFormatError(f"{self.path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise BaleFormatError(f"{self.path}: bad header or chunk index: {exc!r}"[:300]) from None
 
     def _read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:

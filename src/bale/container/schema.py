@@ -24,6 +24,8 @@ __all__ = [
     "MEMBERS_KIND",
     "MEMBER_KINDS",
     "MEMBER_SECTION",
+    "OBJECTS_MEMBER",
+    "TREE_MEMBER",
     "ChunkEntry",
     "ColumnEntry",
     "Footer",
@@ -41,7 +43,9 @@ FIELDS_KIND: Final = "grid"  # the header's "kind" of a file of N-D fields (docs
 GRID_SECTION: Final = "grid"  # a grid table's key of its shape, and the name of the one section of its chunk
 MEMBERS_KIND: Final = "members"  # a file of member files: a ROOT file's trees and other objects (docs/root.md)
 MEMBER_SECTION: Final = "member"  # the one section of a member's chunk
-MEMBER_KINDS = ("tree", "objects")  # the "kind" of a member: a .bale file of one tree, or the file's other objects
+TREE_MEMBER: Final = "tree"  # a member's "kind": a .bale file of one tree
+OBJECTS_MEMBER: Final = "objects"  # a member's "kind": the ROOT file's other objects, packed
+MEMBER_KINDS = (TREE_MEMBER, OBJECTS_MEMBER)
 
 Int = Annotated[int, Strict()]
 Str = Annotated[str, Strict()]
