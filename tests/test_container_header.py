@@ -220,3 +220,14 @@ def test_mypy_catches_a_misspelled_key(tmp_path: Path) -> None:
     )
     assert '"shema"' in run.stdout, run.stdout
     assert '"num_row"' in run.stdout, run.stdout
+
+
+def test_the_readers_header_type_covers_every_version() -> None:
+    """``Header`` (what readers see) has each key of the header of every version, required where all require it."""
+    from bale.container.schema import HeaderV1, HeaderV2
+
+    versions = (HeaderV1, HeaderV2)
+    assert Header.__required_keys__ == frozenset.intersection(*(v.__required_keys__ for v in versions))
+    assert Header.__required_keys__ | Header.__optional_keys__ == frozenset.union(
+        *(v.__required_keys__ | v.__optional_keys__ for v in versions)
+    )

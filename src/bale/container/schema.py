@@ -10,8 +10,6 @@ justify) is :mod:`bale.container.header`'s and :mod:`bale.container.index`'s to 
 Keys a later bale may add are kept (``extra="allow"``); a key these models name must have its type.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Final, NotRequired
 
 from pydantic import ConfigDict, Strict, TypeAdapter, with_config
