@@ -196,6 +196,10 @@ def test_the_writer_refuses_a_header_readers_would_refuse() -> None:
     )
     with pytest.raises(ValueError, match="bad shape"):
         BaleWriter(io.BytesIO(), bad_shape, None)
+    wrong_type = table_header([table_entry("", [column])], model_entry(embedded=False), chunk_rows=10, source={})
+    wrong_type["tables"][0]["schema"][0]["bound"] = 0.001  # type: ignore[typeddict-item]
+    with pytest.raises(ValueError, match=r"cannot read: bad header: tables\[0\]\.schema\[0\]\.bound: "):
+        BaleWriter(io.BytesIO(), wrong_type, None)
 
 
 @pytest.mark.slow
