@@ -18,6 +18,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from bale.container import TableEntry
 from bale.errors import BaleFormatError, BaleInputError
 from bale.io.root_layout import ARRAY, FLAT, JAGGED, JAGGED2, BranchSpec
 
@@ -61,7 +62,7 @@ def _typename(dtype: str, kind: str, shape: tuple[int, ...]) -> str:
     return {JAGGED: f"{base}[]", JAGGED2: f"std::vector<std::vector<{base}>>"}.get(kind, base)
 
 
-def branch_maps(tables: Sequence[Mapping[str, Any]], source: Mapping[str, Any]) -> dict[str, BranchMap]:
+def branch_maps(tables: Sequence[TableEntry], source: Mapping[str, Any]) -> dict[str, BranchMap]:
     """Key -> its map, in the file's order; every column named is checked to be in its table."""
     index = {str(t["name"]): i for i, t in enumerate(tables)}
     counters = {str(t["name"]): str(t.get("counter")) for t in tables[1:]}

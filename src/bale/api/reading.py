@@ -28,7 +28,7 @@ from bale.api.branches import BranchMap, Piece, branch_maps, build, cut, to_libr
 from bale.api.selection import Filter, entry_range, filtered
 from bale.api.training import _open_model
 from bale.chunks import DEFAULT_WORKERS, closure, decode_chunk, map_chunks
-from bale.container import FIELDS_KIND, MEMBERS_KIND, BaleReader, Source
+from bale.container import FIELDS_KIND, MEMBERS_KIND, TREE_MEMBER, BaleReader, Source
 from bale.errors import BaleInputError
 from bale.models import CompressionModel
 
@@ -103,7 +103,7 @@ class BaleFile(_Closable):
 
     def __init__(self, reader: BaleReader, model: Any = None, workers: int = DEFAULT_WORKERS) -> None:
         self._reader, self._model, self._workers = reader, model, workers
-        self._trees = {t["name"]: i for i, t in enumerate(reader.tables) if t.get("kind") == "tree"}
+        self._trees = {t["name"]: i for i, t in enumerate(reader.tables) if t.get("kind") == TREE_MEMBER}
 
     def keys(self, filter_name: Filter = None) -> list[str]:
         """The trees' paths."""
