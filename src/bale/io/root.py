@@ -1,20 +1,25 @@
-"""ROOT files through uproot: the flat branches of one TTree."""
+"""ROOT files as one flat table: the flat branches of one tree, read by bale's one ROOT reader.
+
+Reading goes through :mod:`bale.io.root_events` (tree choice, branch types, ``Double32_t``,
+fixed-size arrays, big-endian data), so a table and an event dataset of the same file see
+the same branches the same way. A tree with jagged collections is not a table: it is read
+as events (``bale.compress`` codes its collections; ``bale.io.root_events.read_dataset``).
+"""
 
 from __future__ import annotations
 
+import glob
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import uproot
-from uproot.interpretation.jagged import AsJagged
-from uproot.interpretation.numerical import Numerical
-from uproot.interpretation.strings import AsStrings
 
 from bale.errors import BaleInputError
-from bale.io._common import check_numeric, native, same_format, select_columns
-from bale.table import Table
+from bale.io._common import same_format, select_columns
+from bale.io.root_branches import pick_tree
+from bale.io.root_events import read_dataset
+from bale.table import MAIN, Table
 
 log = logging.getLogger(__name__)
 
@@ -22,49 +27,29 @@ DEFAULT_TREE = "events"
 _CHUNK_ROWS = 1 << 20
 
 
-def _pick_tree(f: Any, path: Path, tree: str | None) -> str:
-    trees: list[str] = list(dict.fromkeys(f.keys(recursive=True, cycle=False, filter_classname="TTree")))
-    if tree is not None:
-        if tree not in trees:
-            raise BaleInputError(f"no TTree {tree!r} in {path}; trees: {', '.join(trees) or 'none'}")
-        return tree
-    if not trees:
-        others = ", ".join(f"{k} ({v})" for k, v in f.classnames(cycle=False).items()) or "nothing"
-        raise BaleInputError(f"no TTree in {path} (it holds {others}); RNTuples are not supported yet")
-    if len(trees) > 1:
-        raise BaleInputError(f"{path} holds several TTrees: {', '.join(trees)}; choose one with tree=")
-    return trees[0]
-
-
-def _check_branch(branch: Any) -> None:
-    name = branch.name
-    if branch.branches:
-        raise BaleInputError(f"branch {name!r} has sub-branches; only flat branches are supported")
-    interp = branch.interpretation
-    if isinstance(interp, AsJagged):
-        raise BaleInputError(f"branch {name!r} is jagged ({branch.typename}); jagged collections are not supported yet")
-    if isinstance(interp, AsStrings):
-        check_numeric(name, "string", False)
-    if not isinstance(interp, Numerical):
-        check_numeric(name, branch.typename or type(interp).__name__, False)
-    dtype = np.dtype(interp.to_dtype)
-    if dtype.shape != ():
-        raise BaleInputError(f"branch {name!r} holds fixed-size arrays ({branch.typename}); not supported yet")
-    check_numeric(name, str(dtype), dtype.kind in "biuf")
-
-
 def read(path: Path, columns: list[str] | None, tree: str | None = None) -> Table:
-    """Read the flat numeric branches of one TTree."""
+    """Read the flat numeric branches of one tree (all, or ``columns`` in that order)."""
     with uproot.open(path) as f:
-        name = _pick_tree(f, path, tree)
-        ttree = f[name]
-        wanted = select_columns([b.name for b in ttree.branches], columns)
-        for b in wanted:
-            _check_branch(ttree[b])
-        arrays = ttree.arrays(wanted, library="np") if wanted else {}
-        source = {"format": "root", "tree": name, "title": ttree.title}
-        log.debug("read %d branches x %d entries of %s from %s", len(wanted), ttree.num_entries, name, path)
-    return Table({b: native(np.asarray(arrays[b])) for b in wanted}, source)
+        name = pick_tree(f, path, tree)
+        branches = [str(k) for k in f[name].keys(recursive=False)]
+    select_columns(branches, columns)  # an unknown name: the message of every other format
+    patterns = [glob.escape(c) for c in columns] if columns else None  # names, not globs
+    dataset = read_dataset(path, patterns, tree=name)
+    skipped: dict[str, str] = dataset.source.get("skipped", {})
+    for branch, reason in skipped.items():  # nothing left out silently: a table reads every branch or says why
+        raise BaleInputError(f"column {branch!r} has type {reason}; bale compresses numeric columns only")
+    collections = [c for c in dataset.tables if c != MAIN]
+    if collections:
+        raise BaleInputError(
+            f"{path}: tree {name!r} has jagged collections ({', '.join(collections)}), which a flat table "
+            "cannot hold: compress the file as events (bale compress), or read it with "
+            "bale.io.root_events.read_dataset"
+        )
+    table = dataset.tables[MAIN]
+    names = select_columns(table.names, columns)
+    log.debug("read %d branches x %d entries of %s from %s", len(names), len(table), name, path)
+    record = {"format": "root", "tree": name, "title": dataset.source.get("title", "")}
+    return Table({n: table.columns[n] for n in names}, record)
 
 
 def write(table: Table, path: Path) -> None:

@@ -60,7 +60,9 @@ def pick_tree(f: Any, path: Path, tree: str | None) -> str:
         default = [t for t in trees if t == DEFAULT_TREE]
         if default:
             return default[0]
-        raise BaleInputError(f"{path} holds several trees: {', '.join(trees)}; choose one with --tree")
+        raise BaleInputError(
+            f"{path} holds several trees: {', '.join(trees)}; choose one with --tree (tree= in Python)"
+        )
     return trees[0]
 
 
