@@ -7,10 +7,12 @@ import logging
 import os
 import platform
 import re
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bale.bench.results import BenchResults, Brief, Headline, Machine, MethodRow, Setting
 from bale.fsutil import atomic_target, write_atomic
 
 __all__ = [
@@ -28,7 +30,17 @@ log = logging.getLogger(__name__)
 
 CLASSICAL_FAMILIES = ("lossless", "bitround", "sz3", "zfp", "fpzip")
 _PACKAGES = (
-    "bale", "numpy", "torch", "zstandard", "blosc2", "numcodecs", "pcodec", "pysz", "zfpy", "fpzip", "matplotlib"
+    "bale",
+    "numpy",
+    "torch",
+    "zstandard",
+    "blosc2",
+    "numcodecs",
+    "pcodec",
+    "pysz",
+    "zfpy",
+    "fpzip",
+    "matplotlib",
 )
 _FAMILY_COLORS = {
     "bale": "#d62728",
@@ -41,7 +53,7 @@ _FAMILY_COLORS = {
 }
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info() -> Machine:
     """CPU model, cores, memory, OS, Python and the versions of the libraries compared."""
     cpu, memory = platform.processor() or platform.machine(), None
     try:
@@ -90,30 +102,41 @@ def _fmt(value: Any, spec: str) -> str:
     return format(v, spec)
 
 
-def _ok(row: dict[str, Any]) -> bool:
+def _ok(row: MethodRow) -> bool:
     return bool(row.get("applicable")) and "error" not in row and row.get("ratio") is not None
 
 
-def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
+def _ratio(row: MethodRow) -> float:
+    """The ratio of a row that ran (:func:`_ok`)."""
+    return float(row.get("ratio") or 0.0)
+
+
+def headline(results: BenchResults) -> list[Headline]:
     """Per bound: bale, the best classical method that meets the bound, the best SZ3, ZFP, fpzip, Baler-AE."""
-    out = []
+    out: list[Headline] = []
     for setting in results["settings"]:
         rows = {r["name"]: r for r in setting["methods"] if _ok(r)}
 
-        def best(families: tuple[str, ...], rows: dict[str, dict[str, Any]] = rows) -> dict[str, Any] | None:
+        def best(families: tuple[str, ...], rows: dict[str, MethodRow] = rows) -> MethodRow | None:
             fits = [r for r in rows.values() if r["family"] in families and r["violations"] == 0]
-            return max(fits, key=lambda r: r["ratio"]) if fits else None
+            return max(fits, key=_ratio) if fits else None
 
-        def brief(row: dict[str, Any] | None) -> dict[str, Any] | None:
+        def brief(row: MethodRow | None) -> Brief | None:
             if row is None:
                 return None
-            keys = ("name", "ratio", "violations", "max_rel_err", "median_rel_err", "mean_rel_err")
-            return {k: row.get(k) for k in keys}
+            return {
+                "name": row.get("name"),
+                "ratio": row.get("ratio"),
+                "violations": row.get("violations"),
+                "max_rel_err": row.get("max_rel_err"),
+                "median_rel_err": row.get("median_rel_err"),
+                "mean_rel_err": row.get("mean_rel_err"),
+            }
 
         bale = rows.get("bale")
         external = rows.get("bale-external")
         classical = best(CLASSICAL_FAMILIES)
-        entry = {
+        entry: Headline = {
             "spec": setting["spec"],
             "bale": brief(bale),
             "bale_without_model": bale["info"].get("ratio_without_model") if bale else None,
@@ -125,7 +148,7 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
             "bitround": brief(best(("bitround",))),
             "lossless": brief(best(("lossless",))),
             "baler_ae": brief(rows.get("baler-ae")),
-            "bale_over_best_classical": bale["ratio"] / classical["ratio"] if bale and classical else None,
+            "bale_over_best_classical": _ratio(bale) / _ratio(classical) if bale and classical else None,
             "violations": {r["name"]: r["violations"] for r in rows.values() if r["violations"]},
         }
         out.append(entry)
@@ -135,7 +158,7 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
 # -- markdown ----------------------------------------------------------------------------------------------
 
 
-def _note(row: dict[str, Any]) -> str:
+def _note(row: MethodRow) -> str:
     info = row.get("info") or {}
     parts = []
     if "ratio_without_model" in info:
@@ -158,14 +181,14 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _setting_table(setting: dict[str, Any]) -> list[str]:
+def _setting_table(setting: Setting) -> list[str]:
     lines = [
         "| method | family | ratio | bytes | violations | max rel err (column) | median rel err | mean rel err | "
         "compress MB/s | decompress MB/s | peak MB (c / d) | notes |",
         "|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|---|",
     ]
     # the methods that meet the bound first, best ratio first; then those that miss it
-    done = sorted((r for r in setting["methods"] if _ok(r)), key=lambda r: (r["violations"] > 0, -r["ratio"]))
+    done = sorted((r for r in setting["methods"] if _ok(r)), key=lambda r: (r["violations"] > 0, -_ratio(r)))
     for r in done:
         viol = f"**{r['violations']:,}** ⚠" if r["violations"] else "0"
         peak = f"{_fmt(r.get('compress_peak_mb'), '.0f')} / {_fmt(r.get('decompress_peak_mb'), '.0f')}"
@@ -184,11 +207,11 @@ def _setting_table(setting: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _count(row: dict[str, Any]) -> int:
+def _count(row: MethodRow) -> int:
     return int(row.get("columns_violated_count", len(row["columns_violated"])))
 
 
-def to_markdown(results: dict[str, Any], *, heading: str = "##", plot: str | None = None) -> str:
+def to_markdown(results: BenchResults, *, heading: str = "##", plot: str | None = None) -> str:
     """The results as markdown: a table per bound, skipped methods, violations called out."""
     cols = results["columns"]
     floats = sum(1 for d in cols.values() if d.startswith("float"))
@@ -224,14 +247,14 @@ def to_markdown(results: dict[str, Any], *, heading: str = "##", plot: str | Non
 # -- plot --------------------------------------------------------------------------------------------------
 
 
-def _bounds(setting: dict[str, Any]) -> list[str]:
+def _bounds(setting: Mapping[str, Any]) -> list[str]:
     """The bound of every column of a setting (or each distinct bound, from a compact JSON)."""
     if "bounds" in setting:
         return list(setting["bounds"].values())
     return list(setting.get("bounds_count", {}))
 
 
-def _error_axis(results: dict[str, Any]) -> tuple[str, str]:
+def _error_axis(results: BenchResults) -> tuple[str, str]:
     modes = {b.split("=")[0] for s in results["settings"] for b in _bounds(s) if b != "exact"}
     if modes == {"rel"}:
         return "max_rel_err", "max relative error reached (worst column)"
@@ -240,13 +263,13 @@ def _error_axis(results: dict[str, Any]) -> tuple[str, str]:
     return "max_err_over_bound", "max error reached / bound (worst column)"
 
 
-def _asked(results: dict[str, Any], key: str) -> list[float]:
+def _asked(results: BenchResults, key: str) -> list[float]:
     if key == "max_err_over_bound":
         return [1.0]
     return sorted({float(b.split("=")[1]) for s in results["settings"] for b in _bounds(s) if b != "exact"})
 
 
-def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
+def pareto_plot(results: BenchResults, path: Path) -> Path | None:
     """Ratio against the error reached, one series per method across the bounds; ✕ marks a violation."""
     try:
         import matplotlib
@@ -267,15 +290,15 @@ def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
                 continue
             families[r["name"]] = r["family"]
             if r["family"] == "lossless":
-                lossless[r["name"]] = max(lossless.get(r["name"], 0.0), r["ratio"])
+                lossless[r["name"]] = max(lossless.get(r["name"], 0.0), _ratio(r))
                 continue
             err = _num(r.get(key))
             if err is None or err != err:
                 continue
-            series.setdefault(r["name"], []).append((err, r["ratio"], bool(r["violations"]), setting["spec"]))
+            series.setdefault(r["name"], []).append((err, _ratio(r), bool(r["violations"]), setting["spec"]))
             mean = _num(r.get("median_rel_err"))
             if r["violations"] and key == "max_rel_err" and mean is not None and mean == mean:
-                means.setdefault(r["name"], []).append((mean, r["ratio"]))
+                means.setdefault(r["name"], []).append((mean, _ratio(r)))
     asked = _asked(results, key)
     errs = [e for pts in series.values() for e, *_ in pts if 0 < e < float("inf")]
     errs += [e for pts in means.values() for e, _ in pts if 0 < e < float("inf")]
@@ -287,12 +310,14 @@ def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
         color = _FAMILY_COLORS.get(families[name], "black")
         pts = sorted(pts)
         xs = [min(max(e, floor), ceiling) for e, *_ in pts]
-        ys = [r for _, r, *_ in pts]
+        ys = [ratio for _, ratio, *_ in pts]
         width = 2.5 if families[name] == "bale" else 1.2
         ax.plot(xs, ys, marker=markers[i % len(markers)], color=color, lw=width, ms=6, label=name, alpha=0.85)
-        for (e, r, *_), x in zip(pts, xs, strict=True):
+        for (e, ratio, *_), x in zip(pts, xs, strict=True):
             if e > ceiling:
-                ax.annotate(f"{e:.1e} →", (x, r), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=7)
+                ax.annotate(
+                    f"{e:.1e} →", (x, ratio), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=7
+                )
         bad = [(x, y) for x, y, (_, _, v, _) in zip(xs, ys, pts, strict=True) if v]
         if bad:
             bad_x, bad_y = zip(*bad, strict=True)
@@ -302,7 +327,7 @@ def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
         xs = [min(max(e, floor), ceiling) for e, _ in typical]
         ax.scatter(
             xs,
-            [r for _, r in typical],
+            [ratio for _, ratio in typical],
             marker="o",
             s=60,
             facecolors="none",
@@ -310,10 +335,15 @@ def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
             zorder=4,
             label=f"{name}: median rel err (worst column)",
         )
-        for (e, r), x in zip(typical, xs, strict=True):
+        for (e, ratio), x in zip(typical, xs, strict=True):
             if e > ceiling:
                 ax.annotate(
-                    f"median {e:.1e} →", (x, r), textcoords="offset points", xytext=(-8, -12), ha="right", fontsize=7
+                    f"median {e:.1e} →",
+                    (x, ratio),
+                    textcoords="offset points",
+                    xytext=(-8, -12),
+                    ha="right",
+                    fontsize=7,
                 )
     if lossless:
         best = max(lossless, key=lambda k: lossless[k])
@@ -338,12 +368,12 @@ def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
 # -- files -------------------------------------------------------------------------------------------------
 
 
-def to_json(results: dict[str, Any], *, max_columns: int | None = None) -> str:
+def to_json(results: BenchResults, *, max_columns: int | None = None) -> str:
     """JSON text; with ``max_columns``, per-column details are kept only for tables up to that width."""
     if max_columns is not None and len(results["columns"]) > max_columns:
 
-        def brief(row: dict[str, Any]) -> dict[str, Any]:
-            out = {k: v for k, v in row.items() if k != "columns"}
+        def brief(row: MethodRow) -> dict[str, Any]:
+            out: dict[str, Any] = {k: v for k, v in row.items() if k != "columns"}
             if isinstance(row.get("info"), dict):  # per-column settings (keepbits …): how many columns each
                 out["info"] = {
                     k: {"columns_per_value": _histogram(v)} if isinstance(v, dict) and len(v) > max_columns else v
@@ -354,7 +384,7 @@ def to_json(results: dict[str, Any], *, max_columns: int | None = None) -> str:
                 out["columns_violated"] = row["columns_violated"][:20]
             return out
 
-        results = {
+        compact: dict[str, Any] = {
             **results,
             "settings": [
                 {
@@ -366,6 +396,7 @@ def to_json(results: dict[str, Any], *, max_columns: int | None = None) -> str:
             ],
             "per_column_left_out": f"more than {max_columns} columns: per-column details left out, bounds counted",
         }
+        return json.dumps(compact, indent=1, allow_nan=False)
     return json.dumps(results, indent=1, allow_nan=False)
 
 
@@ -376,7 +407,7 @@ def _histogram(values: dict[str, Any]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def write_outputs(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+def write_outputs(results: BenchResults, out_dir: Path) -> dict[str, Path]:
     """``bench.json``, ``bench.md`` and ``pareto.png`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"json": out_dir / "bench.json", "markdown": out_dir / "bench.md"}

@@ -84,17 +84,22 @@ def load_side(path: PathLike, columns: Sequence[str] | None, tree: str | None) -
 def file_bounds(path: PathLike) -> dict[str, Bound]:
     """The bound each column of a ``.bale`` file was compressed with, from its header."""
     summary = info(path)
-    if summary.get("kind") == "root_file":
+    if "trees" in summary:
         raise BaleInputError(
             f"{path} holds a whole ROOT file ({', '.join(summary['trees'])}): evaluate one tree at a time "
             "(bale compress FILE.root --tree NAME)"
         )
+    if "grids" in summary:
+        raise BaleInputError(f"{path} holds fields: bale evaluate --grid judges them")
     return {name: parse_bound(column["bound"]) for name, column in summary["per_column"].items()}
 
 
 def file_quantities(path: PathLike) -> list[str]:
     """The quantities a ``.bale`` file's header declares, as ``FUNCTION(COLUMNS):BOUND``."""
-    return [f"{label}:{q['bound']}" for label, q in (info(path).get("quantities") or {}).items()]
+    summary = info(path)
+    if "trees" in summary or "grids" in summary:
+        return []
+    return [f"{label}:{q['bound']}" for label, q in (summary.get("quantities") or {}).items()]
 
 
 def decompress_bale(path: PathLike, model: PathLike | None) -> Dataset:
