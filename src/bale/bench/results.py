@@ -4,11 +4,13 @@ Each is a :class:`typing.TypedDict`: a plain ``dict`` at run time, written to ``
 by ``bale bench --json`` as it is (keys in the order :mod:`bale.bench.runner` and :mod:`bale.bench.grid`
 write them). Floats that are not finite are the strings ``"inf"``, ``"-inf"`` and ``"nan"`` in a table
 bench's results (JSON has no such numbers): :data:`Number`. This module owns the models; the runners
-produce them, :mod:`bale.bench.report` and :mod:`bale.cli` read them.
+produce them, :mod:`bale.bench.report`, :mod:`bale.bench.pareto` and :mod:`bale.cli` read them (with
+:func:`ran` and :func:`ratio_of`).
 """
 
 # no `from __future__ import annotations`: Python 3.11 sees NotRequired only in evaluated annotations, and
 # __required_keys__ / __optional_keys__ (what tests/test_reports.py checks the reports against) need it
+from collections.abc import Mapping
 from typing import Any, Final, NotRequired, TypedDict
 
 __all__ = [
@@ -29,6 +31,10 @@ __all__ = [
     "MethodRow",
     "Number",
     "Setting",
+    "as_float",
+    "ran",
+    "ratio_of",
+    "setting_bounds",
 ]
 
 TABLE_FORMAT: Final = "bale-bench/1"
@@ -229,3 +235,32 @@ class GridBenchResults(TypedDict):
 
     format: str  # GRID_FORMAT
     settings: list[GridSetting]
+
+
+# -- reading them -------------------------------------------------------------------------------------------
+
+
+def as_float(value: Any) -> float | None:
+    """A :data:`Number` as a float (``"inf"`` too); ``None`` for anything else (a missing figure)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if value in ("inf", "-inf", "nan"):
+        return float(value)
+    return None
+
+
+def ran(row: MethodRow) -> bool:
+    """Whether the method applied and ran to the end (it has a ratio)."""
+    return bool(row.get("applicable")) and "error" not in row and row.get("ratio") is not None
+
+
+def ratio_of(row: MethodRow) -> float:
+    """The ratio of a row that ran (:func:`ran`)."""
+    return float(row.get("ratio") or 0.0)
+
+
+def setting_bounds(setting: Mapping[str, Any]) -> list[str]:
+    """The bound of every column of a setting (or each distinct bound, from a compact JSON)."""
+    if "bounds" in setting:
+        return list(setting["bounds"].values())
+    return list(setting.get("bounds_count", {}))

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from bale.evaluate import inputs, physics, physics_plots, report
 from bale.evaluate import plots as plots_module
 from bale.evaluate.metrics import column_metrics, correlation_difference
 from bale.evaluate.quantities import quantity_metrics, quantity_specs
-from bale.evaluate.results import EvaluationReport, PhysicsResult, Summary
+from bale.evaluate.results import EvaluationReport, PhysicsResult, Summary, TrainingRecord
 from bale.evaluate.stats import compare_distributions
 from bale.fsutil import write_atomic
 from bale.models import CompressionModel
@@ -48,15 +48,15 @@ def _bounds(bounds: Mapping[str, Bound | str] | None) -> dict[str, Bound]:
     return {k: v if isinstance(v, Bound) else parse_bound(v) for k, v in (bounds or {}).items()}
 
 
-def _history(history: HistoryLike) -> tuple[dict[str, dict[str, Any]], str | None]:
+def _history(history: HistoryLike) -> tuple[dict[str, TrainingRecord], str | None]:
     """Training records per table from a model, a ``{table: record}`` mapping or one table's epoch list."""
     if history is None or isinstance(history, (CompressionModel, DatasetModel)):
         return inputs.training_records(history)
     if isinstance(history, Mapping):
         if "history" in history:  # one table's record
-            return {MAIN: dict(history)}, None
-        return {str(k): dict(v) for k, v in history.items()}, None
-    return {MAIN: {"history": list(history), "best_epoch": None}}, None
+            return {MAIN: cast(TrainingRecord, dict(history))}, None
+        return {str(k): cast(TrainingRecord, dict(v)) for k, v in history.items()}, None
+    return {MAIN: {"history": [dict(h) for h in history], "best_epoch": None}}, None
 
 
 def _aligned(original: Dataset, decoded: Dataset) -> list[tuple[str, list[str]]]:
@@ -121,8 +121,9 @@ def _physics(
         result["objects"].append({"name": vec.name, "kind": vec.kind, "columns": vec.columns})
         stats, rel = physics.mass_difference(original, decoded, vec)
         relative = [bounds[c].value for c in vec.columns.values() if c in bounds and bounds[c].mode == "rel"]
-        if "conditioning" in stats and len(relative) == len(vec.columns):
-            stats["expected_error"] = stats["conditioning"] * max(relative)  # order of magnitude of (m'-m)/m
+        conditioning = stats.get("conditioning")
+        if conditioning is not None and len(relative) == len(vec.columns):
+            stats["expected_error"] = conditioning * max(relative)  # order of magnitude of (m'-m)/m
         caption = f"Relative mass difference, {vec.label}"
         stats["figure"] = figures.add(
             f"{prefix}mass_{vec.name}_{vec.kind}",

@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bale.evaluate.results import WrittenFigure
+
 __all__ = ["CSS", "anchor", "esc", "figure_html", "html_table", "num", "pm", "result_cell"]
 
 CSS = """
@@ -51,7 +53,7 @@ def anchor(name: str) -> str:
     return "col-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
-def figure_html(images: Mapping[str, Mapping[str, str]], name: str | None) -> str:
+def figure_html(images: Mapping[str, WrittenFigure], name: str | None) -> str:
     if not name or name not in images:
         return ""
     image = images[name]

@@ -22,6 +22,7 @@ from bale.bounds import Bound, parse_bound
 from bale.config import read_toml
 from bale.container import MAGIC, BaleReader
 from bale.errors import BaleConfigError, BaleInputError
+from bale.evaluate.results import TrainingRecord
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.table import Dataset, Fields, Forest, Table
@@ -122,7 +123,7 @@ def embedded_model(path: PathLike) -> CompressionModel | DatasetModel | None:
     return model_from_bytes(data) if data is not None else None
 
 
-def training_records(model: CompressionModel | DatasetModel | None) -> tuple[dict[str, dict[str, Any]], str | None]:
+def training_records(model: CompressionModel | DatasetModel | None) -> tuple[dict[str, TrainingRecord], str | None]:
     """Per table, the network's training record (loss per epoch, best epoch); or why there is none.
 
     bale's trainer stores ``info["training"]`` (``history``: ``epoch``, ``train``, ``val``,
@@ -132,7 +133,7 @@ def training_records(model: CompressionModel | DatasetModel | None) -> tuple[dic
     if model is None:
         return {}, NO_MODEL
     tables = DatasetModel.of(model).tables
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, TrainingRecord] = {}
     untrained: list[str] = []
     for name, table_model in tables.items():
         training = table_model.info.get("training") if isinstance(table_model.info, dict) else None

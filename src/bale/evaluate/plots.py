@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bale.evaluate.results import NoFigure, WrittenFigure
 from bale.evaluate.units import with_unit
 from bale.fsutil import finish_output, write_atomic
 
@@ -92,10 +93,10 @@ class Figures:
             self._pdf_path = pdf_path
             self._pdf_tmp = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")  # renamed into place on close
             self._pdf = PdfPages(self._pdf_tmp)
-        self.written: list[dict[str, str]] = []
+        self.written: list[WrittenFigure] = []
         self._names: set[str] = set()
 
-    def add(self, name: str, build: Callable[[], Any], caption: str) -> dict[str, Any]:
+    def add(self, name: str, build: Callable[[], Any], caption: str) -> WrittenFigure | NoFigure:
         """Build a figure with ``build()`` in the report's style and render it.
 
         Returns ``{"name", "file", "caption", "png_base64"}``, or ``{"name": None}`` when
@@ -118,7 +119,7 @@ class Figures:
         data = buffer.getvalue()
         path = self.directory / f"{unique}.png"
         write_atomic(path, data)
-        entry = {
+        entry: WrittenFigure = {
             "name": unique,
             "file": str(path),
             "caption": caption,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from bale.evaluate.html import CSS, anchor, esc, html_table, num, pm, result_cell
 from bale.evaluate.report_sections import columns_section, correlation_section, physics_section, training_section
-from bale.evaluate.results import EvaluationReport
+from bale.evaluate.results import EvaluationReport, WrittenFigure
 
 __all__ = ["render_html", "summary_lines", "summary_text"]
 
@@ -192,7 +192,7 @@ def _method_section(metrics: EvaluationReport) -> str:
     )
 
 
-def render_html(metrics: EvaluationReport, images: Mapping[str, Mapping[str, str]]) -> str:
+def render_html(metrics: EvaluationReport, images: Mapping[str, WrittenFigure]) -> str:
     """The whole report as one HTML string; ``images`` maps a figure's name to its base64 PNG and caption."""
     title = f"bale evaluation: {metrics['compared']} against {metrics['original']}"
     nav = "".join(

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bale.evaluate.html import anchor, esc, figure_html, html_table, num, pm, result_cell
-from bale.evaluate.results import EvaluationReport
+from bale.evaluate.results import EvaluationReport, WrittenFigure
 
 __all__ = ["columns_section", "correlation_section", "physics_section", "training_section"]
 
 
-def physics_section(metrics: EvaluationReport, images: Mapping[str, Mapping[str, str]]) -> str:
+def physics_section(metrics: EvaluationReport, images: Mapping[str, WrittenFigure]) -> str:
     parts = ['<section id="physics"><h2>2. Physics</h2>']
     if not metrics["physics"]:
         parts.append(
@@ -110,7 +110,7 @@ def physics_section(metrics: EvaluationReport, images: Mapping[str, Mapping[str,
     return "".join(parts)
 
 
-def correlation_section(metrics: EvaluationReport, images: Mapping[str, Mapping[str, str]]) -> str:
+def correlation_section(metrics: EvaluationReport, images: Mapping[str, WrittenFigure]) -> str:
     parts = ['<section id="correlations"><h2>3. Correlations</h2>']
     for table, corr in metrics["correlation"].items():
         where = f"collection {table}" if table else "table"
@@ -127,7 +127,7 @@ def correlation_section(metrics: EvaluationReport, images: Mapping[str, Mapping[
     return "".join(parts)
 
 
-def training_section(metrics: EvaluationReport, images: Mapping[str, Mapping[str, str]]) -> str:
+def training_section(metrics: EvaluationReport, images: Mapping[str, WrittenFigure]) -> str:
     training = metrics["training"]
     parts = ['<section id="training"><h2>4. Training history</h2>']
     if training.get("note"):
@@ -156,7 +156,7 @@ def training_section(metrics: EvaluationReport, images: Mapping[str, Mapping[str
     return "".join(parts)
 
 
-def columns_section(metrics: EvaluationReport, images: Mapping[str, Mapping[str, str]]) -> str:
+def columns_section(metrics: EvaluationReport, images: Mapping[str, WrittenFigure]) -> str:
     parts = ['<section id="columns"><h2>5. Columns</h2>']
     exact = [n for n, c in metrics["columns"].items() if not c.get("figure")]
     if exact:

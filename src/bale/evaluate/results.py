@@ -16,20 +16,32 @@ __all__ = [
     "BoundCheck",
     "ColumnResult",
     "Correlation",
+    "Distribution",
     "ErrorStats",
     "EvaluationReport",
     "Float",
+    "FourVectorInfo",
     "GridEvaluation",
     "GridFileFacts",
     "GridMetrics",
     "GridSummary",
+    "MassResult",
+    "NoFigure",
+    "PairFit",
+    "PairResult",
+    "PeakFit",
     "PhysicsResult",
     "QuantityResult",
+    "ResponseBins",
+    "ResponseVsPt",
     "Sampling",
+    "SpreadStats",
     "Summary",
     "TableStats",
     "Training",
+    "TrainingRecord",
     "ValueRange",
+    "WrittenFigure",
 ]
 
 Float = float | None
@@ -64,6 +76,24 @@ class ValueRange(TypedDict):
     edges: list[float]
 
 
+class Distribution(TypedDict):
+    """KS and chi2 of original against decompressed beside split-half baselines (:mod:`bale.evaluate.stats`)."""
+
+    n: int
+    ks: Float
+    ks_split: Float
+    chi2_ndf: Float
+    chi2_split: Float
+    ndf: int
+    flag: bool
+    ks_ratio: NotRequired[Float]
+    flag_ks: NotRequired[bool]
+    flag_chi2: NotRequired[bool]
+    discrete: NotRequired[bool]
+    top_level_fraction: NotRequired[float]
+    cause: NotRequired[str | None]  # "levels" or "shape" when flagged
+
+
 class ColumnResult(BoundCheck):
     """One column (:func:`bale.evaluate.metrics.column_metrics`, then its table, distribution and figure)."""
 
@@ -74,8 +104,8 @@ class ColumnResult(BoundCheck):
     residual: ErrorStats
     response: ErrorStats
     table: NotRequired[str]
-    distribution: NotRequired[dict[str, Any]]  # KS and chi2 against split halves, the flag (evaluate.stats)
-    figure: NotRequired[str]
+    distribution: NotRequired[Distribution]
+    figure: NotRequired[str | None]
 
 
 class QuantityResult(BoundCheck):
@@ -95,7 +125,7 @@ class Correlation(TypedDict):
     diff: list[list[float]]
     largest: NotRequired[list[str]]
     original: NotRequired[list[list[float]]]
-    figure: NotRequired[str]
+    figure: NotRequired[str | None]
 
 
 class TableStats(TypedDict):
@@ -108,13 +138,125 @@ class TableStats(TypedDict):
     event_column: NotRequired[str]
 
 
+class SpreadStats(TypedDict):
+    """Mean, standard deviation, RMS, median and the central 68 % half-width of relative differences."""
+
+    n: int
+    mean: Float
+    std: Float
+    rms: Float
+    median: Float
+    spread68: Float
+    max_abs: Float
+
+
+class MassResult(SpreadStats):
+    """The relative mass difference ``(m' - m)/m`` of one kind of object (physics.mass_difference)."""
+
+    source: str  # "column NAME", or "rebuilt from (KIND)"
+    object: str
+    columns: list[str]
+    unphysical: int  # rebuilt masses whose m'^2 came out negative
+    conditioning: NotRequired[Float]  # median (E/m)^2 of a rebuilt mass
+    expected_error: NotRequired[float]  # conditioning x the components' relative bound
+    figure: NotRequired[str | None]
+
+
+class PeakFit(TypedDict):
+    """A Gaussian fitted to the core of a mass peak (:func:`bale.evaluate.physics.fit_peak`)."""
+
+    mean: float
+    mean_error: float
+    sigma: float
+    sigma_error: float
+    amplitude: float
+    chi2_ndf: float
+    window: list[float]
+    entries: int
+    bin_width: float
+    edges: NotRequired[Any]  # the histogram's edges (a NumPy array): used for the second fit, not reported
+
+
+class PairFit(TypedDict):
+    """The original's and the decompressed peak, fitted alike, and how far the second moved."""
+
+    original: PeakFit
+    decompressed: PeakFit
+    peak_shift: float
+    peak_shift_error: float
+    width_shift: float
+    width_shift_error: float
+    relative_peak_shift: Float
+
+
+class PairResult(TypedDict):
+    """The invariant mass of a pair of objects (:func:`bale.evaluate.physics.pair_mass`)."""
+
+    pairs: int
+    relative_difference: SpreadStats
+    fit: PairFit | None  # None: too few pairs, or the fit failed
+    label: NotRequired[str]
+    figure: NotRequired[str | None]
+
+
+class ResponseBins(TypedDict):
+    """Per bin of the original pt: objects, mean and standard deviation of a response."""
+
+    n: list[int]
+    mean: list[Float]
+    std: list[Float]
+
+
+class ResponseVsPt(TypedDict):
+    """The pt, energy and mass responses of one kind of object in bins of the original pt."""
+
+    object: str
+    edges: list[float]
+    bins: dict[str, ResponseBins]  # "pt", "energy", "mass"
+    figure: NotRequired[str | None]
+
+
+class FourVectorInfo(TypedDict):
+    """A four-vector found among the column names (or named by the user)."""
+
+    name: str
+    kind: str
+    columns: dict[str, str]  # role (pt, eta, phi, mass or E, px, py, pz) -> column
+
+
 class PhysicsResult(TypedDict):
     """The physics of one table (:mod:`bale.evaluate.physics`): four-vectors, masses, pair masses, response vs pt."""
 
-    objects: list[dict[str, Any]]
-    masses: list[dict[str, Any]]
-    pairs: list[dict[str, Any]]
-    response_vs_pt: list[dict[str, Any]]
+    objects: list[FourVectorInfo]
+    masses: list[MassResult]
+    pairs: list[PairResult]
+    response_vs_pt: list[ResponseVsPt]
+
+
+class TrainingRecord(TypedDict, total=False):
+    """One table's network training record, from its model file."""
+
+    history: list[dict[str, Any]]  # per epoch: epoch, train, val, lr (the trainer's JSON, as stored)
+    best_epoch: int | None
+    loss: str | None
+    epochs: int | None
+    seconds: float | None
+    network_kept: bool
+
+
+class WrittenFigure(TypedDict):
+    """A figure drawn for the report (:class:`bale.evaluate.plots.Figures`): its PNG file and the PNG itself."""
+
+    name: str
+    file: str
+    caption: str
+    png_base64: str
+
+
+class NoFigure(TypedDict):
+    """What :class:`bale.evaluate.plots.Figures` gives when figures are off."""
+
+    name: None
 
 
 class Sampling(TypedDict):
@@ -127,9 +269,9 @@ class Sampling(TypedDict):
 class Training(TypedDict):
     """The training record of each table's network, or why there is none."""
 
-    tables: dict[str, dict[str, Any]]
+    tables: dict[str, TrainingRecord]
     note: str | None
-    figure: NotRequired[str]
+    figure: NotRequired[str | None]
 
 
 class Summary(TypedDict):
