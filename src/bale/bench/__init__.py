@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from bale.bench.methods import METHODS, Context, Encoded, Method, get_method, register, unregister
 from bale.bench.report import headline, pareto_plot, to_json, to_markdown, write_outputs
+from bale.bench.results import BenchResults, GridBenchResults
 from bale.bench.runner import load_bench_table, parse_settings, run_bench, run_methods
 
 __all__ = [
     "METHODS",
+    "BenchResults",
     "Context",
     "Encoded",
+    "GridBenchResults",
     "Method",
     "get_method",
     "headline",

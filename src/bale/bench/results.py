@@ -39,7 +39,7 @@ __all__ = [
 
 TABLE_FORMAT: Final = "bale-bench/1"
 GRID_FORMAT: Final = "bale-grid-bench/1"
-FIELD: Final = "grid"  # the key of a grid bench setting that names its field (bench.json, documented)
+FIELD: Final = "grid"  # the key of a grid bench setting that names its field (docs/grids.md, "Measured")
 
 Number = float | str
 """A float of the results; ``"inf"``, ``"-inf"`` or ``"nan"`` where it is not finite."""
@@ -171,12 +171,12 @@ class BenchResults(TypedDict):
 class Brief(TypedDict):
     """A method's figures in the headline."""
 
-    name: Any
-    ratio: Any
-    violations: Any
-    max_rel_err: Any
-    median_rel_err: Any
-    mean_rel_err: Any
+    name: str | None
+    ratio: float | None
+    violations: int | None
+    max_rel_err: Number | None
+    median_rel_err: Number | None
+    mean_rel_err: Number | None
 
 
 class Headline(TypedDict):

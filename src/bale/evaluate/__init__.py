@@ -16,5 +16,6 @@ Needs the ``evaluate`` extra (matplotlib, mplhep, scipy, vector).
 """
 
 from bale.evaluate.core import DEFAULT_MAX_ROWS, evaluate, evaluate_files
+from bale.evaluate.results import EvaluationReport, GridEvaluation
 
-__all__ = ["DEFAULT_MAX_ROWS", "evaluate", "evaluate_files"]
+__all__ = ["DEFAULT_MAX_ROWS", "EvaluationReport", "GridEvaluation", "evaluate", "evaluate_files"]
