@@ -197,9 +197,9 @@ def read_options(path: PathLike | None) -> EvaluateOptions:
     return EvaluateOptions(vectors, section.get("max_rows"), section.get("seed"))
 
 
-def parse_four_vector_options(values: Sequence[str]) -> dict[str, dict[str, str]]:
+def parse_four_vector_options(values: Sequence[str]) -> dict[str, dict[str, str] | list[str]]:
     """CLI ``--four-vector NAME:ROLE=COL,ROLE=COL,…`` (or ``NAME:COL,COL,COL,COL`` in pt, eta, phi, mass order)."""
-    result: dict[str, Any] = {}
+    result: dict[str, dict[str, str] | list[str]] = {}
     for value in values:
         name, sep, spec = value.partition(":")
         if not sep or not name or not spec:
