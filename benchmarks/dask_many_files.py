@@ -2,7 +2,7 @@
 
 Builds ``--files`` Parquet files of ``--rows-per-file`` rows each from a tiled copy of the Pythia
 tt-bar jets (each slice starts elsewhere, so no two files are equal), trains one model on a sample
-drawn across them (``bale.batch.sample_rows``), then times:
+drawn across them (``bale.batch.sample_rows``, the sampler of ``bale train``), then times:
 
 * a plain Python loop over ``bale.compress(..., workers=1)`` in this process (the reference);
 * ``compress_many`` on a local Dask cluster of 1 worker process, then of 2, ...;

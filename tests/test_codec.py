@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from bale.bounds import Bound, check_bound
 from bale.codec.bitpack import pack_bits, unpack_bits
 from bale.codec.exact import decode_exact, encode_exact
-from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
+from bale.codec.lossy import Prediction, decode_lossy, encode_lossy, encode_lossy_numpy
 from bale.codec.rans import PROB_BITS, quantized_frequencies
-from bale.codec.uint_stream import _bit_length, decode_ints, decode_uints, encode_uints, tokenize, unzigzag, zigzag
+from bale.codec.uint_stream import decode_ints, decode_uints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 from common import same_bits
@@ -170,11 +170,21 @@ def test_zigzag_empty() -> None:
     assert unzigzag(np.zeros(0, np.uint64)).shape == (0,)
 
 
-def test_bit_length_exact() -> None:
-    vals = [1, 2, 3, 15, 16, 2**31, 2**32 - 1, 2**32, 2**53, 2**53 + 1, 2**63 - 1, 2**63, U64_MAX]
-    vals += [(1 << k) + d for k in range(64) for d in (-1, 0, 1) if 0 < (1 << k) + d <= U64_MAX]
-    got = _bit_length(np.array(vals, np.uint64))
-    assert got.tolist() == [v.bit_length() for v in vals]
+def _token_of(v: int) -> tuple[int, int, int]:
+    """The hybrid token of one value, from its definition (docs/codec.md), in Python integers."""
+    if v < 16:
+        return v, 0, 0
+    top = v.bit_length() - 1
+    width = top - 2
+    return 16 + (top - 4) * 4 + ((v >> width) & 3), v & ((1 << width) - 1), width
+
+
+def test_tokens_are_exact_for_every_bit_length() -> None:
+    vals = [0, 1, 15, 16, 17, 2**31, 2**32 - 1, 2**32, 2**53, 2**53 + 1, 2**63 - 1, 2**63, U64_MAX]
+    vals += [(1 << k) + d for k in range(64) for d in (-1, 0, 1) if 0 <= (1 << k) + d <= U64_MAX]
+    vals += np.random.default_rng(3).integers(0, U64_MAX, 2000, dtype=np.uint64, endpoint=True).tolist()
+    tokens, extras, widths = tokenize(np.array(vals, np.uint64))
+    assert list(zip(tokens.tolist(), extras.tolist(), widths.tolist(), strict=True)) == [_token_of(v) for v in vals]
 
 
 def test_tokens_stay_below_256() -> None:
@@ -480,6 +490,20 @@ def assert_lossy_ok(values: np.ndarray, bound: Bound, prediction: Prediction) ->
 def test_lossy_round_trip(dtype: str, bound: Bound, kind: str) -> None:
     values = lossy_values(dtype)
     assert_lossy_ok(values, bound, prediction_for(kind, len(values), bound))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bound", BOUNDS, ids=str)
+@pytest.mark.parametrize("kind", ["grid", "delta", "random", "random_signed"])
+def test_fused_lossy_encoder_gives_the_numpy_encoders_bits(dtype: str, bound: Bound, kind: str) -> None:
+    """The compiled encoder (codec/lossy_encode.py) writes what the NumPy passes wrote, byte for byte."""
+    values = np.concatenate([lossy_values(dtype), with_signalling_nans(dtype)])
+    values = np.concatenate([values, (np.random.default_rng(4).standard_normal(3000) * 40).astype(dtype)])
+    prediction = prediction_for(kind, len(values), bound)
+    payload, decoded = encode_lossy(values, bound, prediction)
+    reference_payload, reference_decoded = encode_lossy_numpy(values, bound, prediction)
+    assert payload == reference_payload
+    assert same_bits(decoded, reference_decoded)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -57,7 +57,7 @@ def test_resumed_training_ends_where_uninterrupted_training_does(tmp_path: Path)
 def test_checkpoint_of_other_settings_is_refused(tmp_path: Path) -> None:
     bale.train(TILED, config=config(epochs=2, checkpoint_dir=str(tmp_path), checkpoint_every=1))
     with pytest.raises(BaleInputError, match="other data or settings"):
-        bale.train(TILED, config=config(epochs=3, checkpoint_dir=str(tmp_path), resume=True, learning_rate=1e-2))
+        bale.train(TILED, config=config(epochs=3, checkpoint_dir=str(tmp_path), resume=True, learning_rate=3e-3))
 
 
 @pytest.mark.parametrize(

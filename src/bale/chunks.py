@@ -25,7 +25,7 @@ from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
-from bale.models.plan import ColumnPlan, CompressionModel
+from bale.models.plan import KIND_GRID, ColumnPlan, CompressionModel
 from bale.models.quantity_coding import coding_bound, decode_quantity, encode_quantity
 from bale.models.relations import Relation, relation_prediction
 
@@ -61,7 +61,7 @@ class _Context:
     def prediction(self, plan: ColumnPlan) -> Prediction:
         spec = plan.predictor
         kind = spec["kind"]
-        if kind == "grid":
+        if kind == KIND_GRID:
             return Prediction()
         if kind == "delta":
             return Prediction(delta=True)

@@ -101,8 +101,12 @@ class TrainConfig(_Section):
     seed: int = Field(0, description="Seed of every random number generator.")
     max_rows: int = Field(100_000, ge=16, description="Rows sampled from the data for training.")
     epochs: int = Field(40, ge=1, description="Upper limit of training epochs.")
-    batch_size: int = Field(512, ge=8)
-    learning_rate: float = Field(3e-3, gt=0)
+    batch_size: int = Field(
+        2048,
+        ge=8,
+        description="Rows of one optimizer step (2048 with learning_rate 1e-2: docs/models.md, default training).",
+    )
+    learning_rate: float = Field(1e-2, gt=0)
     validation_fraction: float = Field(0.15, gt=0, lt=0.9)
     patience: int = Field(5, ge=1, description="Epochs without validation gain before stopping early.")
     latent_penalty: float = Field(0.02, ge=0, description="Weight of the latent rate term (L1 on latents).")
@@ -260,8 +264,9 @@ seed = 0
 # Rows sampled from the input for training.
 max_rows = 100000
 epochs = 40
-batch_size = 512
-learning_rate = 0.003
+# Rows of one optimizer step; large steps with a high rate train 2-3x faster at the same ratio.
+batch_size = 2048
+learning_rate = 0.01
 validation_fraction = 0.15
 # Stop after this many epochs without validation gain; the best epoch is kept.
 patience = 5

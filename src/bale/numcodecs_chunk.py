@@ -19,7 +19,7 @@ from bale.bounds import parse_bound
 from bale.chunks import decode_chunk
 from bale.container import BaleReader, holds_fields
 from bale.errors import BaleError, BaleFormatError, BaleModelMismatchError
-from bale.models.plan import CompressionModel
+from bale.models.plan import KIND_GRID, CompressionModel
 from bale.table import Table
 
 __all__ = ["SOURCE_KEY", "SOURCE_VERSION", "array_dtype_error", "decode_bytes", "from_table"]
@@ -108,7 +108,7 @@ def _with_file_bounds(model: CompressionModel, bounds: dict[str, str]) -> Compre
         except (KeyError, ValueError, BaleError) as exc:
             raise BaleFormatError(f"BaleCodec: bad bound of column {plan.name!r}: {exc}") from None
         if (bound.mode == "exact") != (plan.bound.mode == "exact") or (
-            bound.mode != "exact" and bound.mode != plan.bound.mode and plan.predictor.get("kind") != "grid"
+            bound.mode != "exact" and bound.mode != plan.bound.mode and plan.predictor.get("kind") != KIND_GRID
         ):
             raise BaleFormatError(f"BaleCodec: column {plan.name!r} is coded with {bound}, the model with {plan.bound}")
         plans.append(replace(plan, bound=bound))

@@ -73,7 +73,7 @@ def _suggest(trial: Any, families: Sequence[str]) -> dict[str, Any]:
     params["model.hidden"] = trial.suggest_categorical("model.hidden", [8, 16, 32])
     if family == "ensemble":
         params["model.heads"] = trial.suggest_int("model.heads", 2, 5)
-    params["train.learning_rate"] = trial.suggest_float("train.learning_rate", 3e-4, 1e-2, log=True)
+    params["train.learning_rate"] = trial.suggest_float("train.learning_rate", 3e-4, 3e-2, log=True)
     params["train.scheduler"] = trial.suggest_categorical("train.scheduler", ["plateau", "step", "cosine"])
     return params
 

@@ -10,6 +10,7 @@ memory), the main table's columns are flat keys and every collection column a ja
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,11 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from bale.container import TableEntry
 from bale.errors import BaleFormatError, BaleInputError
 from bale.io.root_layout import ARRAY, FLAT, JAGGED, JAGGED2, BranchSpec
 
-__all__ = ["BranchMap", "Piece", "branch_maps", "build", "cut", "to_library", "to_pandas"]
+__all__ = ["BranchMap", "Piece", "branch_maps", "build", "cut", "to_library", "to_pandas", "zip_collections"]
 
 _C_TYPES = {
     "bool": "bool", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
@@ -60,7 +62,7 @@ def _typename(dtype: str, kind: str, shape: tuple[int, ...]) -> str:
     return {JAGGED: f"{base}[]", JAGGED2: f"std::vector<std::vector<{base}>>"}.get(kind, base)
 
 
-def branch_maps(tables: Sequence[Mapping[str, Any]], source: Mapping[str, Any]) -> dict[str, BranchMap]:
+def branch_maps(tables: Sequence[TableEntry], source: Mapping[str, Any]) -> dict[str, BranchMap]:
     """Key -> its map, in the file's order; every column named is checked to be in its table."""
     index = {str(t["name"]): i for i, t in enumerate(tables)}
     counters = {str(t["name"]): str(t.get("counter")) for t in tables[1:]}
@@ -200,3 +202,28 @@ def to_pandas(maps: Sequence[BranchMap], pieces: Sequence[Piece]) -> Any:
         else:
             columns[m.name] = piece.values
     return pd.DataFrame(columns)
+
+
+def zip_collections(arrays: dict[str, Any], maps: Sequence[BranchMap]) -> dict[str, Any]:
+    """Jagged keys sharing a counter as one field of records, named after their common prefix."""
+    groups: dict[str, list[str]] = {}
+    for m in maps:
+        if m.kind == "jagged" and m.counter is not None:
+            groups.setdefault(m.counter, []).append(m.name)
+    out: dict[str, Any] = {}
+    zipped: dict[str, str] = {}
+    for counter, names in groups.items():
+        common = os.path.commonprefix(names) if len(names) > 1 else names[0]  # noqa: RUF071 - names, not paths
+        prefix = common[: common.rfind("_")] if "_" in common else (counter[1:] if counter[:1] in "nN" else "")
+        if not prefix or prefix in arrays or prefix in out:
+            continue
+        fields = {n[len(prefix) + 1 :] if n.startswith(prefix + "_") else n: arrays[n] for n in names}
+        out[prefix] = ak.zip(fields, depth_limit=2)
+        zipped.update(dict.fromkeys(names, prefix))
+    result: dict[str, Any] = {}
+    for name, values in arrays.items():
+        if name not in zipped:
+            result[name] = values
+        elif zipped[name] not in result:
+            result[zipped[name]] = out[zipped[name]]
+    return result

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bale._version import __version__
 from bale.api.inputs import PathLike, _announce_preset, _config, _dtypes, _resolve_bounds, _Source
 from bale.api.inspect import _info_table, _update_digests
 from bale.api.quantities import (
@@ -27,7 +26,7 @@ from bale.api.quantities import (
 from bale.api.training import _check_schema, _train, _trivial_model, _with_bounds, load_model
 from bale.chunks import DEFAULT_WORKERS, encode_chunk, map_chunks
 from bale.config import BaleConfig
-from bale.container import BaleWriter
+from bale.container import BaleWriter, column_entry, model_entry, table_entry, table_header
 from bale.errors import BaleInputError
 from bale.fsutil import refuse_same_file
 from bale.grid.api import compress_grid
@@ -138,30 +137,20 @@ def compress(
             {n: CompressionModel(m.columns, m.network, quantities=m.quantities) for n, m in models.tables.items()}
         ).simplest()
     model_bytes = model.to_bytes()
-    header = {
-        "format": "bale",
-        "created_by": f"bale {__version__}",
-        "tables": [
-            {
-                "name": name,
-                **({"counter": structure.counters[name]} if name else {}),
-                "schema": [
-                    {
-                        "name": n,
-                        "dtype": str(v.dtype),
-                        "bound": bounds[n].to_json(),
-                        "predictor": coder.column(n).predictor["kind"],
-                    }
-                    for n, v in table.columns.items()
-                ],
-                **({"quantities": header_quantities(coder)} if coder.quantities else {}),
-            }
-            for (name, table), coder in zip(structure.tables.items(), coders, strict=True)
-        ],
-        "model": {"embedded": embedded, "sha256": hashlib.sha256(model_bytes).hexdigest()},
-        "chunk_rows": cfg.compress.chunk_rows,
-        "source": _jsonable(structure.source),
-    }
+    tables = [
+        table_entry(
+            name,
+            [
+                column_entry(n, str(v.dtype), bounds[n].to_json(), coder.column(n).predictor["kind"])
+                for n, v in table.columns.items()
+            ],
+            counter=structure.counters[name] if name else None,
+            quantities=header_quantities(coder),
+        )
+        for (name, table), coder in zip(structure.tables.items(), coders, strict=True)
+    ]
+    model_meta = model_entry(embedded=embedded, sha256=hashlib.sha256(model_bytes).hexdigest())
+    header = table_header(tables, model_meta, chunk_rows=cfg.compress.chunk_rows, source=_jsonable(structure.source))
     started = time.perf_counter()
     raw_bytes = 0
     digests = {n: hashlib.sha256() for n, b in bounds.items() if b.mode == "exact"}  # checked by verify()

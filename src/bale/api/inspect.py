@@ -16,7 +16,7 @@ from bale.api.decoding import _decode_steps
 from bale.api.inputs import PathLike
 from bale.api.training import _open_model
 from bale.chunks import LATENT_SECTION, closure, decode_chunk
-from bale.container import FIELDS_KIND, MEMBERS_KIND, BaleReader, holds_fields
+from bale.container import FIELDS_KIND, MEMBERS_KIND, BaleReader, TableEntry, holds_fields
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.grid.api import decompress_grid, grid_info
 from bale.models import CompressionModel
@@ -58,7 +58,7 @@ def _info_table(path: PathLike) -> TableInfo:
         return _info_reader(reader, path, None)
 
 
-def _table_summary(table: Mapping[str, Any], rows: int, column_bytes: Mapping[str, int]) -> TableSummary:
+def _table_summary(table: TableEntry, rows: int, column_bytes: Mapping[str, int]) -> TableSummary:
     """One table of a dataset in :func:`info`: rows, columns, bytes, bits per value, predictors used."""
     schema = table["schema"]
     size = sum(column_bytes[c["name"]] for c in schema)

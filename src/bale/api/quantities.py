@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
 from bale.bounds import Bound, parse_bound
 from bale.config import BaleConfig
+from bale.container import QuantityEntry, TableEntry
 from bale.errors import BaleFormatError, BaleInputError
 from bale.models import CompressionModel
 from bale.models.quantities import PAIR_FUNCTIONS, QuantitySpec, parse_quantity, resolve_quantities
@@ -86,7 +86,7 @@ def with_quantity_bounds(model: CompressionModel, specs: Sequence[QuantitySpec])
     return replace(model, quantities=quantities)
 
 
-def header_quantities(model: CompressionModel) -> list[dict[str, str]]:
+def header_quantities(model: CompressionModel) -> list[QuantityEntry]:
     """What a table's header records of its quantities: each as written, and its bound."""
     return [
         {"quantity": q.spec.label, "bound": q.bound.to_json(), "column": q.derived, "mode": q.mode}
@@ -94,7 +94,7 @@ def header_quantities(model: CompressionModel) -> list[dict[str, str]]:
     ]
 
 
-def file_quantity_bounds(table: Mapping[str, Any], model: CompressionModel) -> CompressionModel:
+def file_quantity_bounds(table: TableEntry, model: CompressionModel) -> CompressionModel:
     """The model coding with the bounds the file's header gives its quantities."""
     recorded = table.get("quantities")
     if recorded is None:

@@ -16,27 +16,23 @@ file object or an fsspec URL (:class:`bale.container.BaleReader`).
 
 from __future__ import annotations
 
-import fnmatch
 import itertools
-import os
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import awkward as ak
 import numpy as np
 
-from bale.api.branches import BranchMap, Piece, branch_maps, build, cut, to_library, to_pandas
+from bale.api.branches import BranchMap, Piece, branch_maps, build, cut, to_library, to_pandas, zip_collections
+from bale.api.selection import Filter, entry_range, filtered
 from bale.api.training import _open_model
 from bale.chunks import DEFAULT_WORKERS, closure, decode_chunk, map_chunks
-from bale.container import FIELDS_KIND, MEMBERS_KIND, BaleReader, Source
+from bale.container import FIELDS_KIND, MEMBERS_KIND, TREE_MEMBER, BaleReader, Source
 from bale.errors import BaleInputError
 from bale.models import CompressionModel
 
-__all__ = ["BaleBranch", "BaleFile", "BaleTree", "Closure", "open"]
-
-Filter = str | Sequence[str] | Callable[[str], bool] | None
+__all__ = ["BaleBranch", "BaleFile", "BaleTree", "Closure", "Filter", "open"]
 
 
 @dataclass(frozen=True)
@@ -107,11 +103,11 @@ class BaleFile(_Closable):
 
     def __init__(self, reader: BaleReader, model: Any = None, workers: int = DEFAULT_WORKERS) -> None:
         self._reader, self._model, self._workers = reader, model, workers
-        self._trees = {t["name"]: i for i, t in enumerate(reader.tables) if t.get("kind") == "tree"}
+        self._trees = {t["name"]: i for i, t in enumerate(reader.tables) if t.get("kind") == TREE_MEMBER}
 
     def keys(self, filter_name: Filter = None) -> list[str]:
         """The trees' paths."""
-        return _filtered(list(self._trees), filter_name)
+        return filtered(list(self._trees), filter_name)
 
     def classnames(self) -> dict[str, str]:
         """Tree path -> its class in the original file, and the objects kept beside the trees."""
@@ -166,7 +162,7 @@ class BaleTree(_Closable):
 
     def keys(self, filter_name: Filter = None) -> list[str]:
         """Branch names (a table's columns), those matching ``filter_name`` (globs or a predicate) when given."""
-        return _filtered(list(self._maps), filter_name)
+        return filtered(list(self._maps), filter_name)
 
     def typenames(self, filter_name: Filter = None) -> dict[str, str]:
         """Branch name -> its C++ type in the original file (``float``, ``float[]``, ``float[4]`` …)."""
@@ -228,7 +224,7 @@ class BaleTree(_Closable):
         if how not in (None, "zip") or (how == "zip" and library != "ak"):
             raise BaleInputError(f"how must be None or 'zip' (with library='ak'), not {how!r}")
         names = self._select(expressions, filter_name)
-        start, stop = _range(entry_start, entry_stop, self.num_entries)
+        start, stop = entry_range(entry_start, entry_stop, self.num_entries)
         maps = [self._maps[n] for n in names]
         pieces = self._read(maps, start, stop)
         if library == "pd":
@@ -237,7 +233,7 @@ class BaleTree(_Closable):
         if library == "np":
             return out
         if how == "zip":
-            out = _zip_collections(out, maps)
+            out = zip_collections(out, maps)
         return ak.zip(out, depth_limit=1) if out else ak.Array(np.zeros((stop - start, 0)))
 
     def iterate(
@@ -251,7 +247,7 @@ class BaleTree(_Closable):
         library: str = "ak",
     ) -> Iterator[Any]:
         """:meth:`arrays` in ranges of ``step_size`` entries (default: the file's own steps)."""
-        start, stop = _range(entry_start, entry_stop, self.num_entries)
+        start, stop = entry_range(entry_start, entry_stop, self.num_entries)
         if step_size is not None and (not isinstance(step_size, (int, np.integer)) or step_size < 1):
             raise BaleInputError(f"step_size must be a positive number of entries, not {step_size!r}")
         if step_size is None:
@@ -272,7 +268,7 @@ class BaleTree(_Closable):
                     f"formulas are not evaluated)"
                 )
             names = list(dict.fromkeys(expressions))
-            return _filtered(names, filter_name) if filter_name is not None else names
+            return filtered(names, filter_name) if filter_name is not None else names
         return self.keys(filter_name)
 
     def _read(self, maps: Sequence[BranchMap], start: int, stop: int) -> list[Piece]:
@@ -340,7 +336,7 @@ class BaleBranch:
         """Its values over ``entry_start``..``entry_stop`` (awkward, NumPy, or a pandas DataFrame)."""
         if library == "pd":
             return self._tree.arrays([self.name], entry_start=entry_start, entry_stop=entry_stop, library="pd")
-        start, stop = _range(entry_start, entry_stop, self.num_entries)
+        start, stop = entry_range(entry_start, entry_stop, self.num_entries)
         return to_library(self._map, self._tree._read([self._map], start, stop)[0], library)
 
     def __repr__(self) -> str:
@@ -360,47 +356,3 @@ def _steps(reader: BaleReader) -> list[_Step]:
             out.append(_Step(len(out), first, events, chunks))
         first += events
     return out
-
-
-def _range(start: int | None, stop: int | None, n: int) -> tuple[int, int]:
-    """uproot's entry range: negative counts from the end, then clipped to the entries."""
-    lo = 0 if start is None else (start + n if start < 0 else start)
-    hi = n if stop is None else (stop + n if stop < 0 else stop)
-    lo, hi = min(max(lo, 0), n), min(max(hi, 0), n)
-    return lo, max(lo, hi)
-
-
-def _filtered(names: list[str], filter_name: Filter) -> list[str]:
-    if filter_name is None:
-        return names
-    if callable(filter_name):
-        return [n for n in names if filter_name(n)]
-    patterns = [filter_name] if isinstance(filter_name, str) else list(filter_name)
-    regexes = [re.compile(p[1:-1]) for p in patterns if len(p) > 1 and p.startswith("/") and p.endswith("/")]
-    globs = [p for p in patterns if not (len(p) > 1 and p.startswith("/") and p.endswith("/"))]
-    return [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs) or any(r.search(n) for r in regexes)]
-
-
-def _zip_collections(arrays: dict[str, Any], maps: Sequence[BranchMap]) -> dict[str, Any]:
-    """Jagged keys sharing a counter as one field of records, named after their common prefix."""
-    groups: dict[str, list[str]] = {}
-    for m in maps:
-        if m.kind == "jagged" and m.counter is not None:
-            groups.setdefault(m.counter, []).append(m.name)
-    out: dict[str, Any] = {}
-    zipped: dict[str, str] = {}
-    for counter, names in groups.items():
-        common = os.path.commonprefix(names) if len(names) > 1 else names[0]  # noqa: RUF071 - names, not paths
-        prefix = common[: common.rfind("_")] if "_" in common else (counter[1:] if counter[:1] in "nN" else "")
-        if not prefix or prefix in arrays or prefix in out:
-            continue
-        fields = {n[len(prefix) + 1 :] if n.startswith(prefix + "_") else n: arrays[n] for n in names}
-        out[prefix] = ak.zip(fields, depth_limit=2)
-        zipped.update(dict.fromkeys(names, prefix))
-    result: dict[str, Any] = {}
-    for name, values in arrays.items():
-        if name not in zipped:
-            result[name] = values
-        elif zipped[name] not in result:
-            result[zipped[name]] = out[zipped[name]]
-    return result

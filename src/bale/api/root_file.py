@@ -20,12 +20,11 @@ from typing import Any
 
 import uproot
 
-from bale._version import __version__
 from bale.api.decoding import _decode_steps, _empty_dataset
 from bale.api.inputs import PathLike
 from bale.api.inspect import _info_reader, _verify_reader
 from bale.api.training import _open_model
-from bale.container import MEMBER_SECTION, MEMBERS_KIND, BaleReader, BaleWriter
+from bale.container import MEMBER_SECTION, OBJECTS_MEMBER, TREE_MEMBER, BaleReader, BaleWriter, members_header
 from bale.errors import BaleError, BaleFormatError, BaleInputError
 from bale.fsutil import atomic_target
 from bale.io import detect_format
@@ -108,17 +107,10 @@ def compress_root_file(
         if not members:
             reasons = "; ".join(f"{k}: {v}" for k, v in left_out.items())
             raise BaleInputError(f"no tree of {path} can be coded: {reasons}")
-        tables = [{"name": name, "kind": "tree", "schema": []} for name, _ in members]
-        if packed.data is not None:
-            tables.append({"name": OBJECTS, "kind": "objects", "schema": []})
-        header = {
-            "format": "bale",
-            "created_by": f"bale {__version__}",
-            "kind": MEMBERS_KIND,
-            "tables": tables,
-            "model": {"embedded": False},
-            "source": {"format": "root", "objects": packed.copied, "left_out": left_out, "changed": packed.changed},
-        }
+        kinds = [(name, TREE_MEMBER) for name, _ in members]
+        kinds += [(OBJECTS, OBJECTS_MEMBER)] if packed.data is not None else []
+        source = {"format": "root", "objects": packed.copied, "left_out": left_out, "changed": packed.changed}
+        header = members_header(kinds, source=source)
         with BaleWriter(output, header, None) as writer:
             for i, (_, member) in enumerate(members):
                 writer.write_chunk_from_file(0, MEMBER_SECTION, member, table=i, step=i)
@@ -161,7 +153,7 @@ def decompress_root_file(
 
     def trees(out: Any) -> None:
         for name, kind, index in _members(reader):
-            if kind == "objects":
+            if kind == OBJECTS_MEMBER:
                 if out is not None:
                     unpack_objects(bytes(reader.chunk(index)[MEMBER_SECTION]), out, objects)
                 continue
@@ -191,7 +183,7 @@ def root_file_info(reader: BaleReader, path: PathLike) -> RootFileInfo:
     trees: dict[str, TableInfo] = {}
     objects_bytes = 0
     for name, kind, index in _members(reader):
-        if kind == "objects":
+        if kind == OBJECTS_MEMBER:
             objects_bytes = reader.chunks[index].length
             continue
         with reader.member(index) as inner:
@@ -218,7 +210,7 @@ def verify_root_file(reader: BaleReader, path: PathLike, started: float) -> Root
     trees: dict[str, TableVerify] = {}
     for name, kind, index in _members(reader):
         reader.check_streaming(index)
-        if kind == "objects":
+        if kind == OBJECTS_MEMBER:
             with tempfile.TemporaryFile() as scratch, uproot.recreate(scratch) as out:
                 unpack_objects(bytes(reader.chunk(index)[MEMBER_SECTION]), out, _objects_of(reader))
             continue

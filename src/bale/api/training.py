@@ -21,9 +21,11 @@ from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target
 from bale.models import ColumnPlan, CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
+from bale.models.plan import KIND_EXACT, KIND_GRID
 from bale.models.quantities import QuantitySpec
 from bale.stages import stage
 from bale.table import Dataset, Table
+from bale.training.sampling import draw_events, sample_files
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,10 @@ def train(
     A flat table gives a :class:`CompressionModel`; a dataset with collections (a ROOT
     tree with jagged branches) a :class:`DatasetModel` with one model per table. ``data``
     may be a list of files: the sample (``train.max_rows`` rows in all) is drawn from all
-    of them, an equal share each, at most ``train_fraction`` of each file. ``quantities``:
-    bounds on quantities of several columns, ``"mass(energy,px,py,pz):rel=1e-3"`` (docs/codec.md).
+    of them, an equal share of the rows still to draw each, at most ``train_fraction`` of each
+    file (:func:`bale.training.sampling.sample_files`, the sampler of :func:`bale.batch.sample_rows`).
+    ``quantities``: bounds on quantities of several columns, ``"mass(energy,px,py,pz):rel=1e-3"``
+    (docs/codec.md).
     """
     cfg = _config(config)
     if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
@@ -58,23 +62,8 @@ def train(
     stage("drawing a training sample (at most %d rows)", cfg.train.max_rows)
     sample = source.sample(cfg.train.max_rows)
     if train_fraction is not None:
-        sample = _fraction(sample, train_fraction, np.random.default_rng(cfg.train.seed))
+        sample = draw_events(sample, train_fraction, np.random.default_rng(cfg.train.seed))
     return _train(sample, cfg, error, errors, source.exact, preset, progress, announce=True, quantities=quantities)
-
-
-def _fraction(dataset: Dataset, fraction: float, rng: np.random.Generator, limit: int | None = None) -> Dataset:
-    """A random ``fraction`` of the events (at most ``limit``), kept in order."""
-    if not 0 < fraction <= 1:
-        raise BaleInputError(f"train_fraction must be in (0, 1], not {fraction}")
-    n = dataset.num_events
-    take = min(n, max(1, round(fraction * n)), limit if limit is not None else n)
-    if take >= n:
-        return dataset
-    if dataset.counters:  # whole events: a random run of consecutive events keeps the structure simple
-        start = int(rng.integers(0, n - take + 1))
-        return dataset.slice(start, start + take)
-    rows = np.sort(rng.choice(n, take, replace=False))
-    return Dataset.single(Table({k: v[rows] for k, v in dataset.main.columns.items()}, dict(dataset.main.source)))
 
 
 def _sample_files(
@@ -85,22 +74,19 @@ def _sample_files(
     keep_rest: bool,
     train_fraction: float | None,
 ) -> tuple[Dataset, list[str]]:
-    """A training sample across files: an equal share of ``train.max_rows`` from each."""
+    """A training sample across files (:func:`~bale.training.sampling.sample_files`) and its lossless columns."""
     if not paths:
         raise BaleInputError("no input files to train on")
-    share = max(1, cfg.train.max_rows // len(paths))
-    rng = np.random.default_rng(cfg.train.seed)
-    parts, exact = [], []
-    for path in paths:
+    exact: list[str] = []
+
+    def read(path: Path, rows: int) -> Dataset:
+        nonlocal exact
         source = _Source(path, columns, tree, keep_rest, cfg.compress.chunk_rows)
-        piece = source.sample(share)
-        parts.append(_fraction(piece, train_fraction or 1.0, rng, limit=share))
         exact = source.exact
-    first = parts[0]
-    for path, part in zip(paths, parts, strict=True):
-        if _dtypes(part) != _dtypes(first) or list(part.tables) != list(first.tables):
-            raise BaleInputError(f"{path} has other columns or tables than {paths[0]}: train on like files only")
-    return Dataset.concat(parts), exact
+        return source.sample(rows)
+
+    sample = sample_files(paths, read, max_rows=cfg.train.max_rows, train_fraction=train_fraction, seed=cfg.train.seed)
+    return sample, exact
 
 
 def _train(
@@ -188,7 +174,7 @@ def _with_bounds(model: CompressionModel, bounds: Mapping[str, Bound]) -> Compre
     for plan in model.columns:
         bound = bounds[plan.name]
         if (bound.mode == "exact") != (plan.bound.mode == "exact") or (
-            bound.mode != "exact" and bound.mode != plan.bound.mode and plan.predictor["kind"] != "grid"
+            bound.mode != "exact" and bound.mode != plan.bound.mode and plan.predictor["kind"] != KIND_GRID
         ):
             raise BaleInputError(
                 f"column {plan.name!r}: the model was trained for {plan.bound}, not {bound}; "
@@ -220,10 +206,10 @@ def _check_schema(dataset: Dataset, model: DatasetModel) -> None:
 def _trivial_model(table: Table, bounds: Mapping[str, Bound]) -> CompressionModel:
     """A model for a table too small to train on: classical coding of every column."""
     plans = [
-        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "exact" if bounds[n].mode == "exact" else "grid"})
+        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": KIND_EXACT if bounds[n].mode == "exact" else KIND_GRID})
         for n, v in table.columns.items()
     ]
-    plans.sort(key=lambda p: p.predictor["kind"] != "exact")
+    plans.sort(key=lambda p: p.predictor["kind"] != KIND_EXACT)
     return CompressionModel(plans)
 
 

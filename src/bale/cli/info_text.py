@@ -114,7 +114,7 @@ def _predictors(columns: Iterable[ColumnInfo]) -> str:
 
 
 def counts_text(counts: Mapping[str, int]) -> str:
-    """``{"exact": 3, "grid": 5}`` -> ``grid 5, exact 3``: most used first."""
+    """``{"exact": 3, "delta": 5}`` -> ``delta 5, exact 3``: most used first."""
     return ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bale.bounds import Bound
+from bale.codec.lossy_encode import FUSED_DTYPES, check_and_collect, quantize
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
@@ -95,6 +96,39 @@ def _prediction_arrays(prediction: Prediction, n: int) -> tuple[np.ndarray, np.n
 
 def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tuple[bytes, np.ndarray]:
     """Code ``values`` within ``bound``; returns the bytes and the values the decoder will produce."""
+    if values.dtype not in FUSED_DTYPES or not len(values):
+        return encode_lossy_numpy(values, bound, prediction)
+    dtype = values.dtype
+    n = len(values)
+    values = np.ascontiguousarray(values)
+    pred, pred_sign = _prediction_arrays(prediction, n)
+    relative = bound.mode == "rel"
+    cls = np.empty(n, np.uint8)
+    q = np.empty(n, np.int64)
+    signs = np.empty(n, np.int8)
+    flipped = np.empty(n, np.bool_)
+    pre = np.empty(n, np.float64)
+    quantize(values, to_domain(values, bound), pred, pred_sign, domain_step(bound), float(np.finfo(dtype).tiny),
+             _MAX_QUANT, prediction.delta, relative, cls, q, signs, flipped, pre)  # fmt: skip
+    if relative:
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.exp(pre, out=pre)  # NumPy's exp, as the decoder's (_reconstruct)
+    decoded = np.empty(n, dtype)
+    symbols = np.empty(n, np.int64)
+    limit = bound.value * (1.0 - MARGIN / 2)
+    k, _, outside = check_and_collect(values, pre, signs, flipped, q, relative, prediction.delta, limit, cls,
+                                      decoded, symbols)  # fmt: skip
+    payload = block(encode_uints(cls)) + block(encode_uints(zigzag(symbols[:k]))) + block(values[cls == RAW].tobytes())
+    if outside:
+        regular = cls <= FLIPPED
+        lo, hi = values[regular].min(), values[regular].max()
+        decoded[regular] = np.clip(decoded[regular], lo, hi)
+        payload += block(np.array([lo, hi], dtype=dtype).tobytes())
+    return payload, decoded
+
+
+def encode_lossy_numpy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tuple[bytes, np.ndarray]:
+    """:func:`encode_lossy` in NumPy passes: float16 columns, and the reference the fused path is tested against."""
     dtype = values.dtype
     n = len(values)
     x = as_float64(values)

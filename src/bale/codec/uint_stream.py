@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 
 from bale.codec import rans
@@ -53,37 +54,36 @@ def unzigzag(values: np.ndarray) -> np.ndarray:
 
 def tokenize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tokens, raw extra bits and their widths of uint64 ``values`` (also used to estimate sizes)."""
-    v = values.astype(np.uint64, copy=False)
+    v = np.ascontiguousarray(values.astype(np.uint64, copy=False))
     tokens = np.empty(len(v), dtype=np.int32)
-    widths = np.zeros(len(v), dtype=np.int64)
-    small = v < _DIRECT
-    tokens[small] = v[small].astype(np.int32)
-    big = ~small
-    if big.any():
-        vb = v[big]
-        # bit length via float64 log2 is unsafe for >2^53: use frexp on the top part instead
-        nbits = _bit_length(vb) - 1
-        shift = (nbits - _MSB_IN_TOKEN).astype(np.uint64)
-        msb = ((vb >> shift) & np.uint64((1 << _MSB_IN_TOKEN) - 1)).astype(np.int64)
-        tokens[big] = (_DIRECT + (nbits - _SPLIT_BITS) * (1 << _MSB_IN_TOKEN) + msb).astype(np.int32)
-        widths[big] = nbits - _MSB_IN_TOKEN
-    extras = v & ((np.uint64(1) << widths.astype(np.uint64)) - np.uint64(1))
+    extras = np.empty(len(v), dtype=np.uint64)
+    widths = np.empty(len(v), dtype=np.int64)
+    _tokenize(v, tokens, extras, widths)
     return tokens, extras, widths
 
 
-def _bit_length(v: np.ndarray) -> np.ndarray:
-    """Number of significant bits of each (nonzero) uint64, exactly."""
-    out = np.frexp(v.astype(np.float64))[1].astype(np.int64)
-    big = v >= np.uint64(1 << 52)  # float64 may round these up: count them exactly
-    if big.any():
-        work = v[big]
-        exact = np.zeros(len(work), dtype=np.int64)
+@numba.njit(nogil=True, cache=True)
+def _tokenize(v: np.ndarray, tokens: np.ndarray, extras: np.ndarray, widths: np.ndarray) -> None:
+    """One pass over the values: integer arithmetic only, so every machine gives the same tokens."""
+    one = np.uint64(1)
+    for i in range(len(v)):
+        x = v[i]
+        if x < np.uint64(_DIRECT):
+            tokens[i] = np.int32(x)
+            extras[i] = np.uint64(0)
+            widths[i] = 0
+            continue
+        nbits = 0  # index of the leading one (bit length - 1), by halving
+        work = x
         for step in (32, 16, 8, 4, 2, 1):
-            hi = work >= (np.uint64(1) << np.uint64(step))
-            exact[hi] += step
-            work[hi] >>= np.uint64(step)
-        out[big] = exact + (work > 0)
-    return out
+            if work >= (one << np.uint64(step)):
+                work >>= np.uint64(step)
+                nbits += step
+        width = nbits - _MSB_IN_TOKEN
+        msb = np.int64((x >> np.uint64(width)) & np.uint64((1 << _MSB_IN_TOKEN) - 1))
+        tokens[i] = np.int32(_DIRECT + (nbits - _SPLIT_BITS) * (1 << _MSB_IN_TOKEN) + msb)
+        widths[i] = width
+        extras[i] = x & ((one << np.uint64(width)) - one)
 
 
 def _token_tables() -> tuple[np.ndarray, np.ndarray]:

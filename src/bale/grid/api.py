@@ -1,9 +1,10 @@
 """Grid mode of the API: compress, decompress, train and describe ``.bale`` files of grids.
 
-A grid file is a ``.bale`` container (docs/format.md) whose header has ``"kind": "grid"``;
-each grid is a table entry with ``"kind": "grid"``, one schema entry (its name, dtype and
-the bound it was coded with) and a ``grid`` record (shape, the bound as given, block shape,
-predictors); its bytes are one chunk, whose ``rows`` are its frames. The conv model, when
+A grid file is a ``.bale`` container (docs/format.md) whose header's kind is
+:data:`~bale.container.FIELDS_KIND`; each grid is a table entry of that kind, one schema
+entry (its name, dtype and the bound it was coded with) and a shape record
+(:func:`bale.container.grid_entry`: shape, the bound as given); its bytes are one chunk of
+one section (:data:`~bale.container.GRID_SECTION`), whose ``rows`` are its frames. The conv model, when
 one is used, is a safetensors file embedded like a table model, or named by its SHA-256.
 """
 
@@ -19,10 +20,19 @@ from typing import Any, cast
 
 import numpy as np
 
-from bale._version import __version__
 from bale.bounds import parse_bound
 from bale.config import BaleConfig, load_config
-from bale.container import FIELDS_KIND, MAGIC, BaleReader, BaleWriter, holds_fields
+from bale.container import (
+    FIELDS_KIND,
+    GRID_SECTION,
+    MAGIC,
+    BaleReader,
+    BaleWriter,
+    grid_entry,
+    grid_header,
+    holds_fields,
+    model_entry,
+)
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import refuse_same_file, write_atomic
 from bale.grid.codec import (
@@ -158,27 +168,18 @@ def compress_grid(
         encoded[name] = encode_grid(
             a, bounds[name].bound, block=cfg.grid.block, predictor=cfg.grid.predictor, model=conv
         )
-    header = {
-        "format": "bale",
-        "created_by": f"bale {__version__}",
-        "kind": FIELDS_KIND,
-        "tables": [
-            {
-                "name": name,
-                "kind": FIELDS_KIND,
-                "schema": [{"name": name, "dtype": str(a.dtype), "bound": bounds[name].bound.to_json()}],
-                "grid": {"shape": list(a.shape), "error": bounds[name].spec},
-            }
-            for name, a in grids.items()
-        ],
-        "model": {"embedded": embedded}
+    header = grid_header(
+        [grid_entry(n, str(a.dtype), bounds[n].bound.to_json(), a.shape, bounds[n].spec) for n, a in grids.items()],
+        model_entry(embedded=embedded)
         if model_bytes is None
-        else {"embedded": embedded, "sha256": hashlib.sha256(model_bytes).hexdigest(), "family": "conv"},
-        "source": source,
-    }
+        else model_entry(embedded=embedded, sha256=hashlib.sha256(model_bytes).hexdigest(), family="conv"),
+        source=source,
+    )
     with BaleWriter(output, header, model_bytes if embedded else None) as writer:
         for t, (name, a) in enumerate(grids.items()):
-            writer.write_chunk(as_3d(a.shape)[0], {"grid": pack_sections(encoded[name].sections)}, table=t, step=0)
+            writer.write_chunk(
+                as_3d(a.shape)[0], {GRID_SECTION: pack_sections(encoded[name].sections)}, table=t, step=0
+            )
         writer.close({"raw_bytes": int(sum(a.nbytes for a in grids.values()))})
     report = grid_info(output)
     report["seconds"] = {"train": round(train_seconds, 3), "compress": round(time.perf_counter() - started, 3)}
@@ -229,7 +230,7 @@ def decompress_grid(
         for t, table in enumerate(reader.tables):
             try:
                 column = table["schema"][0]
-                shape = tuple(int(n) for n in table["grid"]["shape"])
+                shape = tuple(int(n) for n in table[GRID_SECTION]["shape"])
                 dtype = np.dtype(column["dtype"])
                 bound = parse_bound(column["bound"])
             except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -239,7 +240,7 @@ def decompress_grid(
                 raise BaleFormatError(f"{path}: grid {table['name']!r} has {len(chunks)} chunks, expected 1")
             if dtype.kind != "f" or any(n < 0 for n in shape) or int(np.prod(shape)) > 2**40:
                 raise BaleFormatError(f"{path}: bad grid shape or dtype")
-            parts = unpack_sections(reader.chunk(chunks[0])["grid"])
+            parts = unpack_sections(reader.chunk(chunks[0])[GRID_SECTION])
             out[table["name"]] = decode_grid(parts, shape, dtype, bound, model=conv)
         source = dict(reader.header.get("source") or {})
     if output is not None:
@@ -261,14 +262,14 @@ def grid_info(path: PathLike, *, model: PathLike | None = None) -> FieldsInfo:
             parts: dict[str, memoryview] = {}
             for i in by_table[t]:
                 size += reader.chunks[i].length
-                parts = unpack_sections(reader.chunk(i)["grid"])
+                parts = unpack_sections(reader.chunk(i)[GRID_SECTION])
                 for name, payload in parts.items():
                     sections[name] = sections.get(name, 0) + len(payload)
-            g = table.get("grid", {})
+            g = table.get(GRID_SECTION, {})
             described = cast(GridParts, describe_parts(parts, tuple(g.get("shape", [])))) if parts else GridParts()
             values = int(np.prod(g.get("shape", [0])))
             per_grid[table["name"]] = {
-                "shape": g.get("shape"),
+                "shape": g.get("shape", []),  # always there: the container checked the header (grid_tables)
                 "dtype": table["schema"][0]["dtype"],
                 "error": g.get("error"),
                 "bound": table["schema"][0]["bound"],

@@ -56,7 +56,7 @@ from bale.fsutil import atomic_target
 from bale.models import conditional
 from bale.models.bundle import DatasetModel
 from bale.models.conditional import FEATURE_BITS, FEATURE_CLIP, HIDDEN_BITS, WEIGHT_BITS, ConditionalNetwork
-from bale.models.plan import CompressionModel
+from bale.models.plan import KIND_LEARNED, CompressionModel
 
 __all__ = [
     "IR_VERSION",
@@ -283,7 +283,7 @@ def export_model(model: CompressionModel | DatasetModel, path: str | os.PathLike
             raise BaleInputError(
                 f"table {name!r}: only conditional networks export to ONNX, not {type(network).__name__}"
             )
-        heads = {c.name: c.predictor.get("head") for c in tables[name].columns if c.predictor["kind"] == "learned"}
+        heads = {c.name: c.predictor.get("head") for c in tables[name].columns if c.predictor["kind"] == KIND_LEARNED}
         extra = {"bale_table": _js(name), "bale_model_sha256": _js(digest), "bale_learned_columns": _js(heads)}
         export_onnx(network, targets[name], metadata=extra)
         written.append(targets[name])

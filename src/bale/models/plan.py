@@ -14,31 +14,50 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import safetensors.numpy
 
 from bale.bounds import Bound, parse_bound
 from bale.errors import BaleFormatError
-from bale.models.quantities import CODED, QuantityPlan
+from bale.models.predictor_kinds import (
+    CODED,
+    KIND_DELTA,
+    KIND_EXACT,
+    KIND_GRID,
+    KIND_LEARNED,
+    KIND_QUANTITY,
+    KIND_RELATION,
+    PREDICTOR_KINDS,
+    PredictorKind,
+    PredictorSpec,
+)
+from bale.models.quantities import QuantityPlan
 from bale.models.registry import Network, network_from_config
 from bale.models.relations import FORMULAS
 from bale.safejson import MAX_HEADER, safetensors_metadata
 from bale.safejson import loads as safe_loads
 
 __all__ = [
+    "KIND_DELTA",
+    "KIND_EXACT",
+    "KIND_GRID",
+    "KIND_LEARNED",
+    "KIND_QUANTITY",
+    "KIND_RELATION",
     "METADATA_KEY",
     "MODEL_FORMAT_VERSION",
     "PREDICTOR_KINDS",
     "ColumnPlan",
     "CompressionModel",
+    "PredictorKind",
+    "PredictorSpec",
     "load_safetensors",
     "save_safetensors",
 ]
 
 MODEL_FORMAT_VERSION = 1
-PREDICTOR_KINDS = ("exact", "grid", "delta", "relation", "learned", "quantity")
 METADATA_KEY = "bale_model"
 
 
@@ -49,7 +68,7 @@ class ColumnPlan:
     name: str
     dtype: str
     bound: Bound
-    predictor: dict[str, Any]  # {"kind": one of PREDICTOR_KINDS, ...}
+    predictor: PredictorSpec  # {"kind": one of PREDICTOR_KINDS, ...}
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "bound": self.bound.to_json(), "predictor": self.predictor}
@@ -58,7 +77,10 @@ class ColumnPlan:
     def from_json(cls, data: dict[str, Any]) -> ColumnPlan:
         try:
             plan = cls(
-                str(data["name"]), str(np.dtype(data["dtype"])), parse_bound(data["bound"]), dict(data["predictor"])
+                str(data["name"]),
+                str(np.dtype(data["dtype"])),
+                parse_bound(data["bound"]),
+                cast(PredictorSpec, dict(data["predictor"])),
             )
         except (KeyError, TypeError, ValueError, AttributeError, SyntaxError) as exc:
             raise BaleFormatError(f"bad column plan: {exc}") from None
@@ -68,18 +90,18 @@ class ColumnPlan:
         kind = plan.predictor.get("kind")
         if kind not in PREDICTOR_KINDS:
             raise BaleFormatError(f"column {plan.name!r}: unknown predictor {kind!r}")
-        if kind == "relation" and plan.predictor.get("formula") not in FORMULAS:
+        if kind == KIND_RELATION and plan.predictor.get("formula") not in FORMULAS:
             raise BaleFormatError(f"column {plan.name!r}: unknown relation {plan.predictor.get('formula')!r}")
-        if kind == "relation":
+        if kind == KIND_RELATION:
             inputs = plan.predictor.get("inputs")
             arity = FORMULAS[plan.predictor["formula"]][0]
             if not isinstance(inputs, list) or len(inputs) != arity or not all(isinstance(i, str) for i in inputs):
                 raise BaleFormatError(f"column {plan.name!r}: bad inputs of its relation")
         index = plan.predictor.get("index")
-        if kind == "quantity" and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
+        if kind == KIND_QUANTITY and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
             raise BaleFormatError(f"column {plan.name!r}: bad quantity index {index!r}")
         head = plan.predictor.get("head")
-        if kind == "learned" and (not isinstance(head, int) or isinstance(head, bool) or head < 0):
+        if kind == KIND_LEARNED and (not isinstance(head, int) or isinstance(head, bool) or head < 0):
             raise BaleFormatError(f"column {plan.name!r}: bad network head {head!r}")
         return plan
 
@@ -98,15 +120,15 @@ class CompressionModel:
     def check_quantities(self) -> None:
         """What decoding relies on: a quantity's columns exist, its own comes last of them and points back; a
         relation (of a column or of a quantity's value) uses only columns decoded before (else BaleFormatError)."""
-        coding = [c for c in self.columns if c.predictor["kind"] == "exact"]  # exact columns are decoded first
-        coding += [c for c in self.columns if c.predictor["kind"] != "exact"]
+        coding = [c for c in self.columns if c.predictor["kind"] == KIND_EXACT]  # exact columns are decoded first
+        coding += [c for c in self.columns if c.predictor["kind"] != KIND_EXACT]
         position = {c.name: i for i, c in enumerate(coding)}
         for i, q in enumerate(self.quantities):
             label = q.spec.label
             if any(c not in position for c in q.inputs):
                 raise BaleFormatError(f"quantity {label}: names a column the model does not code")
             derived = self.columns[position[q.derived]]
-            if derived.predictor != {"kind": "quantity", "index": i} or derived.bound.mode == "exact":
+            if derived.predictor != {"kind": KIND_QUANTITY, "index": i} or derived.bound.mode == "exact":
                 raise BaleFormatError(f"quantity {label}: its column {q.derived!r} is not coded for it")
             if any(position[c] > position[q.derived] for c in q.inputs):
                 raise BaleFormatError(f"quantity {label}: {q.derived!r} is not the last of its columns")
@@ -121,11 +143,11 @@ class CompressionModel:
                 if shared and not set(first.inputs) <= set(then.inputs):
                     raise BaleFormatError(f"quantities {other.spec.label} and {label} share {sorted(shared)}")
         for plan in self.columns:
-            if plan.predictor["kind"] == "relation" and any(
+            if plan.predictor["kind"] == KIND_RELATION and any(
                 position.get(c, len(position)) >= position[plan.name] for c in plan.predictor["inputs"]
             ):
                 raise BaleFormatError(f"column {plan.name!r}: predicted from a column not decoded before it")
-            index = plan.predictor.get("index") if plan.predictor["kind"] == "quantity" else None
+            index = plan.predictor.get("index") if plan.predictor["kind"] == KIND_QUANTITY else None
             if index is not None and (index >= len(self.quantities) or self.quantities[index].derived != plan.name):
                 raise BaleFormatError(f"column {plan.name!r} refers to a missing quantity")
 

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from bale.bounds import FUNCTIONS, PAIR_FUNCTIONS, Bound, QuantitySpec, parse_bound, parse_quantity, resolve_quantities
 from bale.errors import BaleFormatError
+from bale.models.predictor_kinds import CODED, KIND_GRID, PredictorSpec
 
 __all__ = [
     "FUNCTIONS",
@@ -45,8 +46,6 @@ __all__ = [
     "quantity_values",
     "resolve_quantities",
 ]
-
-CODED = ("grid", "delta", "relation", "learned")  # predictors the coded value of a quantity may use
 
 
 def pair_starts(counts: np.ndarray, n: int) -> np.ndarray:
@@ -110,7 +109,7 @@ class QuantityPlan:
     bound: Bound
     derived: str
     mode: str  # "value" or "check"
-    predictor: dict[str, Any] = field(default_factory=lambda: {"kind": "grid"})
+    predictor: PredictorSpec = field(default_factory=lambda: PredictorSpec(kind=KIND_GRID))
 
     @property
     def spec(self) -> QuantitySpec:
@@ -135,7 +134,7 @@ class QuantityPlan:
                 parse_bound(data["bound"]),
                 str(data["derived"]),
                 str(data["mode"]),
-                dict(data["predictor"]),
+                cast(PredictorSpec, dict(data["predictor"])),
             )
         except (KeyError, TypeError, ValueError, AttributeError, SyntaxError) as exc:
             raise BaleFormatError(f"bad quantity plan: {exc}") from None

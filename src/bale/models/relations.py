@@ -18,6 +18,7 @@ import numpy as np
 from bale.bounds import Bound
 from bale.codec.estimate import estimated_cost
 from bale.codec.lossy import Prediction, domain_step, to_domain
+from bale.models.predictor_kinds import KIND_RELATION, PredictorSpec
 
 __all__ = ["FORMULAS", "Relation", "evaluate", "relation_prediction", "search_relation"]
 
@@ -61,6 +62,10 @@ class Relation:
 
     def to_json(self) -> dict[str, object]:
         return {"formula": self.formula, "inputs": list(self.inputs)}
+
+    def predictor(self) -> PredictorSpec:
+        """The column's predictor spec: ``{"kind": "relation", "formula": ..., "inputs": [...]}``."""
+        return {"kind": KIND_RELATION, "formula": self.formula, "inputs": list(self.inputs)}
 
 
 def evaluate(relation: Relation, decoded: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -23,7 +23,16 @@ from bale.codec.estimate import estimated_bits, estimated_cost
 from bale.codec.lossy import Prediction, encode_lossy
 from bale.config import BaleConfig
 from bale.models.conditional import FEATURE_BITS, ConditionalNetwork
-from bale.models.plan import ColumnPlan, CompressionModel
+from bale.models.plan import (
+    KIND_DELTA,
+    KIND_EXACT,
+    KIND_GRID,
+    KIND_LEARNED,
+    KIND_QUANTITY,
+    KIND_RELATION,
+    ColumnPlan,
+    CompressionModel,
+)
 from bale.models.quantities import QuantitySpec
 from bale.models.relations import Relation, search_relation
 from bale.stages import stage
@@ -32,25 +41,14 @@ from bale.training.closure import ClosureBudget, select_context
 from bale.training.families import family_of
 from bale.training.quantities import choose_value_predictor, finish_quantities, plan_quantities
 from bale.training.relation_search import derive_largest_of_sums, order_sum_groups, relations_on_later_columns
+from bale.training.sampling import BLOCK_ROWS, sample_row_blocks
 
-__all__ = ["fit_model", "sample_rows"]
+__all__ = ["fit_model"]
 
 log = logging.getLogger(__name__)
-_BLOCK = 1024  # rows are sampled in contiguous blocks, so that delta coding is costed fairly
 _RELATION_ROWS = 16_384
 _RELATION_EVALUATIONS = 600_000  # formulas tried per table, in all: bounds the search on wide tables
 MIN_LEARNED_GAIN = 0.1  # bits/value a head must save to be worth its decoding time
-
-
-def sample_rows(n: int, max_rows: int, seed: int) -> np.ndarray:
-    """Sorted row indices: all rows, or random contiguous blocks adding up to ``max_rows``."""
-    if n <= max_rows:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    n_blocks = -(-n // _BLOCK)
-    chosen = np.sort(rng.choice(n_blocks, size=max(1, max_rows // _BLOCK), replace=False))
-    rows = (chosen[:, None] * _BLOCK + np.arange(_BLOCK)[None, :]).ravel()
-    return rows[rows < n]
 
 
 _ANGLES = ("phi", "Phi", "PHI")
@@ -121,15 +119,17 @@ def fit_model(
     ``checkpoint``: where the network's training state is saved (and resumed from, with
     ``config.train.resume``). ``quantities``: bounds on quantities of several columns (``training/quantities.py``).
     """
-    rows = sample_rows(table.num_rows, config.train.max_rows, config.train.seed)
+    rows = sample_row_blocks(table.num_rows, config.train.max_rows, config.train.seed)
     sample = {name: values[rows] for name, values in table.columns.items()}
     exact = [
-        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "exact"})
+        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": KIND_EXACT})
         for n, v in sample.items()
         if bounds[n].mode == "exact"
     ]
     lossy = [
-        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": "grid"}) for n, v in sample.items() if bounds[n].mode != "exact"
+        ColumnPlan(n, str(v.dtype), bounds[n], {"kind": KIND_GRID})
+        for n, v in sample.items()
+        if bounds[n].mode != "exact"
     ]
     rel_rows = slice(0, _RELATION_ROWS)
     derived: dict[str, Relation] = {}
@@ -148,12 +148,12 @@ def fit_model(
     for plan in lossy:
         x = sample[plan.name]
         head = x[rel_rows]
-        if plan.predictor["kind"] == "quantity":  # its section codes the quantity's value
+        if plan.predictor["kind"] == KIND_QUANTITY:  # its section codes the quantity's value
             costs[plan.name], decoded[plan.name] = choose_value_predictor(plan, planned, sample, decoded, rel_rows)
             continue
         cost = {
-            "grid": estimated_cost(head, plan.bound, Prediction()),
-            "delta": estimated_cost(head, plan.bound, Prediction(delta=True)),
+            KIND_GRID: estimated_cost(head, plan.bound, Prediction()),
+            KIND_DELTA: estimated_cost(head, plan.bound, Prediction(delta=True)),
         }
         fits = None
         if budget is not None:
@@ -171,9 +171,9 @@ def fit_model(
                 hints=[derived[plan.name]] if plan.name in derived else (),
             )
             if relation is not None:
-                cost["relation"] = relation_cost
-                plan.predictor = {"kind": "relation", **relation.to_json()}
-        if "relation" not in cost:
+                cost[KIND_RELATION] = relation_cost
+                plan.predictor = relation.predictor()
+        if KIND_RELATION not in cost:
             plan.predictor = {"kind": min(cost, key=cost.__getitem__)}
         if budget is not None:
             budget.set(plan.name, plan.predictor.get("inputs", ()))
@@ -190,7 +190,7 @@ def fit_model(
     order = exact + lossy
     network = None
     info: dict[str, object] = {"sample_rows": len(rows)}
-    targets = [p for p in lossy if p.predictor["kind"] not in ("relation", "quantity")]
+    targets = [p for p in lossy if p.predictor["kind"] not in (KIND_RELATION, KIND_QUANTITY)]
     if config.model.learned and targets and len(rows) >= 64:
         stage("training the network on %d rows (%d columns to predict, at most %d epochs)",
               len(rows), len(targets), config.train.epochs)  # fmt: skip
@@ -202,8 +202,6 @@ def fit_model(
         info["max_closure"] = limit
     info["estimated_bits"] = {k: {m: round(b, 3) for m, b in v.items()} for k, v in costs.items()}
     return finish_quantities(CompressionModel(columns=order, network=network, info=info), planned)
-
-
 
 
 def _limited_context(
@@ -276,7 +274,7 @@ def _fit_network(
         axis=1,
     )
     # hold out whole blocks for validation
-    blocks = np.arange(n) // _BLOCK
+    blocks = np.arange(n) // BLOCK_ROWS
     rng = np.random.default_rng(config.train.seed + 1)
     n_blocks = int(blocks.max()) + 1
     val_blocks = rng.random(n_blocks) < config.train.validation_fraction
@@ -323,7 +321,7 @@ def _fit_network(
         pred = net.predict(j, val_features, latent)
         learned = estimated_cost(x, plan.bound, Prediction(value=pred))
         kind = plan.predictor["kind"]
-        other = estimated_cost(x, plan.bound, Prediction(delta=kind == "delta"))
+        other = estimated_cost(x, plan.bound, Prediction(delta=kind == KIND_DELTA))
         learned_cost[plan.name] = round(learned, 3)
         if learned < other - MIN_LEARNED_GAIN:
             chosen.append(j)
@@ -345,6 +343,6 @@ def _fit_network(
         )
         return None, info
     for head, j in enumerate(chosen):
-        targets[j].predictor = {"kind": "learned", "head": head}
+        targets[j].predictor = {"kind": KIND_LEARNED, "head": head}
     log.info("network kept for %s: saves %.2f bits/row, latents cost %.2f", net.targets, gain, latent_bits)
     return net, info

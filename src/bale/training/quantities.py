@@ -20,7 +20,14 @@ import numpy as np
 from bale.bounds import Bound
 from bale.codec.estimate import estimated_cost
 from bale.codec.lossy import Prediction, encode_lossy
-from bale.models.plan import ColumnPlan, CompressionModel
+from bale.models.plan import (
+    KIND_DELTA,
+    KIND_GRID,
+    KIND_QUANTITY,
+    KIND_RELATION,
+    ColumnPlan,
+    CompressionModel,
+)
 from bale.models.quantities import QuantityPlan, QuantitySpec, quantity_values
 from bale.models.quantity_coding import VALUE_FRACTION
 from bale.models.relations import search_relation
@@ -50,7 +57,7 @@ def plan_quantities(
             names.remove(energy)
             last = max((names.index(c) for c in spec.inputs[1:] if c in names), default=-1)
             order.insert(last + 1, plan)
-            plan.predictor = {"kind": "quantity", "index": len(plans)}
+            plan.predictor = {"kind": KIND_QUANTITY, "index": len(plans)}
             plans.append(QuantityPlan(spec.function, list(spec.inputs), spec.bound, energy, "value"))
         else:
             derived = max(coded, key=names.index)
@@ -77,8 +84,8 @@ def choose_value_predictor(
     bound = Bound(quantity.bound.mode, quantity.bound.value * VALUE_FRACTION)
     target = quantity_values(quantity.function, [sample[c][rows] for c in quantity.inputs])
     cost = {
-        "grid": estimated_cost(target, bound, Prediction()),
-        "delta": estimated_cost(target, bound, Prediction(delta=True)),
+        KIND_GRID: estimated_cost(target, bound, Prediction()),
+        KIND_DELTA: estimated_cost(target, bound, Prediction(delta=True)),
     }
     candidates = {k: v[rows] for k, v in decoded.items() if k != quantity.derived}
     relation = None
@@ -87,8 +94,8 @@ def choose_value_predictor(
             target, bound, candidates, budget=min(cost.values()), max_evaluations=max_evaluations
         )
         if relation is not None:
-            cost["relation"] = relation_cost
-            quantity.predictor = {"kind": "relation", **relation.to_json()}
+            cost[KIND_RELATION] = relation_cost
+            quantity.predictor = relation.predictor()
     if relation is None:
         quantity.predictor = {"kind": min(cost, key=cost.__getitem__)}
     log.info("quantity %s: coded as its value, %s", quantity.spec.label, {k: round(v, 2) for k, v in cost.items()})
@@ -102,8 +109,8 @@ def finish_quantities(model: CompressionModel, quantities: list[QuantityPlan]) -
     for i, quantity in enumerate(quantities):
         plan = plans[quantity.derived]
         if quantity.mode == "check":
-            quantity.predictor = dict(plan.predictor)
-            plan.predictor = {"kind": "quantity", "index": i}
+            quantity.predictor = plan.predictor.copy()
+            plan.predictor = {"kind": KIND_QUANTITY, "index": i}
     model.quantities = quantities
     model.check_quantities()
     return model

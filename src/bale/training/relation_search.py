@@ -8,12 +8,11 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
 from bale.codec.estimate import estimated_cost
-from bale.models.plan import ColumnPlan
+from bale.models.plan import KIND_DELTA, KIND_GRID, KIND_QUANTITY, KIND_RELATION, ColumnPlan, PredictorSpec
 from bale.models.relations import Relation, relation_prediction, search_relation
 from bale.training.closure import ClosureBudget
 
@@ -23,7 +22,7 @@ def _dependents(lossy: list[ColumnPlan], name: str) -> set[str]:
     """The columns whose relation needs ``name``, directly or through other relations."""
     needs = {name}
     for plan in lossy:  # relations point to earlier columns: one pass in coding order
-        if plan.predictor["kind"] == "relation" and needs.intersection(plan.predictor["inputs"]):
+        if plan.predictor["kind"] == KIND_RELATION and needs.intersection(plan.predictor["inputs"]):
             needs.add(plan.name)
     needs.discard(name)
     return needs
@@ -45,7 +44,7 @@ def relations_on_later_columns(
     column to just after its last input, unless a column that needs it would then come first.
     """
     for plan in list(lossy):
-        if plan.predictor["kind"] in ("relation", "quantity"):
+        if plan.predictor["kind"] in (KIND_RELATION, KIND_QUANTITY):
             continue
         position = {p.name: i for i, p in enumerate(lossy)}
         dependents = _dependents(lossy, plan.name)
@@ -67,8 +66,8 @@ def relations_on_later_columns(
             continue
         log.info("%s: %s%s of columns coded after it, %.2f bits/value", plan.name, relation.formula,
                  relation.inputs, cost)  # fmt: skip
-        plan.predictor = {"kind": "relation", **relation.to_json()}
-        costs[plan.name]["relation"] = cost
+        plan.predictor = relation.predictor()
+        costs[plan.name][KIND_RELATION] = cost
         if last > position[plan.name]:
             lossy.remove(plan)
             lossy.insert(last, plan)  # after the removal, index ``last`` is just after the last input
@@ -176,7 +175,7 @@ def derive_largest_of_sums(
     position = {p.name: i for i, p in enumerate(lossy)}
     for plan in list(lossy):
         spec = plan.predictor
-        if spec["kind"] != "relation" or spec["formula"] not in _SUM_FORMULAS.values():
+        if spec["kind"] != KIND_RELATION or spec["formula"] not in _SUM_FORMULAS.values():
             continue
         group = [plan.name, *spec["inputs"]]
         if any(name not in position for name in group):
@@ -184,19 +183,19 @@ def derive_largest_of_sums(
         largest = max(group, key=lambda name: float(np.median(np.abs(decoded[name][rows]))))
         if largest == plan.name:
             continue
-        if lossy[position[largest]].predictor["kind"] == "quantity":
+        if lossy[position[largest]].predictor["kind"] == KIND_QUANTITY:
             continue  # a quantity codes that column
         between = lossy[position[largest] + 1 : position[plan.name]]
         if any(largest in p.predictor.get("inputs", ()) for p in between):
             continue  # a column in between is predicted from the one to move
         others = [name for name in group if name != largest]
-        candidate: dict[str, Any] = {"kind": "relation", "formula": _SUM_FORMULAS[len(others)], "inputs": others}
+        candidate: PredictorSpec = {"kind": KIND_RELATION, "formula": _SUM_FORMULAS[len(others)], "inputs": others}
         moved = lossy[position[largest]]
         relation = Relation(candidate["formula"], tuple(others))
         head = {name: decoded[name][rows] for name in others}
         new_cost = estimated_cost(sample[largest][rows], moved.bound, relation_prediction(relation, head, moved.bound))
-        old_total = costs[plan.name]["relation"] + min(costs[largest]["grid"], costs[largest]["delta"])
-        new_total = new_cost + min(costs[plan.name]["grid"], costs[plan.name]["delta"])
+        old_total = costs[plan.name][KIND_RELATION] + min(costs[largest][KIND_GRID], costs[largest][KIND_DELTA])
+        new_total = new_cost + min(costs[plan.name][KIND_GRID], costs[plan.name][KIND_DELTA])
         if new_total >= old_total:
             continue
         if budget is not None:  # the swap: plan loses its relation, largest gains one
@@ -213,8 +212,8 @@ def derive_largest_of_sums(
             old_total,
             new_total,
         )
-        costs[largest]["relation"] = new_cost
-        costs[plan.name].pop("relation")
+        costs[largest][KIND_RELATION] = new_cost
+        costs[plan.name].pop(KIND_RELATION)
         plan.predictor = {"kind": min(costs[plan.name], key=costs[plan.name].__getitem__)}
         moved.predictor = candidate
         lossy.remove(moved)

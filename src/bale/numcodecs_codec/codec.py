@@ -1,62 +1,18 @@
-"""A numcodecs codec, and its zarr v3 adapter, that store arrays with a trained bale model.
+"""The numcodecs codec :class:`BaleCodec`: an array chunk in, the bytes of a ``.bale`` file out.
 
-:class:`BaleCodec` is a :class:`numcodecs.abc.Codec` (``codec_id = "bale"``): ``encode``
-turns a NumPy array chunk into the bytes of a ``.bale`` file coded with a trained
-:class:`~bale.models.plan.CompressionModel`, ``decode`` gives the array back. Its
-configuration is plain JSON — the model's bytes in base64, the column layout and the
-bounds — so :meth:`~BaleCodec.get_config` / :func:`numcodecs.get_codec` round-trip it and an
-array's metadata is self-contained: nothing but bale is needed to read the data back.
-
-**Lossy.** Float values come back within the bounds (by default the model's own, for
-example ``rel=1e-3``: ``|x' - x| <= 1e-3 * |x|`` for every value; NaN, ±inf and ±0 stay
-bit-exact); integer and bool values come back exactly. Shape and dtype are preserved.
-
-**Layout.** A chunk becomes a table: with a one-column model the flattened chunk (C order)
-is that column; with a model of ``C`` columns the chunk's last axis must have length ``C``
-and index ``i`` of it is ``columns[i]`` (an ``(rows, C)`` array is a table of ``rows``
-rows); a structured array whose fields are the model's columns is also accepted. The
-chunk's shape, dtype and layout travel in the ``source`` metadata of the ``.bale`` header.
-A lossy column takes the model's dtype only (any byte order): integers are never coded
-through a float bound, and raw ``bytes`` (``uint8`` values) cannot go to a lossy column.
-An exact column also takes a dtype that casts safely to its own (``int16`` data for an
-``int32`` column). Anything else is refused with one line naming the column.
-
-**Zarr v3.** Zarr v3 does not take numcodecs codecs as they are: its codec pipeline is
-made of typed codecs (array→array "filters", one array→bytes "serializer", bytes→bytes
-"compressors"). bale sees arrays and writes bytes, so :class:`BaleZarrCodec` wraps
-:class:`BaleCodec` as an :class:`zarr.abc.codec.ArrayBytesCodec`, to be given as
-``serializer=``; it is named ``numcodecs.bale`` in ``zarr.json``, after the convention of
-zarr's own wrappers of numcodecs codecs (:mod:`zarr.codecs.numcodecs`), whose base classes
-are private, so the adapter builds on the public :mod:`zarr.abc.codec` instead. Further
-``compressors`` (zstd…) may follow but gain little on bale's entropy-coded bytes::
-
-    codec = BaleZarrCodec.from_model("jets.model", columns=["pt", "eta", "phi", "mass"])
-    z = zarr.create_array(store, shape=(n, 4), chunks=(65536, 4), dtype="float32",
-                          serializer=codec, compressors=None)
-
-A multi-column chunk must span every column (``chunks=(rows, C)``); :meth:`BaleZarrCodec.validate`
-says so when the array is created. Each chunk is a whole ``.bale`` file, with a header of a few
-hundred bytes: chunks of tens of thousands of values or more keep that overhead small.
-
-Importing this module registers :class:`BaleCodec` with numcodecs and, when zarr (>= 3) is
-installed, :class:`BaleZarrCodec` with zarr. Installed bale also declares both as entry points
-(``numcodecs.codecs``: ``bale``; ``zarr.codecs``: ``numcodecs.bale``), so a process that opens
-such an array finds the codec without importing bale first. The codec is not part of the zarr
-v3 specification: other zarr implementations cannot read these arrays.
+What it does with a chunk (layout, bounds, dtypes) is told in :mod:`bale.numcodecs_codec`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import numcodecs.abc
 import numcodecs.compat
@@ -71,11 +27,7 @@ from bale.models.plan import CompressionModel
 from bale.numcodecs_chunk import SOURCE_KEY, SOURCE_VERSION, array_dtype_error, decode_bytes, from_table
 from bale.table import Table
 
-if TYPE_CHECKING:
-    from zarr.core.array_spec import ArraySpec
-    from zarr.core.buffer import Buffer, NDBuffer
-
-__all__ = ["CODEC_ID", "ZARR_CODEC_NAME", "BaleCodec", "BaleZarrCodec"]
+__all__ = ["CODEC_ID", "ZARR_CODEC_NAME", "BaleCodec"]
 
 
 CODEC_ID = "bale"
@@ -320,116 +272,3 @@ class BaleCodec(numcodecs.abc.Codec):  # type: ignore[misc]
 
 
 numcodecs.registry.register_codec(BaleCodec)
-
-
-# zarr v3 -----------------------------------------------------------------------------------
-
-try:
-    from zarr.abc.codec import ArrayBytesCodec
-    from zarr.registry import register_codec as _register_zarr_codec
-except ImportError:  # zarr (>= 3) is optional
-    _HAVE_ZARR = False
-else:
-    _HAVE_ZARR = True
-
-
-if _HAVE_ZARR:
-
-    @dataclass(frozen=True, repr=False)
-    class BaleZarrCodec(ArrayBytesCodec):
-        """:class:`BaleCodec` as a zarr v3 array→bytes codec (``serializer=``), named ``numcodecs.bale``.
-
-        Takes the same keyword arguments as :class:`BaleCodec`; its ``configuration`` in
-        ``zarr.json`` is the numcodecs configuration without ``id``.
-        """
-
-        codec_config: dict[str, Any]
-        codec_name: ClassVar[str] = ZARR_CODEC_NAME
-        is_fixed_size = False  # not annotated: no dataclass field (zarr's BaseCodec declares it)
-
-        def __init__(self, **codec_config: Any) -> None:
-            config = dict(codec_config)
-            if config.pop("id", CODEC_ID) != CODEC_ID:
-                raise BaleInputError(f"{ZARR_CODEC_NAME}: the codec id must be {CODEC_ID!r}")
-            codec = BaleCodec.from_config(config)
-            stored = codec.get_config()
-            stored.pop("id")
-            object.__setattr__(self, "codec_config", stored)
-            object.__setattr__(self, "_codec", codec)
-
-        @classmethod
-        def from_codec(cls, codec: BaleCodec) -> BaleZarrCodec:
-            return cls(**codec.get_config())
-
-        @classmethod
-        def from_model(
-            cls,
-            model: CompressionModel | str | os.PathLike[str],
-            columns: Sequence[str] | None = None,
-            *,
-            error: str | None = None,
-            errors: Sequence[str] | None = None,
-            workers: int = 1,
-        ) -> BaleZarrCodec:
-            """See :meth:`BaleCodec.from_model`."""
-            return cls.from_codec(BaleCodec.from_model(model, columns, error=error, errors=errors, workers=workers))
-
-        @property
-        def codec(self) -> BaleCodec:
-            """The numcodecs codec doing the work."""
-            return self._codec  # type: ignore[no-any-return,attr-defined]
-
-        @classmethod
-        def from_dict(cls, data: dict[str, Any]) -> BaleZarrCodec:
-            if data.get("name") != ZARR_CODEC_NAME:
-                raise BaleInputError(f"expected a codec named {ZARR_CODEC_NAME!r}, got {data.get('name')!r}")
-            config = data.get("configuration") or {}
-            if not isinstance(config, dict):
-                raise BaleInputError(f"{ZARR_CODEC_NAME}: configuration must be an object")
-            return cls(**config)
-
-        def to_dict(self) -> dict[str, Any]:
-            return {"name": ZARR_CODEC_NAME, "configuration": dict(self.codec_config)}
-
-        def __hash__(self) -> int:
-            return hash((ZARR_CODEC_NAME, self.codec.model_sha256, repr(sorted(self.codec_config.items()))))
-
-        def __repr__(self) -> str:
-            return f"BaleZarrCodec({self.codec!r})"
-
-        def validate(self, *, shape: tuple[int, ...], dtype: Any, chunk_grid: Any) -> None:
-            """Refuse, when the array is created, a dtype or chunk shape the model cannot code."""
-            native = dtype.to_native_dtype() if hasattr(dtype, "to_native_dtype") else np.dtype(dtype)
-            chunks = getattr(chunk_grid, "chunk_shape", None)
-            self.codec.check_layout(tuple(chunks) if chunks is not None else tuple(shape), native)
-
-        def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
-            raise NotImplementedError("the size of a bale chunk depends on its data")
-
-        def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
-            encoded = self.codec.encode(chunk_array.as_numpy_array())
-            return chunk_spec.prototype.buffer.from_bytes(encoded)
-
-        def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
-            decoded = self.codec.decode(chunk_bytes.as_numpy_array())
-            want = chunk_spec.dtype.to_native_dtype()
-            if decoded.shape != tuple(chunk_spec.shape):
-                raise BaleFormatError(
-                    f"{ZARR_CODEC_NAME}: decoded a chunk of shape {decoded.shape}, expected {tuple(chunk_spec.shape)}"
-                )
-            return chunk_spec.prototype.nd_buffer.from_numpy_array(decoded.astype(want, copy=False))
-
-        async def _encode_single(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
-            return await asyncio.to_thread(self._encode_sync, chunk_array, chunk_spec)
-
-        async def _decode_single(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
-            return await asyncio.to_thread(self._decode_sync, chunk_bytes, chunk_spec)
-
-    _register_zarr_codec(ZARR_CODEC_NAME, BaleZarrCodec)
-
-else:
-
-    def __getattr__(name: str) -> Any:
-        if name == "BaleZarrCodec":
-            raise ImportError("BaleZarrCodec needs zarr >= 3: pip install 'zarr>=3'")
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
