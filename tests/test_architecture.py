@@ -20,6 +20,7 @@ LAYERS = {
     "stages": 1,  # stage lines on stderr (bale.stage logger): used from training up to the CLI
     "table": 1,
     "bounds": 1,
+    "reports": 1,  # the typed reports of info, verify and compress (TypedDicts: imports nothing of bale)
     "frames": 1.5,  # pandas, polars and pyarrow tables in memory
     "config": 2,
     "preset_rules": 1.5,

@@ -220,7 +220,7 @@ def test_every_writer_goes_through_an_atomic_helper() -> None:
         "fsutil.py",  # the helpers themselves
         "container/format.py",  # BaleWriter: a temporary file from fsutil.temp_beside, renamed on close
         "io/numpy_format.py",  # table writers are handed the temporary path by io.write_table
-        "bench/runner.py",  # /proc/self/clear_refs and a pipe
+        "bench/measure.py",  # /proc/self/clear_refs and a pipe
     }
     found = []
     root = SRC / "bale"

@@ -427,7 +427,8 @@ def test_report_dom_dump(small_report: tuple[Path, dict]) -> None:
 
 def test_figures_speak_physics(tmp_path: Path) -> None:
     """Units on axes, what a cut range leaves out, collection names, the loss in words (issue 20)."""
-    from bale.evaluate.plots import column_figure, history_figure, mass_difference_figure
+    from bale.evaluate.physics_plots import mass_difference_figure
+    from bale.evaluate.plots import column_figure, history_figure
     from bale.evaluate.units import unit_of
 
     assert (unit_of("Jet_pt"), unit_of("Muon_phi"), unit_of("eta"), unit_of("n_constituents")) == ("GeV", "rad", "", "")

@@ -14,6 +14,7 @@ from bale.bounds import Bound, parse_bound
 from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
+from bale.reports import CompressReport, Info, Verify
 from bale.table import Dataset, Fields, Forest, Table
 
 
@@ -35,12 +36,15 @@ __all__ = [
     "BaleModelMismatchError",
     "BaleTree",
     "Bound",
+    "CompressReport",
     "CompressionModel",
     "Dataset",
     "DatasetModel",
     "Fields",
     "Forest",
+    "Info",
     "Table",
+    "Verify",
     "__version__",
     "as_dataset",
     "compress",

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bale.api.inputs import PathLike, _announce_preset, _config, _dtypes, _resolve_bounds, _Source
-from bale.api.inspect import _update_digests, info
+from bale.api.inspect import _info_table, _update_digests
 from bale.api.quantities import (
     declared_quantities,
     header_quantities,
@@ -35,6 +35,7 @@ from bale.io.data_kind import check_kind, detect_kind
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
 from bale.models.quantities import QuantitySpec
+from bale.reports import CompressReport, TableInfo
 from bale.stages import stage
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def compress(
     on_epoch: Callable[[int, float], None] | None = None,
     kind: str | None = None,
     quantities: Iterable[str | QuantitySpec] | None = None,
-) -> dict[str, Any]:
+) -> CompressReport:
     """Compress ``data`` into the ``.bale`` file ``output``; returns :func:`info` of the result.
 
     Without ``model`` a model is trained on the data and embedded in the file. With one,
@@ -91,7 +92,7 @@ def compress(
                     f"{data} holds {len(trees)} trees and a model covers one: choose a tree with --tree"
                 )
 
-            def one_tree(name: str, out: Path) -> dict[str, Any]:
+            def one_tree(name: str, out: Path) -> CompressReport:
                 return compress(
                     data, out, error=error, errors=errors, config=cfg, columns=columns, tree=name,
                     keep_rest=keep_rest, preset=preset, progress=progress, workers=workers, on_epoch=on_epoch,
@@ -179,7 +180,7 @@ def compress(
             bar.update(events)
         bar.close()
         writer.close({"raw_bytes": raw_bytes, "exact_sha256": {n: d.hexdigest() for n, d in digests.items()}})
-    report = info(output)
+    report: TableInfo = _info_table(output)
     report["seconds"] = {"train": round(train_seconds, 3), "compress": round(time.perf_counter() - started, 3)}
     return report
 

@@ -21,12 +21,21 @@ from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.grid.api import decompress_grid, grid_info
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
+from bale.reports import (
+    ColumnInfo,
+    FieldsVerify,
+    Info,
+    TableInfo,
+    TableSummary,
+    TableVerify,
+    Verify,
+)
 from bale.table import Dataset, Table
 
 log = logging.getLogger(__name__)
 
 
-def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
+def info(path: PathLike, *, model: PathLike | None = None) -> Info:
     """Byte breakdown and honest ratio of a ``.bale`` file.
 
     For a file compressed with an external ``model``, pass the model file to also get the
@@ -43,7 +52,13 @@ def info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
         return _info_reader(reader, path, model)
 
 
-def _table_summary(table: TableEntry, rows: int, column_bytes: Mapping[str, int]) -> dict[str, Any]:
+def _info_table(path: PathLike) -> TableInfo:
+    """info() of a file compress() has just written from a table or one tree (neither fields nor members)."""
+    with BaleReader(path) as reader:
+        return _info_reader(reader, path, None)
+
+
+def _table_summary(table: TableEntry, rows: int, column_bytes: Mapping[str, int]) -> TableSummary:
     """One table of a dataset in :func:`info`: rows, columns, bytes, bits per value, predictors used."""
     schema = table["schema"]
     size = sum(column_bytes[c["name"]] for c in schema)
@@ -56,7 +71,7 @@ def _table_summary(table: TableEntry, rows: int, column_bytes: Mapping[str, int]
     }  # fmt: skip
 
 
-def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> dict[str, Any]:
+def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> TableInfo:
     """info() of one table or one tree's dataset."""
     header = reader.header
     schema = [c for t in reader.tables for c in t["schema"]]
@@ -92,7 +107,16 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
         **groups,
         "index": reader.footer_bytes,
     }
-    result: dict[str, Any] = {
+    per_column_info: dict[str, ColumnInfo] = {
+        c["name"]: {
+            "bound": c["bound"],
+            "predictor": c["predictor"],
+            "bytes": per_column[c["name"]],
+            "bits_per_value": round(8 * per_column[c["name"]] / max(rows_of[c["name"]], 1), 3),
+        }
+        for c in schema
+    }
+    result: TableInfo = {
         "file": str(path),
         "format_version": reader.version,
         "created_by": header.get("created_by"),
@@ -104,15 +128,7 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
         "bytes": breakdown,
         "model": {"embedded": embedded, "sha256": header["model"].get("sha256")},
         "ratio": round(raw / total, 4) if total else None,
-        "per_column": {
-            c["name"]: {
-                "bound": c["bound"],
-                "predictor": c["predictor"],
-                "bytes": per_column[c["name"]],
-                "bits_per_value": round(8 * per_column[c["name"]] / max(rows_of[c["name"]], 1), 3),
-            }
-            for c in schema
-        },
+        "per_column": per_column_info,
     }
     declared = [q for t in reader.tables for q in t.get("quantities") or [] if isinstance(q, dict)]
     if declared:  # the section of a quantity's column codes it, and its patches (docs/codec.md)
@@ -170,7 +186,7 @@ def _update_digests(digests: Mapping[str, Any], piece: Dataset) -> None:
                 digests[name].update(np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).data)
 
 
-def _verify_grids(path: PathLike, model: Any, started: float) -> dict[str, Any]:
+def _verify_grids(path: PathLike, model: Any, started: float) -> FieldsVerify:
     """verify() of a grid file: every checksum, every grid decoded in memory (docs/grids.md)."""
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise BaleInputError("a grid file is verified with the path of its conv model")
@@ -189,7 +205,7 @@ def _verify_grids(path: PathLike, model: Any, started: float) -> dict[str, Any]:
     }
 
 
-def verify(path: PathLike, *, model: CompressionModel | DatasetModel | PathLike | None = None) -> dict[str, Any]:
+def verify(path: PathLike, *, model: CompressionModel | DatasetModel | PathLike | None = None) -> Verify:
     """Check a ``.bale`` file without writing anything; returns a summary, raises on any damage.
 
     Checks every checksum (header, model, index and each section), decodes every chunk into
@@ -214,7 +230,7 @@ def verify(path: PathLike, *, model: CompressionModel | DatasetModel | PathLike 
 
 def _verify_reader(
     reader: BaleReader, path: PathLike, model: CompressionModel | DatasetModel | PathLike | None, started: float
-) -> dict[str, Any]:
+) -> TableVerify:
     """verify() of one table or one tree's dataset."""
     coders = _open_model(reader, model)
     stored = reader.footer.get("exact_sha256")

@@ -31,6 +31,7 @@ from bale.io import detect_format
 from bale.io.root_events import tree_paths
 from bale.io.root_objects import pack_objects, unpack_objects
 from bale.io.root_write import write_tree
+from bale.reports import ROOT_FILE_KIND, CompressReport, RootFileInfo, RootFileVerify, TableInfo, TableVerify
 from bale.stages import stage
 from bale.table import Dataset, Forest
 
@@ -80,8 +81,8 @@ def whole_file_trees(path: Path, patterns: Iterable[str] | None) -> list[str] | 
 
 
 def compress_root_file(
-    path: Path, output: Path, trees: list[str], compress_tree: Callable[[str, Path], dict[str, Any]]
-) -> dict[str, Any]:
+    path: Path, output: Path, trees: list[str], compress_tree: Callable[[str, Path], CompressReport]
+) -> RootFileInfo:
     """Code each tree with ``compress_tree(name, member_path)`` and gather the members and objects in ``output``."""
     with uproot.open(path) as f:
         packed = pack_objects(f)
@@ -101,7 +102,7 @@ def compress_root_file(
                 log.warning("tree %s is not kept: %s", name, exc)
                 left_out[name] = f"tree: {exc}"
                 continue
-            raw += int(report.get("raw_bytes", 0))
+            raw += int(report["raw_bytes"])
             members.append((name, member))
         if not members:
             reasons = "; ".join(f"{k}: {v}" for k, v in left_out.items())
@@ -177,9 +178,9 @@ def decompress_root_file(
     return forest
 
 
-def root_file_info(reader: BaleReader, path: PathLike) -> dict[str, Any]:
+def root_file_info(reader: BaleReader, path: PathLike) -> RootFileInfo:
     """info() of a whole-file ``.bale``: each tree's own breakdown, the objects, what was left out."""
-    trees: dict[str, Any] = {}
+    trees: dict[str, TableInfo] = {}
     objects_bytes = 0
     for name, kind, index in _members(reader):
         if kind == OBJECTS_MEMBER:
@@ -192,7 +193,7 @@ def root_file_info(reader: BaleReader, path: PathLike) -> dict[str, Any]:
         "file": str(path),
         "format_version": reader.version,
         "created_by": reader.header.get("created_by"),
-        "kind": "root_file",
+        "kind": ROOT_FILE_KIND,
         "trees": trees,
         "objects": _objects_of(reader),
         "left_out": _left_out(reader),
@@ -204,9 +205,9 @@ def root_file_info(reader: BaleReader, path: PathLike) -> dict[str, Any]:
     }
 
 
-def verify_root_file(reader: BaleReader, path: PathLike, started: float) -> dict[str, Any]:
+def verify_root_file(reader: BaleReader, path: PathLike, started: float) -> RootFileVerify:
     """verify() of a whole-file ``.bale``: every member's checksum, every tree decoded, the objects read back."""
-    trees: dict[str, Any] = {}
+    trees: dict[str, TableVerify] = {}
     for name, kind, index in _members(reader):
         reader.check_streaming(index)
         if kind == OBJECTS_MEMBER:
@@ -219,7 +220,7 @@ def verify_root_file(reader: BaleReader, path: PathLike, started: float) -> dict
         "file": str(path),
         "ok": True,
         "format_version": reader.version,
-        "kind": "root_file",
+        "kind": ROOT_FILE_KIND,
         "trees": trees,
         "objects": len(_objects_of(reader)),
         "seconds": round(time.perf_counter() - started, 3),

@@ -33,6 +33,7 @@ import numpy as np
 import zstandard
 
 from bale.bench.methods.base import missing_modules
+from bale.bench.results import FIELD, GRID_FORMAT, GridBenchResults, GridRow, GridSetting
 from bale.bounds import Bound, violations
 from bale.config import BaleConfig
 from bale.errors import BaleInputError
@@ -234,8 +235,8 @@ def _exceptions(a: np.ndarray, y: np.ndarray, bound: Bound) -> tuple[int, int, n
     return int(index.size), size + 16, patched.reshape(y.shape)
 
 
-def _run_one(method: GridMethod, a: np.ndarray, bound: Bound, cfg: BaleConfig) -> dict[str, Any]:
-    row: dict[str, Any] = {"method": method.name, "family": method.family}
+def _run_one(method: GridMethod, a: np.ndarray, bound: Bound, cfg: BaleConfig) -> GridRow:
+    row: GridRow = {"method": method.name, "family": method.family}
     missing = missing_modules(method.requires)
     if missing:
         row["skipped"] = missing
@@ -265,13 +266,15 @@ def _run_one(method: GridMethod, a: np.ndarray, bound: Bound, cfg: BaleConfig) -
         err = np.abs(y.astype(np.float64) - a.astype(np.float64))[finite]
     total = size + extra
     row.update(
-        bytes=total,
-        ratio=round(a.nbytes / total, 3) if total else None,
-        exceptions=exceptions,
-        violations=viol,
-        max_error_over_bound=round(float(err.max()) / bound.value, 5) if err.size else 0.0,
-        compress_mb_s=round(a.nbytes / 1e6 / max(t_c, 1e-9), 2),
-        decompress_mb_s=round(a.nbytes / 1e6 / max(t_d, 1e-9), 2),
+        {
+            "bytes": total,
+            "ratio": round(a.nbytes / total, 3) if total else None,
+            "exceptions": exceptions,
+            "violations": viol,
+            "max_error_over_bound": round(float(err.max()) / bound.value, 5) if err.size else 0.0,
+            "compress_mb_s": round(a.nbytes / 1e6 / max(t_c, 1e-9), 2),
+            "decompress_mb_s": round(a.nbytes / 1e6 / max(t_d, 1e-9), 2),
+        }
     )
     if method.family == "bale":
         row["predictors"] = payload[1].get("predictors")
@@ -285,7 +288,7 @@ def run_grid_bench(
     methods: Sequence[str] | None = None,
     names: Sequence[str] | None = None,
     config: BaleConfig | None = None,
-) -> dict[str, Any]:
+) -> GridBenchResults:
     """Every grid method on every grid of ``data`` at every bound of ``errors`` (``range=``, ``abs=``)."""
     cfg = config or BaleConfig()
     if isinstance(data, np.ndarray):
@@ -299,7 +302,7 @@ def run_grid_bench(
     if unknown:
         raise BaleInputError(f"unknown grid bench method(s) {unknown}; methods are {', '.join(GRID_METHODS)}")
     specs = list(errors) or [cfg.grid.error]
-    settings = []
+    settings: list[GridSetting] = []
     for name, grid in grids.items():
         a = np.ascontiguousarray(grid).reshape(as_3d(grid.shape))
         for spec in specs:
@@ -311,18 +314,18 @@ def run_grid_bench(
                 log.info("grid bench: %s at %s: %s", name, gb.spec, m)
                 rows.append(_run_one(GRID_METHODS[m], a, gb.bound, cfg))
             settings.append(
-                {"grid": name, "shape": list(grid.shape), "dtype": str(grid.dtype), "error": gb.spec,
+                {FIELD: name, "shape": list(grid.shape), "dtype": str(grid.dtype), "error": gb.spec,
                  "abs": gb.bound.value, "raw_bytes": int(a.nbytes), "methods": rows}
             )  # fmt: skip
-    return {"format": "bale-grid-bench/1", "settings": settings}
+    return {"format": GRID_FORMAT, "settings": settings}
 
 
-def grid_markdown(results: dict[str, Any]) -> str:
+def grid_markdown(results: GridBenchResults) -> str:
     """One table per grid and bound, and a summary of ratios (methods × bounds)."""
     lines: list[str] = []
     for s in results["settings"]:
         lines += [
-            f"### {s['grid']} {'x'.join(map(str, s['shape']))} {s['dtype']}, {s['error']} (abs={s['abs']:.4g})",
+            f"### {s[FIELD]} {'x'.join(map(str, s['shape']))} {s['dtype']}, {s['error']} (abs={s['abs']:.4g})",
             "",
             "| method | ratio | bytes | max err / bound | violations | exceptions | comp MB/s | decomp MB/s |",
             "|---|---|---|---|---|---|---|---|",
@@ -337,9 +340,9 @@ def grid_markdown(results: dict[str, Any]) -> str:
                 f"{r['violations']} | {r['exceptions']} | {r['compress_mb_s']:.1f} | {r['decompress_mb_s']:.1f} |"
             )
         lines.append("")
-    grids = sorted({s["grid"] for s in results["settings"]})
+    grids = sorted({s[FIELD] for s in results["settings"]})
     for g in grids:
-        rows = [s for s in results["settings"] if s["grid"] == g]
+        rows = [s for s in results["settings"] if s[FIELD] == g]
         lines += [f"### ratio summary: {g}", "", "| method | " + " | ".join(s["error"] for s in rows) + " |",
                   "|---|" + "---|" * len(rows)]  # fmt: skip
         for m in [r["method"] for r in rows[0]["methods"]]:

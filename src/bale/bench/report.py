@@ -11,7 +11,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bale.fsutil import atomic_target, write_atomic
+from bale.bench.pareto import pareto_plot
+from bale.bench.results import (
+    BenchResults,
+    Brief,
+    Headline,
+    Machine,
+    MethodRow,
+    Setting,
+    as_float,
+    ran,
+    ratio_of,
+    setting_bounds,
+)
+from bale.fsutil import write_atomic
 
 __all__ = [
     "CLASSICAL_FAMILIES",
@@ -28,20 +41,21 @@ log = logging.getLogger(__name__)
 
 CLASSICAL_FAMILIES = ("lossless", "bitround", "sz3", "zfp", "fpzip")
 _PACKAGES = (
-    "bale", "numpy", "torch", "zstandard", "blosc2", "numcodecs", "pcodec", "pysz", "zfpy", "fpzip", "matplotlib"
+    "bale",
+    "numpy",
+    "torch",
+    "zstandard",
+    "blosc2",
+    "numcodecs",
+    "pcodec",
+    "pysz",
+    "zfpy",
+    "fpzip",
+    "matplotlib",
 )
-_FAMILY_COLORS = {
-    "bale": "#d62728",
-    "lossless": "#7f7f7f",
-    "bitround": "#1f77b4",
-    "sz3": "#2ca02c",
-    "zfp": "#9467bd",
-    "fpzip": "#8c564b",
-    "autoencoder": "#ff7f0e",
-}
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info() -> Machine:
     """CPU model, cores, memory, OS, Python and the versions of the libraries compared."""
     cpu, memory = platform.processor() or platform.machine(), None
     try:
@@ -73,16 +87,8 @@ def machine_info() -> dict[str, Any]:
 # -- numbers -----------------------------------------------------------------------------------------------
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, (int, float)):
-        return float(value)
-    if value in ("inf", "-inf", "nan"):
-        return float(value)
-    return None
-
-
 def _fmt(value: Any, spec: str) -> str:
-    v = _num(value)
+    v = as_float(value)
     if v is None:
         return "–"
     if v != v or v in (float("inf"), float("-inf")):
@@ -90,30 +96,32 @@ def _fmt(value: Any, spec: str) -> str:
     return format(v, spec)
 
 
-def _ok(row: dict[str, Any]) -> bool:
-    return bool(row.get("applicable")) and "error" not in row and row.get("ratio") is not None
-
-
-def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
+def headline(results: BenchResults) -> list[Headline]:
     """Per bound: bale, the best classical method that meets the bound, the best SZ3, ZFP, fpzip, Baler-AE."""
-    out = []
+    out: list[Headline] = []
     for setting in results["settings"]:
-        rows = {r["name"]: r for r in setting["methods"] if _ok(r)}
+        rows = {r["name"]: r for r in setting["methods"] if ran(r)}
 
-        def best(families: tuple[str, ...], rows: dict[str, dict[str, Any]] = rows) -> dict[str, Any] | None:
+        def best(families: tuple[str, ...], rows: dict[str, MethodRow] = rows) -> MethodRow | None:
             fits = [r for r in rows.values() if r["family"] in families and r["violations"] == 0]
-            return max(fits, key=lambda r: r["ratio"]) if fits else None
+            return max(fits, key=ratio_of) if fits else None
 
-        def brief(row: dict[str, Any] | None) -> dict[str, Any] | None:
+        def brief(row: MethodRow | None) -> Brief | None:
             if row is None:
                 return None
-            keys = ("name", "ratio", "violations", "max_rel_err", "median_rel_err", "mean_rel_err")
-            return {k: row.get(k) for k in keys}
+            return {
+                "name": row.get("name"),
+                "ratio": row.get("ratio"),
+                "violations": row.get("violations"),
+                "max_rel_err": row.get("max_rel_err"),
+                "median_rel_err": row.get("median_rel_err"),
+                "mean_rel_err": row.get("mean_rel_err"),
+            }
 
         bale = rows.get("bale")
         external = rows.get("bale-external")
         classical = best(CLASSICAL_FAMILIES)
-        entry = {
+        entry: Headline = {
             "spec": setting["spec"],
             "bale": brief(bale),
             "bale_without_model": bale["info"].get("ratio_without_model") if bale else None,
@@ -125,7 +133,7 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
             "bitround": brief(best(("bitround",))),
             "lossless": brief(best(("lossless",))),
             "baler_ae": brief(rows.get("baler-ae")),
-            "bale_over_best_classical": bale["ratio"] / classical["ratio"] if bale and classical else None,
+            "bale_over_best_classical": ratio_of(bale) / ratio_of(classical) if bale and classical else None,
             "violations": {r["name"]: r["violations"] for r in rows.values() if r["violations"]},
         }
         out.append(entry)
@@ -135,7 +143,7 @@ def headline(results: dict[str, Any]) -> list[dict[str, Any]]:
 # -- markdown ----------------------------------------------------------------------------------------------
 
 
-def _note(row: dict[str, Any]) -> str:
+def _note(row: MethodRow) -> str:
     info = row.get("info") or {}
     parts = []
     if "ratio_without_model" in info:
@@ -158,14 +166,14 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _setting_table(setting: dict[str, Any]) -> list[str]:
+def _setting_table(setting: Setting) -> list[str]:
     lines = [
         "| method | family | ratio | bytes | violations | max rel err (column) | median rel err | mean rel err | "
         "compress MB/s | decompress MB/s | peak MB (c / d) | notes |",
         "|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|---|",
     ]
     # the methods that meet the bound first, best ratio first; then those that miss it
-    done = sorted((r for r in setting["methods"] if _ok(r)), key=lambda r: (r["violations"] > 0, -r["ratio"]))
+    done = sorted((r for r in setting["methods"] if ran(r)), key=lambda r: (r["violations"] > 0, -ratio_of(r)))
     for r in done:
         viol = f"**{r['violations']:,}** ⚠" if r["violations"] else "0"
         peak = f"{_fmt(r.get('compress_peak_mb'), '.0f')} / {_fmt(r.get('decompress_peak_mb'), '.0f')}"
@@ -184,11 +192,11 @@ def _setting_table(setting: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _count(row: dict[str, Any]) -> int:
+def _count(row: MethodRow) -> int:
     return int(row.get("columns_violated_count", len(row["columns_violated"])))
 
 
-def to_markdown(results: dict[str, Any], *, heading: str = "##", plot: str | None = None) -> str:
+def to_markdown(results: BenchResults, *, heading: str = "##", plot: str | None = None) -> str:
     """The results as markdown: a table per bound, skipped methods, violations called out."""
     cols = results["columns"]
     floats = sum(1 for d in cols.values() if d.startswith("float"))
@@ -204,7 +212,7 @@ def to_markdown(results: dict[str, Any], *, heading: str = "##", plot: str | Non
     for setting in results["settings"]:
         lines += ["", f"{heading}# {setting['spec']}", ""]
         lines += _setting_table(setting)
-        bad = [r for r in setting["methods"] if _ok(r) and r["violations"]]
+        bad = [r for r in setting["methods"] if ran(r) and r["violations"]]
         if bad:
             lines += [
                 "",
@@ -221,129 +229,15 @@ def to_markdown(results: dict[str, Any], *, heading: str = "##", plot: str | Non
     return "\n".join(lines) + "\n"
 
 
-# -- plot --------------------------------------------------------------------------------------------------
-
-
-def _bounds(setting: dict[str, Any]) -> list[str]:
-    """The bound of every column of a setting (or each distinct bound, from a compact JSON)."""
-    if "bounds" in setting:
-        return list(setting["bounds"].values())
-    return list(setting.get("bounds_count", {}))
-
-
-def _error_axis(results: dict[str, Any]) -> tuple[str, str]:
-    modes = {b.split("=")[0] for s in results["settings"] for b in _bounds(s) if b != "exact"}
-    if modes == {"rel"}:
-        return "max_rel_err", "max relative error reached (worst column)"
-    if modes == {"abs"}:
-        return "max_abs_err", "max absolute error reached (worst column)"
-    return "max_err_over_bound", "max error reached / bound (worst column)"
-
-
-def _asked(results: dict[str, Any], key: str) -> list[float]:
-    if key == "max_err_over_bound":
-        return [1.0]
-    return sorted({float(b.split("=")[1]) for s in results["settings"] for b in _bounds(s) if b != "exact"})
-
-
-def pareto_plot(results: dict[str, Any], path: Path) -> Path | None:
-    """Ratio against the error reached, one series per method across the bounds; ✕ marks a violation."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except Exception as exc:  # matplotlib is optional
-        log.warning("no plot: matplotlib not importable (%s)", exc)
-        return None
-    key, label = _error_axis(results)
-    series: dict[str, list[tuple[float, float, bool, str]]] = {}
-    families: dict[str, str] = {}
-    lossless: dict[str, float] = {}
-    means: dict[str, list[tuple[float, float]]] = {}
-    for setting in results["settings"]:
-        for r in setting["methods"]:
-            if not _ok(r):
-                continue
-            families[r["name"]] = r["family"]
-            if r["family"] == "lossless":
-                lossless[r["name"]] = max(lossless.get(r["name"], 0.0), r["ratio"])
-                continue
-            err = _num(r.get(key))
-            if err is None or err != err:
-                continue
-            series.setdefault(r["name"], []).append((err, r["ratio"], bool(r["violations"]), setting["spec"]))
-            mean = _num(r.get("median_rel_err"))
-            if r["violations"] and key == "max_rel_err" and mean is not None and mean == mean:
-                means.setdefault(r["name"], []).append((mean, r["ratio"]))
-    asked = _asked(results, key)
-    errs = [e for pts in series.values() for e, *_ in pts if 0 < e < float("inf")]
-    errs += [e for pts in means.values() for e, _ in pts if 0 < e < float("inf")]
-    floor = min(errs) / 3 if errs else 1e-8
-    ceiling = 100 * max(asked) if asked else float("inf")  # far-off errors are drawn at the edge, labelled
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    markers = "osD^v<>pPh*"
-    for i, (name, pts) in enumerate(series.items()):
-        color = _FAMILY_COLORS.get(families[name], "black")
-        pts = sorted(pts)
-        xs = [min(max(e, floor), ceiling) for e, *_ in pts]
-        ys = [r for _, r, *_ in pts]
-        width = 2.5 if families[name] == "bale" else 1.2
-        ax.plot(xs, ys, marker=markers[i % len(markers)], color=color, lw=width, ms=6, label=name, alpha=0.85)
-        for (e, r, *_), x in zip(pts, xs, strict=True):
-            if e > ceiling:
-                ax.annotate(f"{e:.1e} →", (x, r), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=7)
-        bad = [(x, y) for x, y, (_, _, v, _) in zip(xs, ys, pts, strict=True) if v]
-        if bad:
-            bad_x, bad_y = zip(*bad, strict=True)
-            ax.scatter(bad_x, bad_y, marker="x", s=40, color="red", zorder=5, linewidths=1.2)
-    for name, typical in means.items():  # the typical error of a method that misses the bound
-        color = _FAMILY_COLORS.get(families[name], "black")
-        xs = [min(max(e, floor), ceiling) for e, _ in typical]
-        ax.scatter(
-            xs,
-            [r for _, r in typical],
-            marker="o",
-            s=60,
-            facecolors="none",
-            edgecolors=color,
-            zorder=4,
-            label=f"{name}: median rel err (worst column)",
-        )
-        for (e, r), x in zip(typical, xs, strict=True):
-            if e > ceiling:
-                ax.annotate(
-                    f"median {e:.1e} →", (x, r), textcoords="offset points", xytext=(-8, -12), ha="right", fontsize=7
-                )
-    if lossless:
-        best = max(lossless, key=lambda k: lossless[k])
-        ax.axhline(lossless[best], color=_FAMILY_COLORS["lossless"], ls=":", label=f"{best} (lossless)")
-    for v in asked:
-        ax.axvline(v, color="#bbbbbb", ls="--", lw=0.8)
-    ax.scatter([], [], marker="x", color="red", label="bound violated")
-    ax.set_xscale("log")
-    ax.set_xlabel(label + "; dashed: the bounds asked for")
-    ax.set_ylabel("compression ratio (every byte counted)")
-    ax.set_title(f"{results['title']}: ratio against error ({results['rows']:,} rows)")
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_target(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
-
-
 # -- files -------------------------------------------------------------------------------------------------
 
 
-def to_json(results: dict[str, Any], *, max_columns: int | None = None) -> str:
+def to_json(results: BenchResults, *, max_columns: int | None = None) -> str:
     """JSON text; with ``max_columns``, per-column details are kept only for tables up to that width."""
     if max_columns is not None and len(results["columns"]) > max_columns:
 
-        def brief(row: dict[str, Any]) -> dict[str, Any]:
-            out = {k: v for k, v in row.items() if k != "columns"}
+        def brief(row: MethodRow) -> dict[str, Any]:
+            out: dict[str, Any] = {k: v for k, v in row.items() if k != "columns"}
             if isinstance(row.get("info"), dict):  # per-column settings (keepbits …): how many columns each
                 out["info"] = {
                     k: {"columns_per_value": _histogram(v)} if isinstance(v, dict) and len(v) > max_columns else v
@@ -354,18 +248,19 @@ def to_json(results: dict[str, Any], *, max_columns: int | None = None) -> str:
                 out["columns_violated"] = row["columns_violated"][:20]
             return out
 
-        results = {
+        compact: dict[str, Any] = {
             **results,
             "settings": [
                 {
                     "spec": s["spec"],
-                    "bounds_count": {b: list(_bounds(s)).count(b) for b in sorted(set(_bounds(s)))},
+                    "bounds_count": {b: list(setting_bounds(s)).count(b) for b in sorted(set(setting_bounds(s)))},
                     "methods": [brief(r) for r in s["methods"]],
                 }
                 for s in results["settings"]
             ],
             "per_column_left_out": f"more than {max_columns} columns: per-column details left out, bounds counted",
         }
+        return json.dumps(compact, indent=1, allow_nan=False)
     return json.dumps(results, indent=1, allow_nan=False)
 
 
@@ -376,7 +271,7 @@ def _histogram(values: dict[str, Any]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def write_outputs(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+def write_outputs(results: BenchResults, out_dir: Path) -> dict[str, Path]:
     """``bench.json``, ``bench.md`` and ``pareto.png`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"json": out_dir / "bench.json", "markdown": out_dir / "bench.md"}

@@ -10,8 +10,9 @@ bound that is a power of two is the mantissa bits it keeps (NanoAOD's ``precisio
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+
+from bale.reports import ColumnInfo, FieldsInfo, Info, RootFileInfo, TableInfo
 
 FULL_LIST_UP_TO = 40  # columns listed one per line without --columns
 _FALLBACK = "fallback columns"
@@ -42,7 +43,7 @@ def bound_text(spec: str) -> str:
     return f"{mode}={mantissa.rstrip('0').rstrip('.')}e{int(power)}"
 
 
-def info_lines(report: Mapping[str, Any], all_columns: bool = False) -> list[str]:
+def info_lines(report: TableInfo, all_columns: bool = False) -> list[str]:
     """The text of ``bale info`` for a table or dataset file (``report``: :func:`bale.info`)."""
     lines = [
         f"{report['file']}: {report['rows']:,} rows, {report['columns']:,} columns, {report['chunks']} chunk(s)",
@@ -51,7 +52,7 @@ def info_lines(report: Mapping[str, Any], all_columns: bool = False) -> list[str
     if "ratio_without_model" in report:
         lines.append(f"  ratio without the embedded model: {report['ratio_without_model']:.3f}")
     else:
-        lines.append(f"  model is external (sha256 {report['model']['sha256'][:16]}…): not counted above")
+        lines.append(f"  model is external (sha256 {str(report['model']['sha256'])[:16]}…): not counted above")
         if "ratio_with_model" in report:
             lines.append(
                 f"  ratio with the model's {report['model']['bytes']:,} B counted: {report['ratio_with_model']:.3f}"
@@ -69,14 +70,14 @@ def info_lines(report: Mapping[str, Any], all_columns: bool = False) -> list[str
     return lines
 
 
-def _ratio_line(report: Mapping[str, Any]) -> str:
+def _ratio_line(report: Info) -> str:
     return (
         f"  raw {report['raw_bytes']:,} B -> file {report['file_bytes']:,} B: ratio {report['ratio']:.3f} "
         "(every byte counted)"
     )
 
 
-def _bytes_lines(report: Mapping[str, Any]) -> list[str]:
+def _bytes_lines(report: TableInfo | FieldsInfo) -> list[str]:
     """The file's bytes per part, with what a part holds where its name does not say it."""
     total = max(report["file_bytes"], 1)
     lines = ["  bytes:"]
@@ -86,7 +87,7 @@ def _bytes_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _tables(report: Mapping[str, Any]) -> list[str]:
+def _tables(report: TableInfo) -> list[str]:
     tables = report.get("tables") or {}
     if not tables:
         return [f"  predictors: {_predictors(report['per_column'].values())}"]
@@ -105,7 +106,7 @@ def _tables(report: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _predictors(columns: Any) -> str:
+def _predictors(columns: Iterable[ColumnInfo]) -> str:
     counts: dict[str, int] = {}
     for c in columns:
         counts[c["predictor"]] = counts.get(c["predictor"], 0) + 1
@@ -117,7 +118,7 @@ def counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _columns(columns: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _columns(columns: Mapping[str, ColumnInfo]) -> list[str]:
     width = max((len(n) for n in columns), default=4)
     bounds = {n: bound_text(c["bound"]) for n, c in columns.items()}
     bound_width = max((len(b) for b in bounds.values()), default=5)
@@ -132,7 +133,7 @@ def _columns(columns: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def root_file_lines(report: Mapping[str, Any]) -> list[str]:
+def root_file_lines(report: RootFileInfo) -> list[str]:
     """The first lines of ``bale info`` for a whole ROOT file; each tree follows as its own report."""
     lines = [
         f"{report['file']}: a whole ROOT file, {len(report['trees'])} tree(s), {len(report['objects'])} object(s)",
@@ -149,7 +150,7 @@ def root_file_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def grid_lines(report: Mapping[str, Any]) -> list[str]:
+def grid_lines(report: FieldsInfo) -> list[str]:
     """``bale info`` for a file of fields (grids)."""
     lines = [f"{report['file']}: fields, {len(report['grids'])} grid(s)", _ratio_line(report)]
     if report["model"]["sha256"]:

@@ -9,7 +9,6 @@ import click
 from bale.cli.app import main
 from bale.cli.info_text import FULL_LIST_UP_TO
 from bale.cli.options import _print_info
-from bale.container import FIELDS_KIND
 
 
 @main.command(short_help="Show a .bale file's bytes per part and its honest ratio.")
@@ -57,12 +56,12 @@ def verify(file: str, model_path: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    if result.get("kind") == "root_file":
+    if "trees" in result:
         click.echo(f"{file}: ok ({len(result['trees'])} tree(s), {result['objects']} object(s); every checksum "
                    "checked, every tree decoded, exact columns match their SHA-256)")  # fmt: skip
         return
     hashed = ", exact columns match their SHA-256" if result["exact_sha256_checked"] else ""
-    if result.get("kind") == FIELDS_KIND:
+    if "grids" in result:
         shapes = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in result["grids"].items())
         click.echo(f"{file}: ok (grids {shapes}; every checksum checked, decoded)")
         return

@@ -6,7 +6,6 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -122,15 +121,16 @@ def _evaluate(
     quantities: tuple[str, ...] = (),
 ) -> None:
     from bale.evaluate import evaluate_files
-    from bale.evaluate.grid import evaluate_grid_files, is_grid_bale
+    from bale.evaluate.grid import evaluate_grid_files
     from bale.evaluate.inputs import parse_four_vector_options
     from bale.evaluate.report import summary_text
+    from bale.grid.api import is_grid_file
 
     stage("evaluating %s against %s: results go to %s/", files[-1] if against is None else files[0],
           against or files[0], out_dir)  # fmt: skip
 
     original = files[0] if against is None else against
-    if grid or (against is not None and is_grid_bale(files[0])) or _is_field((original,), False, False):
+    if grid or (against is not None and is_grid_file(files[0])) or _is_field((original,), False, False):
         result = evaluate_grid_files(
             files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
             error=errors[0] if errors else None, plots=not no_plots,
@@ -145,7 +145,7 @@ def _evaluate(
         if result["summary"]["failed"]:
             sys.exit(1)
         return
-    metrics: dict[str, Any] = evaluate_files(
+    metrics = evaluate_files(
         files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
         columns=_split(columns), tree=tree, errors=list(errors) or None,
         four_vectors=parse_four_vector_options(four_vectors) or None, config=config_path, pdf=pdf,

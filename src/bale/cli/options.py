@@ -11,10 +11,10 @@ from typing import Any
 import click
 
 from bale.cli.support import check_output
-from bale.container import FIELDS_KIND
 from bale.fsutil import forbid_overwrite
 from bale.io import FORMATS
 from bale.presets import preset_names
+from bale.reports import Info
 from bale.stages import stage
 
 log = logging.getLogger("bale")
@@ -215,14 +215,14 @@ def _grid_config(options: dict[str, Any], block: int | None, predictor: str | No
     )
 
 
-def _print_info(report: dict[str, Any], as_json: bool, all_columns: bool = False) -> None:
+def _print_info(report: Info, as_json: bool, all_columns: bool = False) -> None:
     from bale.cli.info_text import grid_lines, info_lines, root_file_lines
 
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    elif report.get("kind") == FIELDS_KIND:
+    elif "grids" in report:
         click.echo("\n".join(grid_lines(report)))
-    elif report.get("kind") == "root_file":
+    elif "trees" in report:
         click.echo("\n".join(root_file_lines(report)))
         for tree in report["trees"].values():
             click.echo("")

@@ -16,17 +16,18 @@ import zlib
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from bale._version import __version__
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
 from bale.errors import BaleInputError
-from bale.evaluate import inputs, physics, report
+from bale.evaluate import inputs, physics, physics_plots, report
 from bale.evaluate import plots as plots_module
 from bale.evaluate.metrics import column_metrics, correlation_difference
 from bale.evaluate.quantities import quantity_metrics, quantity_specs
+from bale.evaluate.results import EvaluationReport, PhysicsResult, Summary, TrainingRecord
 from bale.evaluate.stats import compare_distributions
 from bale.fsutil import write_atomic
 from bale.models import CompressionModel
@@ -47,15 +48,15 @@ def _bounds(bounds: Mapping[str, Bound | str] | None) -> dict[str, Bound]:
     return {k: v if isinstance(v, Bound) else parse_bound(v) for k, v in (bounds or {}).items()}
 
 
-def _history(history: HistoryLike) -> tuple[dict[str, dict[str, Any]], str | None]:
+def _history(history: HistoryLike) -> tuple[dict[str, TrainingRecord], str | None]:
     """Training records per table from a model, a ``{table: record}`` mapping or one table's epoch list."""
     if history is None or isinstance(history, (CompressionModel, DatasetModel)):
         return inputs.training_records(history)
     if isinstance(history, Mapping):
         if "history" in history:  # one table's record
-            return {MAIN: dict(history)}, None
-        return {str(k): dict(v) for k, v in history.items()}, None
-    return {MAIN: {"history": list(history), "best_epoch": None}}, None
+            return {MAIN: cast(TrainingRecord, dict(history))}, None
+        return {str(k): cast(TrainingRecord, dict(v)) for k, v in history.items()}, None
+    return {MAIN: {"history": [dict(h) for h in history], "best_epoch": None}}, None
 
 
 def _aligned(original: Dataset, decoded: Dataset) -> list[tuple[str, list[str]]]:
@@ -112,20 +113,21 @@ def _physics(
     vectors: list[physics.FourVector],
     figures: plots_module.Figures,
     bounds: Mapping[str, Bound],
-) -> dict[str, Any]:
+) -> PhysicsResult:
     """Masses, pair masses and response versus pt of one table's objects, with their figures."""
-    result: dict[str, Any] = {"objects": [], "masses": [], "pairs": [], "response_vs_pt": []}
+    result: PhysicsResult = {"objects": [], "masses": [], "pairs": [], "response_vs_pt": []}
     prefix = f"{table}_" if table else ""
     for vec in vectors:
         result["objects"].append({"name": vec.name, "kind": vec.kind, "columns": vec.columns})
         stats, rel = physics.mass_difference(original, decoded, vec)
         relative = [bounds[c].value for c in vec.columns.values() if c in bounds and bounds[c].mode == "rel"]
-        if "conditioning" in stats and len(relative) == len(vec.columns):
-            stats["expected_error"] = stats["conditioning"] * max(relative)  # order of magnitude of (m'-m)/m
+        conditioning = stats.get("conditioning")
+        if conditioning is not None and len(relative) == len(vec.columns):
+            stats["expected_error"] = conditioning * max(relative)  # order of magnitude of (m'-m)/m
         caption = f"Relative mass difference, {vec.label}"
         stats["figure"] = figures.add(
             f"{prefix}mass_{vec.name}_{vec.kind}",
-            partial(plots_module.mass_difference_figure, vec.label, rel, stats),
+            partial(physics_plots.mass_difference_figure, vec.label, rel, stats),
             caption,
         )["name"]
         result["masses"].append(stats)
@@ -133,7 +135,7 @@ def _physics(
         if response["edges"]:
             response["figure"] = figures.add(
                 f"{prefix}response_{vec.name}_{vec.kind}",
-                partial(plots_module.response_vs_pt_figure, vec.label, response),
+                partial(physics_plots.response_vs_pt_figure, vec.label, response),
                 f"Response versus pt, {vec.label}",
             )["name"]
             result["response_vs_pt"].append(response)
@@ -153,7 +155,7 @@ def _physics(
         pair["label"] = label
         pair["figure"] = figures.add(
             f"{prefix}pair_{label}",
-            partial(plots_module.pair_mass_figure, label, masses, pair),
+            partial(physics_plots.pair_mass_figure, label, masses, pair),
             f"Invariant mass, {label}",
         )["name"]
         result["pairs"].append(pair)
@@ -174,7 +176,7 @@ def evaluate(
     labels: Mapping[str, str] | None = None,
     plots: bool = True,
     quantities: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """Compare ``decompressed`` with ``original`` and write ``metrics.json``, ``plots/``, ``report.html`` (and PDF).
 
     Both sides are anything bale reads (Table, Dataset, path, pandas, dict of arrays); a
@@ -196,7 +198,7 @@ def evaluate(
     specs = quantity_specs(quantities or [])
     records, note = _history(history)
     figures = plots_module.Figures(out / "plots", out / "report.pdf" if pdf else None, enabled=plots)
-    metrics: dict[str, Any] = {
+    metrics: EvaluationReport = {
         "bale_version": __version__,
         "original": (labels or {}).get("original", "original"),
         "compared": (labels or {}).get("compared", "decompressed"),
@@ -220,8 +222,9 @@ def evaluate(
                 "rows": n,
                 "columns": len(names),
                 "sampled_rows": n if rows is None else int(rows.size),
-                **({"counter": counter} if counter else {}),
             }
+            if counter:
+                metrics["tables"][table]["counter"] = counter
             for name in names:
                 x, y = cols0[name], cols1[name]
                 bound = known.get(name)
@@ -272,7 +275,7 @@ def evaluate(
         figures.close()
     images = {f["name"]: f for f in figures.written}
     metrics["figures"] = {name: str(Path(f["file"]).relative_to(out)) for name, f in images.items()}
-    clean: dict[str, Any] = inputs.jsonable(metrics)
+    clean: EvaluationReport = inputs.jsonable(metrics)
     stage("writing %s and %s", out / "metrics.json", out / "report.html")
     write_atomic(out / "metrics.json", json.dumps(clean, indent=1, allow_nan=False))
     write_atomic(out / "report.html", report.render_html(clean, images))
@@ -280,11 +283,12 @@ def evaluate(
     return clean
 
 
-def _summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
+def _summary(metrics: EvaluationReport) -> Summary:
     """The verdict at a glance: columns within bound, violated, unknown, flagged; the worst ratio."""
     columns = metrics["columns"]
     judged = {k: v for k, v in columns.items() if v["pass"] is not None}
-    ratios = {k: v["max_error_over_bound"] for k, v in judged.items() if np.isfinite(v["max_error_over_bound"])}
+    reached = {k: v["max_error_over_bound"] for k, v in judged.items()}
+    ratios = {k: float(r) for k, r in reached.items() if r is not None and np.isfinite(r)}
     worst = max(ratios, key=ratios.__getitem__) if ratios else None
     return {
         "columns": len(columns),
@@ -293,7 +297,7 @@ def _summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "failed": sorted(k for k, v in judged.items() if not v["pass"]),
         "flagged": sorted(k for k, v in columns.items() if v["distribution"]["flag"]),
         "beyond_edge": {k: v["range"]["beyond_edge"] for k, v in columns.items() if v["range"]["beyond_edge"]},
-        "violations": int(sum(v["violations"] for v in judged.values())),
+        "violations": int(sum(v["violations"] or 0 for v in judged.values())),
         "worst_column": worst,
         "worst_error_over_bound": ratios[worst] if worst else float("nan"),
         "quantities": len(metrics.get("quantities") or {}),
@@ -318,7 +322,7 @@ def evaluate_files(
     seed: int | None = None,
     plots: bool = True,
     quantities: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """The command's two forms: ``ORIGINAL DECOMPRESSED`` and ``FILE.bale --against ORIGINAL``.
 
     Arguments come in the command line's order: with ``against``, ``original_path`` is the

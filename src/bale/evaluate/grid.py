@@ -17,31 +17,27 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 from bale.bounds import Bound, parse_bound, violations
-from bale.container import FIELDS_KIND, BaleReader, holds_fields
+from bale.container import FIELDS_KIND
 from bale.errors import BaleInputError
+from bale.evaluate.results import GridEvaluation, GridFileFacts, GridMetrics
 from bale.fsutil import write_atomic
 from bale.grid.api import decompress_grid, grid_info
 from bale.grid.codec import as_3d, parse_grid_bound
 from bale.grid.files import read_grids
 
-__all__ = ["evaluate_grid_files", "evaluate_grids", "is_grid_bale"]
+__all__ = ["evaluate_grid_files", "evaluate_grids"]
 
 log = logging.getLogger(__name__)
 
-
-def is_grid_bale(path: str | Path) -> bool:
-    if Path(path).suffix.lower() != ".bale":
-        return False
-    with BaleReader(path) as reader:
-        return holds_fields(reader.header)
+STEM: Final = "grid"  # the figures' file stem of a field whose name has no letter or digit
 
 
-def _metrics(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> dict[str, Any]:
+def _metrics(original: np.ndarray, decoded: np.ndarray, bound: Bound) -> GridMetrics:
     if original.shape != decoded.shape:
         raise BaleInputError(f"shapes differ: {original.shape} and {decoded.shape}")
     x = original.reshape(as_3d(original.shape)).astype(np.float64)
@@ -96,7 +92,7 @@ def _plots(name: str, original: np.ndarray, decoded: np.ndarray, bound: Bound, o
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.where(np.isfinite(x) & np.isfinite(y), y - x, 0.0)
     files: dict[str, str] = {}
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "grid"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or STEM
     frames = _frames(x.shape[0])
     finite = x[np.isfinite(x)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -152,15 +148,24 @@ def evaluate_grids(
     out_dir: str | Path,
     *,
     plots: bool = True,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    extra: GridFileFacts | None = None,
+) -> GridEvaluation:
     """Metrics (and figures, report) of decoded grids against the originals; writes ``out_dir``."""
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     missing = sorted(set(decoded) - set(originals))
     if missing:
         raise BaleInputError(f"grid(s) {missing} are not in the original")
-    metrics: dict[str, Any] = {"kind": FIELDS_KIND, "grids": {}, **(extra or {})}
+    metrics: GridEvaluation = {"kind": FIELDS_KIND, "grids": {}}
+    facts = extra or GridFileFacts()
+    if "file" in facts:
+        metrics["file"] = facts["file"]
+    if "ratio" in facts:
+        metrics["ratio"] = facts["ratio"]
+    if "file_bytes" in facts:
+        metrics["file_bytes"] = facts["file_bytes"]
+    if "errors" in facts:
+        metrics["errors"] = facts["errors"]
     images: dict[str, dict[str, str]] = {}
     for name, y in decoded.items():
         metrics["grids"][name] = _metrics(originals[name], y, bounds[name])
@@ -184,9 +189,9 @@ def evaluate_grid_files(
     model: str | Path | None = None,
     error: str | None = None,
     plots: bool = True,
-) -> dict[str, Any]:
+) -> GridEvaluation:
     """``FILE.bale --against ORIGINAL`` or ``ORIGINAL DECOMPRESSED`` (with ``error``, e.g. ``range=1e-3``)."""
-    extra: dict[str, Any] = {}
+    extra: GridFileFacts
     decoded: dict[str, np.ndarray]
     if against is not None:
         originals, _ = read_grids(against)
@@ -211,7 +216,7 @@ def _img(path: str) -> str:
     return f'<img src="data:image/png;base64,{data}" style="max-width:100%">'
 
 
-def _html(metrics: dict[str, Any], images: dict[str, dict[str, str]]) -> str:
+def _html(metrics: GridEvaluation, images: dict[str, dict[str, str]]) -> str:
     e = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>bale evaluate: grids</title>",

@@ -22,6 +22,7 @@ from bale.bounds import Bound, parse_bound
 from bale.config import read_toml
 from bale.container import MAGIC, BaleReader
 from bale.errors import BaleConfigError, BaleInputError
+from bale.evaluate.results import TrainingRecord
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel, model_from_bytes
 from bale.table import Dataset, Fields, Forest, Table
@@ -84,17 +85,22 @@ def load_side(path: PathLike, columns: Sequence[str] | None, tree: str | None) -
 def file_bounds(path: PathLike) -> dict[str, Bound]:
     """The bound each column of a ``.bale`` file was compressed with, from its header."""
     summary = info(path)
-    if summary.get("kind") == "root_file":
+    if "trees" in summary:
         raise BaleInputError(
             f"{path} holds a whole ROOT file ({', '.join(summary['trees'])}): evaluate one tree at a time "
             "(bale compress FILE.root --tree NAME)"
         )
+    if "grids" in summary:
+        raise BaleInputError(f"{path} holds fields: bale evaluate --grid judges them")
     return {name: parse_bound(column["bound"]) for name, column in summary["per_column"].items()}
 
 
 def file_quantities(path: PathLike) -> list[str]:
     """The quantities a ``.bale`` file's header declares, as ``FUNCTION(COLUMNS):BOUND``."""
-    return [f"{label}:{q['bound']}" for label, q in (info(path).get("quantities") or {}).items()]
+    summary = info(path)
+    if "trees" in summary or "grids" in summary:
+        return []
+    return [f"{label}:{q['bound']}" for label, q in (summary.get("quantities") or {}).items()]
 
 
 def decompress_bale(path: PathLike, model: PathLike | None) -> Dataset:
@@ -117,7 +123,7 @@ def embedded_model(path: PathLike) -> CompressionModel | DatasetModel | None:
     return model_from_bytes(data) if data is not None else None
 
 
-def training_records(model: CompressionModel | DatasetModel | None) -> tuple[dict[str, dict[str, Any]], str | None]:
+def training_records(model: CompressionModel | DatasetModel | None) -> tuple[dict[str, TrainingRecord], str | None]:
     """Per table, the network's training record (loss per epoch, best epoch); or why there is none.
 
     bale's trainer stores ``info["training"]`` (``history``: ``epoch``, ``train``, ``val``,
@@ -127,7 +133,7 @@ def training_records(model: CompressionModel | DatasetModel | None) -> tuple[dic
     if model is None:
         return {}, NO_MODEL
     tables = DatasetModel.of(model).tables
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, TrainingRecord] = {}
     untrained: list[str] = []
     for name, table_model in tables.items():
         training = table_model.info.get("training") if isinstance(table_model.info, dict) else None
@@ -191,9 +197,9 @@ def read_options(path: PathLike | None) -> EvaluateOptions:
     return EvaluateOptions(vectors, section.get("max_rows"), section.get("seed"))
 
 
-def parse_four_vector_options(values: Sequence[str]) -> dict[str, dict[str, str]]:
+def parse_four_vector_options(values: Sequence[str]) -> dict[str, dict[str, str] | list[str]]:
     """CLI ``--four-vector NAME:ROLE=COL,ROLE=COL,…`` (or ``NAME:COL,COL,COL,COL`` in pt, eta, phi, mass order)."""
-    result: dict[str, Any] = {}
+    result: dict[str, dict[str, str] | list[str]] = {}
     for value in values:
         name, sep, spec = value.partition(":")
         if not sep or not name or not spec:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from bale.bounds import Bound, violations
+from bale.evaluate.results import BoundCheck, ColumnResult, Correlation, ErrorStats, ValueRange
 
 __all__ = [
     "bound_check",
@@ -53,7 +53,7 @@ def responses(original: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     return out
 
 
-def error_stats(values: np.ndarray) -> dict[str, Any]:
+def error_stats(values: np.ndarray) -> ErrorStats:
     """Mean, RMS, standard deviation and largest magnitude; NaN (written as null) when there are no values."""
     n = int(values.size)
     if n == 0:
@@ -67,7 +67,7 @@ def error_stats(values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def bound_check(original: np.ndarray, decoded: np.ndarray, bound: Bound | None) -> dict[str, Any]:
+def bound_check(original: np.ndarray, decoded: np.ndarray, bound: Bound | None) -> BoundCheck:
     """Violations of ``bound`` and the largest error divided by the bound, over every value.
 
     ``max_error_over_bound`` is the largest ``|x'-x| / (b |x|)`` for a ``rel=b`` bound and
@@ -95,7 +95,7 @@ def _is_edge(count: int, size: int) -> bool:
     return count >= EDGE_MIN_VALUES or (count >= 2 and count >= EDGE_MIN_SHARE * size)
 
 
-def value_range(original: np.ndarray, decoded: np.ndarray) -> dict[str, Any]:
+def value_range(original: np.ndarray, decoded: np.ndarray) -> ValueRange:
     """Both sides' finite minimum and maximum, and decoded values beyond the original's range.
 
     ``outside`` counts every decoded value beyond the original's [min, max]; the extremes
@@ -123,7 +123,7 @@ def value_range(original: np.ndarray, decoded: np.ndarray) -> dict[str, Any]:
     }
 
 
-def column_metrics(original: np.ndarray, decoded: np.ndarray, bound: Bound | None) -> dict[str, Any]:
+def column_metrics(original: np.ndarray, decoded: np.ndarray, bound: Bound | None) -> ColumnResult:
     """Everything about one column's errors that needs every value: bound check, residual and response statistics."""
     x = np.asarray(original)
     y = np.asarray(decoded)
@@ -132,10 +132,14 @@ def column_metrics(original: np.ndarray, decoded: np.ndarray, bound: Bound | Non
     with np.errstate(invalid="ignore"):
         fx, fy = _as_float(x), _as_float(y)
     nonfinite_moved = int(np.count_nonzero(np.isfinite(fx) != np.isfinite(fy)))
+    check = bound_check(x, y, bound)
     return {
         "dtype": str(x.dtype),
         "rows": int(x.size),
-        **bound_check(x, y, bound),
+        "bound": check["bound"],
+        "violations": check["violations"],
+        "max_error_over_bound": check["max_error_over_bound"],
+        "pass": check["pass"],
         "nonfinite_changed": nonfinite_moved,
         "range": value_range(fx, fy),
         "residual": error_stats(residuals(x, y)),
@@ -148,7 +152,7 @@ def correlation_difference(
     decoded: Mapping[str, np.ndarray],
     names: Sequence[str],
     rows: np.ndarray | None = None,
-) -> dict[str, Any]:
+) -> Correlation:
     """Pearson correlation matrices of both tables and their difference, on rows where every column is finite.
 
     Columns that are constant (no correlation is defined) are left out. ``rows`` restricts

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from bale.errors import BaleInputError
+from bale.evaluate.peaks import fit_peak
+from bale.evaluate.results import MassResult, PairResult, PeakFit, ResponseVsPt, SpreadStats
 
 __all__ = [
     "REPRESENTATIONS",
@@ -67,7 +68,6 @@ _VECTOR_NAME = {role: "E" if role == "energy" else role for role in set(_ROLE_OF
 _NAME = re.compile(r"^(?P<prefix>.*?)(?P<field>energy|mass|eta|phi|pt|px|py|pz|e|m)(?P<suffix>_?\d*)$", re.IGNORECASE)
 _SEPARATORS = "_.:"
 _EVENT_NAMES = {"event", "evt", "eventnumber", "event_number", "event_id", "eventid", "ievent"}
-FIT_MIN_ENTRIES = 50
 
 
 @dataclass
@@ -158,7 +158,7 @@ def momenta(columns: Mapping[str, np.ndarray], vec: FourVector, rows: np.ndarray
     return vector.array(arrays)
 
 
-def spread_stats(values: np.ndarray) -> dict[str, Any]:
+def spread_stats(values: np.ndarray) -> SpreadStats:
     """Mean, standard deviation, RMS, median and the central 68 % half-width (robust to the tails)."""
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -184,7 +184,7 @@ def _relative(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def mass_difference(
     original: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndarray], vec: FourVector
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> tuple[MassResult, np.ndarray]:
     """The relative mass difference ``(m' − m)/m`` of each object, where the original mass is positive.
 
     A rebuilt mass whose ``m'²`` came out negative is counted (``unphysical``) and enters as
@@ -197,11 +197,20 @@ def mass_difference(
     m0 = np.asarray(p0.mass, dtype=np.float64)
     m1 = np.asarray(p1.mass, dtype=np.float64)
     rel = _relative(m0, m1)
-    stats = spread_stats(rel)
-    stats["source"] = "column " + vec.columns["mass"] if vec.mass_is_column else f"rebuilt from ({vec.kind})"
-    stats["object"] = vec.name
-    stats["columns"] = list(vec.columns.values())
-    stats["unphysical"] = int(np.count_nonzero((m1 < 0) & (m0 > 0)))
+    spread = spread_stats(rel)
+    stats: MassResult = {
+        "n": spread["n"],
+        "mean": spread["mean"],
+        "std": spread["std"],
+        "rms": spread["rms"],
+        "median": spread["median"],
+        "spread68": spread["spread68"],
+        "max_abs": spread["max_abs"],
+        "source": "column " + vec.columns["mass"] if vec.mass_is_column else f"rebuilt from ({vec.kind})",
+        "object": vec.name,
+        "columns": list(vec.columns.values()),
+        "unphysical": int(np.count_nonzero((m1 < 0) & (m0 > 0))),
+    }
     if not vec.mass_is_column:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.square(np.asarray(p0.E, dtype=np.float64) / m0)
@@ -262,7 +271,7 @@ def pair_mass(
     first: FourVector,
     second: FourVector,
     rows: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+) -> tuple[PairResult, dict[str, np.ndarray]]:
     """The invariant mass of a pair before and after: per-pair relative difference and the fitted peak of each.
 
     The decompressed peak is fitted in the window and binning chosen on the original, so
@@ -274,117 +283,30 @@ def pair_mass(
     stats = spread_stats(_relative(m0, m1))
     fit0 = fit_peak(m0)
     fit1 = fit_peak(m1, window=fit0["window"], edges=fit0["edges"], start=fit0) if fit0 else None
-    result: dict[str, Any] = {"pairs": int(m0.size), "relative_difference": stats}
+    result: PairResult = {"pairs": int(m0.size), "relative_difference": stats, "fit": None}
     if fit0 and fit1:
         result["fit"] = {
-            "original": {k: v for k, v in fit0.items() if k != "edges"},
-            "decompressed": {k: v for k, v in fit1.items() if k != "edges"},
+            "original": _reported(fit0),
+            "decompressed": _reported(fit1),
             "peak_shift": fit1["mean"] - fit0["mean"],
             "peak_shift_error": float(np.hypot(fit0["mean_error"], fit1["mean_error"])),
             "width_shift": fit1["sigma"] - fit0["sigma"],
             "width_shift_error": float(np.hypot(fit0["sigma_error"], fit1["sigma_error"])),
             "relative_peak_shift": (fit1["mean"] - fit0["mean"]) / fit0["mean"] if fit0["mean"] else float("nan"),
         }
-    else:
-        result["fit"] = None
     return result, {"original": m0, "decompressed": m1}
 
 
-def _gauss(x: np.ndarray, amplitude: float, mean: float, sigma: float) -> np.ndarray:
-    return amplitude * np.exp(-0.5 * ((x - mean) / sigma) ** 2)
-
-
-def fit_peak(
-    values: np.ndarray,
-    *,
-    window: Sequence[float] | None = None,
-    edges: np.ndarray | None = None,
-    start: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
-    """A Gaussian fitted to the core of a peak; ``None`` for too few entries or a failed fit.
-
-    Without a window: a histogram of ``2·√n`` bins (20 to 100) between the 1st and 99th percentiles, the
-    mode of its 3-bin smoothed counts, a first width from the half-maximum crossing, and a
-    fit in ``mode ± 1.5·width``, then once more in ``mean ± 1.5·sigma`` of that fit (a
-    core fit: resolution tails and a Breit–Wigner's wings stay out). Errors are the
-    fit's (Poisson weights). With ``window`` and ``edges`` (those of the original's fit) and
-    ``start`` (its result) the fit is made once, in the same window, from the same
-    starting point, so that a shift comes from the data and not from another local minimum.
-    """
-    from scipy.optimize import OptimizeWarning, curve_fit
-
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if x.size < FIT_MIN_ENTRIES:
-        return None
-    if edges is None:
-        lo, hi = np.quantile(x, [0.01, 0.99])
-        if not hi > lo:
-            return None
-        edges = np.linspace(lo, hi, int(np.clip(2 * np.sqrt(x.size), 20, 100)) + 1)
-    counts, _ = np.histogram(x, edges)
-    centers = (edges[1:] + edges[:-1]) / 2
-    width = edges[1] - edges[0]
-    if window is None:
-        smooth = np.convolve(counts, np.ones(3) / 3, mode="same")
-        top = int(np.argmax(smooth))
-        half = smooth[top] / 2
-        left = top - int(np.argmax(smooth[top::-1] < half)) if (smooth[: top + 1] < half).any() else 0
-        right = top + int(np.argmax(smooth[top:] < half)) if (smooth[top:] < half).any() else len(smooth) - 1
-        guess_sigma = max((right - left) * width / 2.355, width)
-        window = (centers[top] - 1.5 * guess_sigma, centers[top] + 1.5 * guess_sigma)
-        initial = (float(smooth[top]), float(centers[top]), float(guess_sigma))
-        refine = True
-    else:
-        inside = (centers >= window[0]) & (centers <= window[1])
-        if start is not None:
-            initial = (float(start["amplitude"]), float(start["mean"]), float(start["sigma"]))
-        else:
-            height = float(counts[inside].max()) if inside.any() else 1.0
-            initial = (height, float(np.mean(window)), float(np.ptp(window) / 3))
-        refine = False
-    passes = 2 if refine else 1
-    for attempt in range(passes):
-        inside = (centers >= window[0]) & (centers <= window[1])
-        if np.count_nonzero(inside) < 4:
-            return None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", OptimizeWarning)  # an undetermined covariance gives inf errors
-                params, cov = curve_fit(
-                    _gauss,
-                    centers[inside],
-                    counts[inside],
-                    p0=initial,
-                    sigma=np.sqrt(np.maximum(counts[inside], 1.0)),
-                    absolute_sigma=True,
-                    maxfev=5000,
-                )
-        except (RuntimeError, ValueError) as exc:
-            log.info("peak fit failed: %s", exc)
-            return None
-        errors = np.sqrt(np.abs(np.diag(cov)))
-        initial = (float(params[0]), float(params[1]), float(abs(params[2])))
-        if attempt < passes - 1:
-            window = (initial[1] - 1.5 * initial[2], initial[1] + 1.5 * initial[2])
-    residual = (counts[inside] - _gauss(centers[inside], *params)) / np.sqrt(np.maximum(counts[inside], 1.0))
-    return {
-        "mean": float(params[1]),
-        "mean_error": float(errors[1]),
-        "sigma": float(abs(params[2])),
-        "sigma_error": float(errors[2]),
-        "amplitude": float(params[0]),
-        "chi2_ndf": float(np.sum(residual**2) / max(int(inside.sum()) - 3, 1)),
-        "window": [float(window[0]), float(window[1])],
-        "entries": int(x.size),
-        "bin_width": float(width),
-        "edges": edges,
-    }
+def _reported(fit: PeakFit) -> PeakFit:
+    """A fit without its histogram's edges."""
+    out = fit.copy()
+    out.pop("edges", None)
+    return out
 
 
 def response_vs_pt(
     original: Mapping[str, np.ndarray], decoded: Mapping[str, np.ndarray], vec: FourVector, bins: int = 10
-) -> dict[str, Any]:
+) -> ResponseVsPt:
     """Mean and spread of the pt, energy and mass responses ``(q' − q)/q`` in bins of the original pt.
 
     Bins hold equal numbers of objects (quantiles of the original pt), so that each point
@@ -398,7 +320,7 @@ def response_vs_pt(
         return {"object": vec.name, "edges": [], "bins": {}}
     edges = np.unique(np.quantile(pt0[finite], np.linspace(0, 1, bins + 1)))
     which = np.clip(np.searchsorted(edges, pt0, side="right") - 1, 0, edges.size - 2)
-    out: dict[str, Any] = {"object": vec.name, "edges": edges.tolist(), "bins": {}}
+    out: ResponseVsPt = {"object": vec.name, "edges": edges.tolist(), "bins": {}}
     quantities = {"pt": (_pt(p0), _pt(p1)), "energy": (np.asarray(p0.E), np.asarray(p1.E))}
     quantities["mass"] = (np.asarray(p0.mass), np.asarray(p1.mass))
     for name, (before, after) in quantities.items():

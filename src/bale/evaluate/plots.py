@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bale.evaluate.results import NoFigure, WrittenFigure
 from bale.evaluate.units import with_unit
 from bale.fsutil import finish_output, write_atomic
 
@@ -27,10 +28,13 @@ __all__ = [
     "Figures",
     "column_figure",
     "correlation_figure",
+    "finite_values",
+    "fmt",
+    "hist_edges",
     "history_figure",
-    "mass_difference_figure",
-    "pair_mass_figure",
-    "response_vs_pt_figure",
+    "new_figure",
+    "overlay",
+    "power_of_ten",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,7 +67,7 @@ def _style() -> Iterator[None]:
         yield
 
 
-def _figure(width: float, height: float, margins: Mapping[str, float] | None = None) -> Any:
+def new_figure(width: float, height: float, margins: Mapping[str, float] | None = None) -> Any:
     """A figure; fixed ``margins`` (``subplots_adjust`` fractions) are much faster to draw than a constrained layout."""
     from matplotlib.figure import Figure
 
@@ -89,10 +93,10 @@ class Figures:
             self._pdf_path = pdf_path
             self._pdf_tmp = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")  # renamed into place on close
             self._pdf = PdfPages(self._pdf_tmp)
-        self.written: list[dict[str, str]] = []
+        self.written: list[WrittenFigure] = []
         self._names: set[str] = set()
 
-    def add(self, name: str, build: Callable[[], Any], caption: str) -> dict[str, Any]:
+    def add(self, name: str, build: Callable[[], Any], caption: str) -> WrittenFigure | NoFigure:
         """Build a figure with ``build()`` in the report's style and render it.
 
         Returns ``{"name", "file", "caption", "png_base64"}``, or ``{"name": None}`` when
@@ -115,7 +119,7 @@ class Figures:
         data = buffer.getvalue()
         path = self.directory / f"{unique}.png"
         write_atomic(path, data)
-        entry = {
+        entry: WrittenFigure = {
             "name": unique,
             "file": str(path),
             "caption": caption,
@@ -130,7 +134,7 @@ class Figures:
             return
         per_page = 80
         for start in range(0, max(len(lines), 1), per_page):
-            fig = _figure(8.27, 11.69)
+            fig = new_figure(8.27, 11.69)
             fig.text(0.05, 0.97, title, fontsize=13, weight="bold", va="top")
             fig.text(0.05, 0.94, "\n".join(lines[start : start + per_page]), family="monospace", fontsize=7, va="top")
             self._pdf.savefig(fig)
@@ -145,7 +149,7 @@ class Figures:
                 self._pdf = None
 
 
-def _edges(values: np.ndarray, bins: int = 60) -> np.ndarray:
+def hist_edges(values: np.ndarray, bins: int = 60) -> np.ndarray:
     """Histogram edges over the central 99 % of ``values``, or one bin per value for a discrete column."""
     unique = np.unique(values)
     if unique.size <= bins:
@@ -159,21 +163,21 @@ def _edges(values: np.ndarray, bins: int = 60) -> np.ndarray:
     return np.linspace(lo, hi, bins + 1)
 
 
-def _finite(values: np.ndarray) -> np.ndarray:
+def finite_values(values: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         v = np.asarray(values).astype(np.float64)
     return v[np.isfinite(v)]
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.3g}"
 
 
-def _overlay(ax: Any, rax: Any, x: np.ndarray, y: np.ndarray, xlabel: str, edges: np.ndarray | None = None) -> None:
+def overlay(ax: Any, rax: Any, x: np.ndarray, y: np.ndarray, xlabel: str, edges: np.ndarray | None = None) -> None:
     """Original and decompressed histograms, and their ratio with the original's statistical band."""
     import mplhep
 
-    edges = _edges(x) if edges is None else edges
+    edges = hist_edges(x) if edges is None else edges
     n0, _ = np.histogram(x, edges)  # the central 99 %: tails would squash the picture
     n1, _ = np.histogram(y, edges)
     mplhep.histplot(n0, edges, ax=ax, label="original", color=ORIGINAL, lw=2.0)
@@ -204,7 +208,7 @@ def _overlay(ax: Any, rax: Any, x: np.ndarray, y: np.ndarray, xlabel: str, edges
     rax.legend(loc="upper right", fontsize=7)
 
 
-def _power(reach: float) -> int:
+def power_of_ten(reach: float) -> int:
     """The power of ten to write an axis in, so that its numbers are short and need no offset text."""
     if not np.isfinite(reach) or reach <= 0 or 1e-2 <= reach < 1e3:
         return 0
@@ -222,7 +226,7 @@ def _error_hist(ax: Any, values: np.ndarray, xlabel: str, limit: float | None, s
         ax.text(0.5, 0.5, "all zero (exact)", transform=ax.transAxes, ha="center")
         ax.set_xlabel(xlabel)
         return
-    power = _power(reach)
+    power = power_of_ten(reach)
     scale = 10.0**power
     edges = np.linspace(-1.05 * reach, 1.05 * reach, 61) / scale
     counts, _ = np.histogram(values / scale, edges)
@@ -235,9 +239,9 @@ def _error_hist(ax: Any, values: np.ndarray, xlabel: str, limit: float | None, s
     ax.set_ylim(0, counts.max() * 1.45 if counts.size and counts.max() else 1)
     ax.set_xlabel(xlabel + (f"  [×10$^{{{power}}}$]" if power else ""))
     ax.set_ylabel("entries")
-    text = f"mean {_fmt(stats['mean'])}\nRMS {_fmt(stats['rms'])}\nmax |·| {_fmt(stats['max_abs'])}"
+    text = f"mean {fmt(stats['mean'])}\nRMS {fmt(stats['rms'])}\nmax |·| {fmt(stats['max_abs'])}"
     if limit is not None:
-        text += f"\nbound ±{_fmt(limit)}"
+        text += f"\nbound ±{fmt(limit)}"
     ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize=8, family="monospace")
 
 
@@ -245,15 +249,15 @@ def column_figure(name: str, original: np.ndarray, decoded: np.ndarray, bound: A
     """Three panels: distributions with their ratio, residuals ``x'−x``, responses ``(x'−x)/x``."""
     from bale.evaluate.metrics import residuals, responses
 
-    fig = _figure(13, 4.2, {})
+    fig = new_figure(13, 4.2, {})
     grid = fig.add_gridspec(
         2, 3, height_ratios=[3, 1], left=0.06, right=0.99, bottom=0.13, top=0.91, wspace=0.22, hspace=0.06
     )
     ax = fig.add_subplot(grid[0, 0])
     rax = fig.add_subplot(grid[1, 0], sharex=ax)
-    x = _finite(original)
-    y = _finite(decoded)
-    _overlay(ax, rax, x, y, with_unit(name, name))
+    x = finite_values(original)
+    y = finite_values(decoded)
+    overlay(ax, rax, x, y, with_unit(name, name))
     mode = getattr(bound, "mode", None)
     value = getattr(bound, "value", None)
     _error_hist(
@@ -279,7 +283,7 @@ def correlation_figure(title: str, columns: Sequence[str], diff: Sequence[Sequen
     matrix = np.asarray(diff, dtype=np.float64)
     n = len(columns)
     size = float(min(max(4.5, 0.28 * n + 2.5), 14))
-    fig = _figure(size + 1.2, size)
+    fig = new_figure(size + 1.2, size)
     ax = fig.add_subplot()
     reach = float(np.nanmax(np.abs(matrix))) if matrix.size else 0.0
     reach = reach if reach > 0 else 1e-12
@@ -294,126 +298,6 @@ def correlation_figure(title: str, columns: Sequence[str], diff: Sequence[Sequen
     return fig
 
 
-def mass_difference_figure(label: str, rel: np.ndarray, stats: Mapping[str, Any]) -> Any:
-    """The relative mass difference of each object, central 99 % shown, with its mean and spread."""
-    import mplhep
-
-    fig = _figure(6.5, 4.2, {"left": 0.12, "right": 0.97, "bottom": 0.13, "top": 0.91})
-    ax = fig.add_subplot()
-    values = rel[np.isfinite(rel)]
-    if values.size:
-        lo, hi = np.quantile(values, [0.005, 0.995])
-        reach = max(abs(lo), abs(hi), 1e-12)
-        power = _power(reach)
-        values = values / 10.0**power
-        edges = np.linspace(-1.05 * reach, 1.05 * reach, 61) / 10.0**power
-        counts, _ = np.histogram(values, edges)
-        mplhep.histplot(counts, edges, ax=ax, color=DECOMPRESSED, histtype="fill", alpha=0.45)
-        mplhep.histplot(counts, edges, ax=ax, color=DECOMPRESSED)
-        outside = int(np.count_nonzero((values < edges[0]) | (values > edges[-1])))
-        nonzero = counts[counts > 0]
-        if nonzero.size and nonzero.max() / max(np.median(nonzero), 1) > 30:  # long tails: show them
-            ax.set_yscale("log")
-            ax.set_ylim(0.5, counts.max() * 20)
-        else:
-            ax.set_ylim(0, max(counts.max(), 1) * 1.5)
-    else:
-        outside, power = 0, 0
-    text = (
-        f"mean {_fmt(stats['mean'])}\nspread (68 %) {_fmt(stats['spread68'])}\nRMS {_fmt(stats['rms'])}"
-        f"\n{_plural(label)} {stats['n']}" + (f"\noutside plot {outside}" if outside else "")
-    )
-    if stats.get("unphysical"):
-        text += f"\nm'$^2$ < 0: {stats['unphysical']}"
-    ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize=8, family="monospace")
-    ax.set_xlabel("(m' − m) / m" + (f"  [×10$^{{{power}}}$]" if power else ""))
-    ax.set_ylabel(_plural(label))
-    ax.set_title(f"{label}: mass {stats['source']}", fontsize=10, loc="left")
-    return fig
-
-
-def pair_mass_figure(label: str, masses: Mapping[str, np.ndarray], result: Mapping[str, Any]) -> Any:
-    """The pair's invariant mass before and after, their ratio, and the fitted Gaussian cores."""
-    fig = _figure(7.5, 5.2, {})
-    grid = fig.add_gridspec(2, 1, height_ratios=[3, 1], left=0.11, right=0.97, bottom=0.1, top=0.93, hspace=0.05)
-    ax = fig.add_subplot(grid[0])
-    rax = fig.add_subplot(grid[1], sharex=ax)
-    m0 = _finite(masses["original"])
-    m1 = _finite(masses["decompressed"])
-    if m0.size == 0:
-        ax.text(0.5, 0.5, "no pairs", transform=ax.transAxes, ha="center")
-        return fig
-    lo, hi = np.quantile(m0, [0.005, 0.995])
-    edges = np.linspace(lo, hi, 61) if hi > lo else _edges(m0)
-    _overlay(ax, rax, m0, m1, f"m({label}) [GeV]", edges)
-    ax.set_yscale("linear")
-    fit = result.get("fit")
-    if fit:
-        width = edges[1] - edges[0]
-        for which, colour in (("original", ORIGINAL), ("decompressed", DECOMPRESSED)):
-            f = fit[which]
-            start, stop = f["window"]
-            xs = np.linspace(start, stop, 200)
-            scale = width / f["bin_width"]  # the fit's bins are not the plot's
-            ys = scale * f["amplitude"] * np.exp(-0.5 * ((xs - f["mean"]) / f["sigma"]) ** 2)
-            ax.plot(xs, ys, color=colour, lw=1.0, ls=":" if which == "decompressed" else "-")
-        text = (
-            f"orig.  μ={fit['original']['mean']:.4g}  σ={fit['original']['sigma']:.3g}\n"
-            f"decomp. μ={fit['decompressed']['mean']:.4g}  σ={fit['decompressed']['sigma']:.3g}\n"
-            f"Δμ={fit['peak_shift']:.2g}±{fit['peak_shift_error']:.1g}  "
-            f"Δσ={fit['width_shift']:.2g}±{fit['width_shift_error']:.1g}"
-        )
-        ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", fontsize=8, family="monospace")
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
-    ax.set_title(f"invariant mass: {label}", fontsize=10, loc="left")
-    return fig
-
-
-def response_vs_pt_figure(label: str, response: Mapping[str, Any]) -> Any:
-    """Per bin of original pt: the mean response (a bias; bars: its statistical error) and its spread (resolution)."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-    fig = _figure(11, 4.0, {"left": 0.08, "right": 0.98, "bottom": 0.13, "top": 0.9, "wspace": 0.25})
-    bias, resolution = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    edges = np.asarray(response["edges"], dtype=np.float64)
-    if edges.size < 2:
-        return fig
-    centers = np.sqrt(edges[1:] * edges[:-1]) if edges[0] > 0 else (edges[1:] + edges[:-1]) / 2
-    xerr = np.abs(np.stack([centers - edges[:-1], edges[1:] - centers]))
-    colours = {"pt": ORIGINAL, "energy": "#f89c20", "mass": DECOMPRESSED}
-    markers = {"pt": "o", "energy": "s", "mass": "^"}
-    spreads = []
-    for name, data in response["bins"].items():
-        n = np.asarray(data["n"], dtype=np.float64)
-        mean = np.asarray(data["mean"], dtype=np.float64)
-        std = np.asarray(data["std"], dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            error = std / np.sqrt(n)
-        style = {"color": colours.get(name), "marker": markers.get(name, "o"), "ms": 4, "label": name}
-        bias.errorbar(centers, mean, yerr=error, xerr=xerr, ls="none", capsize=2, **style)
-        resolution.errorbar(centers, std, xerr=xerr, ls="none", **style)
-        spreads.append(std[np.isfinite(std) & (std > 0)])
-    bias.axhline(0, color="k", lw=0.8)
-    bias.set_ylabel("mean of (q' − q)/q")
-    resolution.set_ylabel("RMS of (q' − q)/q")
-    values = np.concatenate(spreads) if spreads else np.zeros(0)
-    if values.size and values.max() / values.min() > 30:
-        resolution.set_yscale("log")
-    else:
-        resolution.set_ylim(0, values.max() * 1.4 if values.size else 1)
-    for ax in (bias, resolution):
-        if edges[0] > 0 and edges[-1] / edges[0] > 20:
-            ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(ScalarFormatter())
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("original pt [GeV]")
-        if ax.get_yscale() == "linear":
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-        ax.legend(loc="center right" if ax.get_yscale() == "log" else "best")
-    fig.suptitle(f"response vs pt: {label} (bins of equal population)", fontsize=11, x=0.01, ha="left")
-    return fig
-
-
 _LOSS_WORDS = {
     "bits": "bits to code a row's residuals (estimate)",
     "l1": "mean |residual| (standardized)",
@@ -422,14 +306,9 @@ _LOSS_WORDS = {
 }
 
 
-def _plural(label: str) -> str:
-    """A collection's name as a count: ``Jet`` -> ``Jets``, ``muons`` stays."""
-    return label if label.endswith("s") else f"{label}s"
-
-
 def history_figure(histories: Mapping[str, Mapping[str, Any]]) -> Any:
     """Training and validation loss per epoch, per table's network, with the kept (best) epoch marked."""
-    fig = _figure(7.5, 4.5, {"left": 0.11, "right": 0.97, "bottom": 0.12, "top": 0.92})
+    fig = new_figure(7.5, 4.5, {"left": 0.11, "right": 0.97, "bottom": 0.12, "top": 0.92})
     ax = fig.add_subplot()
     palette = [ORIGINAL, "#f89c20", DECOMPRESSED, "#964a8b", "#9c9ca1", "#7a21dd"]
     for i, (table, record) in enumerate(histories.items()):

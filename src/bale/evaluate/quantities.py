@@ -7,12 +7,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from bale.bounds import QuantitySpec, parse_quantity
 from bale.evaluate.metrics import bound_check, error_stats, responses
+from bale.evaluate.results import QuantityResult
 from bale.models.quantities import PAIR_FUNCTIONS, pair_starts, quantity_values
 
 __all__ = ["quantity_metrics", "quantity_specs"]
@@ -33,12 +33,12 @@ def quantity_metrics(
     decoded: Mapping[str, np.ndarray],
     specs: Sequence[QuantitySpec],
     counts: np.ndarray | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, QuantityResult]:
     """Per quantity whose columns the table has on both sides: its bound check and relative errors, every value.
 
     A pair mass needs ``counts``, the table's objects per event (a collection's counter).
     """
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, QuantityResult] = {}
     for spec in specs:
         if not all(c in original and c in decoded for c in spec.inputs):
             continue

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 import numpy as np
+
+from bale.evaluate.results import Distribution
 
 __all__ = ["BINS", "SPLITS", "chi2_per_ndf", "compare_distributions", "ks_distance", "quantile_edges"]
 
@@ -105,7 +106,7 @@ def _cause(flagged: bool, discrete: bool, top_level: float, ks: float) -> str | 
 
 def compare_distributions(
     original: np.ndarray, decoded: np.ndarray, rng: np.random.Generator, splits: int = SPLITS
-) -> dict[str, Any]:
+) -> Distribution:
     """KS and χ² of original against decompressed beside their split-half baselines, and the flag.
 
     Only rows where both values are finite take part (NaN and inf are compared bit for
@@ -116,12 +117,17 @@ def compare_distributions(
         y = np.asarray(decoded).astype(np.float64)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
-    result: dict[str, Any] = {"n": int(x.size)}
     if x.size < 4:
-        result.update(
-            ks=float("nan"), ks_split=float("nan"), chi2_ndf=float("nan"), chi2_split=float("nan"), ndf=0, flag=False
-        )
-        return result
+        nan = float("nan")
+        return {
+            "n": int(x.size),
+            "ks": nan,
+            "ks_split": nan,
+            "chi2_ndf": nan,
+            "chi2_split": nan,
+            "ndf": 0,
+            "flag": False,
+        }
     edges = quantile_edges(x)
     ks = 0.0 if np.array_equal(x, y) else ks_distance(x, y)
     chi2, ndf = chi2_per_ndf(x, y, edges) if ks else (0.0, max(edges.size - 2, 0))
@@ -138,18 +144,18 @@ def compare_distributions(
     chi2_split = float(np.nanmedian(chi2_halves)) if np.isfinite(chi2_halves).any() else float("nan")
     flag_ks = ks > ks_split
     flag_chi2 = bool(np.isfinite(chi2) and np.isfinite(chi2_split) and chi2 > chi2_split)
-    result.update(
-        ks=ks,
-        ks_split=ks_split,
-        ks_ratio=ks / ks_split if ks_split > 0 else float("nan"),
-        chi2_ndf=chi2,
-        chi2_split=chi2_split,
-        ndf=ndf,
-        flag_ks=bool(flag_ks),
-        flag_chi2=flag_chi2,
-        flag=bool(flag_ks or flag_chi2),
-        discrete=bool(counts.size <= BINS),
-        top_level_fraction=top_level,
-        cause=_cause(flag_ks or flag_chi2, counts.size <= BINS, top_level, ks),
-    )
-    return result
+    return {
+        "n": int(x.size),
+        "ks": ks,
+        "ks_split": ks_split,
+        "ks_ratio": ks / ks_split if ks_split > 0 else float("nan"),
+        "chi2_ndf": chi2,
+        "chi2_split": chi2_split,
+        "ndf": ndf,
+        "flag_ks": bool(flag_ks),
+        "flag_chi2": flag_chi2,
+        "flag": bool(flag_ks or flag_chi2),
+        "discrete": bool(counts.size <= BINS),
+        "top_level_fraction": top_level,
+        "cause": _cause(flag_ks or flag_chi2, counts.size <= BINS, top_level, ks),
+    }

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from bale.config import BaleConfig, load_config
 from bale.container import (
     FIELDS_KIND,
     GRID_SECTION,
+    MAGIC,
     BaleReader,
     BaleWriter,
     grid_entry,
@@ -45,6 +46,7 @@ from bale.grid.codec import (
 )
 from bale.grid.files import read_grids, write_grids
 from bale.models.conv import ConvGridModel
+from bale.reports import FieldInfo, FieldsInfo, GridParts
 from bale.table import Fields
 
 __all__ = [
@@ -75,8 +77,16 @@ def _grids(data: GridData, names: list[str] | None = None) -> tuple[dict[str, np
     return read_grids(data, names)
 
 
-def is_grid_file(reader: BaleReader) -> bool:
-    return holds_fields(reader.header)
+def is_grid_file(path: PathLike) -> bool:
+    """Whether ``path`` is a ``.bale`` file (by its first bytes, not its name) whose header holds fields."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    with open(p, "rb") as f:
+        if f.read(len(MAGIC)) != MAGIC:
+            return False
+    with BaleReader(p) as reader:
+        return holds_fields(reader.header)
 
 
 def load_grid_model(path: PathLike | ConvGridModel) -> ConvGridModel:
@@ -127,7 +137,7 @@ def compress_grid(
     config: BaleConfig | PathLike | None = None,
     names: list[str] | None = None,
     embed_model: bool = False,
-) -> dict[str, Any]:
+) -> FieldsInfo:
     """Compress the grids of ``data`` into ``output``; returns :func:`grid_info` of the result.
 
     Without ``model``, grids are coded by the classical predictors, or (``grid.learned``, or
@@ -212,7 +222,7 @@ def decompress_grid(
 ) -> Fields:
     """Decode the grids of a grid ``.bale`` file (name -> array); writes ``output`` when given."""
     with BaleReader(path) as reader:
-        if not is_grid_file(reader):
+        if not holds_fields(reader.header):
             raise BaleInputError(f"{path} holds a table, not grids: use bale.decompress")
         conv = _file_model(reader, model)
         out = Fields()
@@ -238,14 +248,14 @@ def decompress_grid(
     return out
 
 
-def grid_info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any]:
+def grid_info(path: PathLike, *, model: PathLike | None = None) -> FieldsInfo:
     """Byte breakdown and honest ratio of a grid file (sections summed over grids)."""
     with BaleReader(path) as reader:
-        if not is_grid_file(reader):
+        if not holds_fields(reader.header):
             raise BaleInputError(f"{path} holds a table, not grids")
         header = reader.header
         sections: dict[str, int] = {}
-        per_grid: dict[str, Any] = {}
+        per_grid: dict[str, FieldInfo] = {}
         by_table = _chunks_by_table(reader)
         for t, table in enumerate(reader.tables):
             size = 0
@@ -256,10 +266,10 @@ def grid_info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any
                 for name, payload in parts.items():
                     sections[name] = sections.get(name, 0) + len(payload)
             g = table.get(GRID_SECTION, {})
-            described = describe_parts(parts, tuple(g.get("shape", []))) if parts else {}
+            described = cast(GridParts, describe_parts(parts, tuple(g.get("shape", [])))) if parts else GridParts()
             values = int(np.prod(g.get("shape", [0])))
             per_grid[table["name"]] = {
-                "shape": g.get("shape"),
+                "shape": g.get("shape", []),  # always there: the container checked the header (grid_tables)
                 "dtype": table["schema"][0]["dtype"],
                 "error": g.get("error"),
                 "bound": table["schema"][0]["bound"],
@@ -270,7 +280,7 @@ def grid_info(path: PathLike, *, model: PathLike | None = None) -> dict[str, Any
         raw = int(reader.footer.get("raw_bytes", 0))
         total = reader.size
         meta = header.get("model") or {}
-        result: dict[str, Any] = {
+        result: FieldsInfo = {
             "file": str(path),
             "kind": FIELDS_KIND,
             "format_version": reader.version,

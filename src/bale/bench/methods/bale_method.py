@@ -19,6 +19,7 @@ import numpy as np
 
 from bale.api import compress, decompress, info, save_model, train
 from bale.bench.methods.base import Bounds, Columns, Context, Encoded, Method
+from bale.reports import TableInfo, table_info
 from bale.table import Table
 
 __all__ = ["methods"]
@@ -51,7 +52,7 @@ def _warm_up(columns: Columns, bounds: Bounds, ctx: Context) -> None:
 
 def _ratios(columns: Columns, path: Path, model_bytes: int | None = None) -> dict[str, Any]:
     raw = sum(a.nbytes for a in columns.values())
-    report = info(path)
+    report = table_info(info(path))
     total = report["file_bytes"]
     out: dict[str, Any] = {"predictors": _predictors(report)}
     if model_bytes is None:
@@ -62,7 +63,7 @@ def _ratios(columns: Columns, path: Path, model_bytes: int | None = None) -> dic
     return out
 
 
-def _predictors(report: dict[str, Any]) -> dict[str, int]:
+def _predictors(report: TableInfo) -> dict[str, int]:
     counts: dict[str, int] = {}
     for column in report["per_column"].values():
         counts[column["predictor"]] = counts.get(column["predictor"], 0) + 1
@@ -75,7 +76,7 @@ def _prepare_embedded(columns: Columns, bounds: Bounds, ctx: Context) -> None:
 
 def _compress_embedded(columns: Columns, bounds: Bounds, ctx: Context, state: Any) -> Encoded:
     path = _path(ctx, "bale")
-    report = compress(Table(dict(columns)), path, errors=_errors(bounds), config=ctx.config, workers=1)
+    report = table_info(compress(Table(dict(columns)), path, errors=_errors(bounds), config=ctx.config, workers=1))
     return Encoded(path.stat().st_size, path, {**_ratios(columns, path), "train_s": report["seconds"]["train"]})
 
 
