@@ -250,3 +250,27 @@ def test_a_dataset_in_memory_meets_the_name_rule(tmp_path: Path) -> None:
     jets = Table({"pt": np.array([5.0])})
     with pytest.raises(BaleInputError, match="whitespace"):
         bale.compress(Dataset({MAIN: main, "jet": jets}, {"jet": "n"}), tmp_path / "d.bale", config=quick())
+
+
+def test_whole_file_gives_the_same_bytes_whatever_the_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uproot stamps the objects' copy with datetime.now() and uuid1(); bale's file must not change with them."""
+    import datetime
+    import types
+
+    import uproot.writing._cascade as cascade
+
+    written = []
+    for i, when in enumerate((datetime.datetime(2020, 1, 1), datetime.datetime(2024, 6, 30, 12, 34, 56))):
+
+        class Clock(datetime.datetime):
+            at = when.timestamp()
+
+            @classmethod
+            def now(cls, tz: datetime.tzinfo | None = None) -> Clock:
+                return cls.fromtimestamp(cls.at, tz)
+
+        monkeypatch.setattr(cascade, "datetime", types.SimpleNamespace(datetime=Clock))
+        out = tmp_path / f"a{i}.bale"
+        bale.compress(ATLAS, out, error="rel=1e-3", config=BaleConfig())
+        written.append(out.read_bytes())
+    assert written[0] == written[1]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 _NOT_OBJECTS = {"TDirectory", "TDirectoryFile", "TTree", "TNtuple", "TNtupleD", "ROOT::RNTuple"}
 _MAX_UNPACKED = 1 << 30
+_UUID = uuid.UUID(int=0)  # of the file and its directories, which only bale reads
+_DATIME = (1 << 22) | (1 << 17)  # ROOT's TDatime of 1995-01-01 00:00:00, its earliest
+_KEY_DATIME, _KEY_LENGTH = 10, 14  # offsets in a key: fNbytes i4, fVersion i2, fObjlen i4, fDatime u4, fKeylen i2
 
 
 class _Keep(io.BytesIO):
@@ -64,10 +69,12 @@ def pack_objects(f: Any) -> PackedObjects:
             packed.left_out[path] = f"{classname}: uproot cannot write it ({type(exc).__name__})"
     if wanted:
         buffer = _Keep()
-        with uproot.recreate(buffer) as out:
+        with uproot.recreate(buffer, uuid_function=_fixed_uuid) as out:
             for path, obj in wanted.items():
                 out[path] = obj
-        packed.data = zstandard.ZstdCompressor(level=19, write_content_size=True).compress(buffer.getvalue())
+        raw = bytearray(buffer.getvalue())
+        _fix_clock(raw)  # the same objects give the same bytes on every run
+        packed.data = zstandard.ZstdCompressor(level=19, write_content_size=True).compress(bytes(raw))
     for path, what in packed.changed.items():
         log.warning("object %s: %s", path, what)
     if packed.left_out:
@@ -76,6 +83,58 @@ def pack_objects(f: Any) -> PackedObjects:
             len(packed.left_out), "; ".join(f"{k} ({v})" for k, v in packed.left_out.items()),
         )  # fmt: skip
     return packed
+
+
+def _fixed_uuid() -> uuid.UUID:
+    return _UUID
+
+
+def _fix_clock(raw: bytearray) -> None:
+    """Set every creation and modification time uproot wrote (``datetime.now()``) to ``_DATIME``.
+
+    uproot has no option for the clock, so the times are set where ROOT's layout puts them:
+    the ``fDatime`` of every key (the file's, each object's and directory's, the streamers',
+    the free segments', each list of keys'), of each key's copy in its directory's list, and
+    each directory's ``fDatimeC`` and ``fDatimeM``. ``tests/test_root_files.py`` packs the same
+    objects at two different clocks and compares the bytes.
+    """
+    with uproot.open(io.BytesIO(bytes(raw))) as f:
+        keys = [int(f.file.fBEGIN), int(f.file.fSeekInfo), int(f.file.fSeekFree)]
+        directories = [int(f.file.fBEGIN) + int(f.file.fNbytesName)]  # the top one follows the file's name
+        for path in f.keys(recursive=True, cycle=True):
+            key = f.key(path)
+            keys.append(int(key.fSeekKey))
+            if key.fClassName in ("TDirectory", "TDirectoryFile"):
+                directories.append(int(key.fSeekKey) + int(key.fKeylen))
+    for record in directories:
+        (version,) = struct.unpack_from(">h", raw, record)
+        struct.pack_into(">II", raw, record + 2, _DATIME, _DATIME)
+        big = version > 1000  # 64-bit seeks
+        (seek_keys,) = struct.unpack_from(">q" if big else ">i", raw, record + (34 if big else 26))
+        keys.append(seek_keys)
+        (key_length,) = struct.unpack_from(">h", raw, seek_keys + _KEY_LENGTH)
+        (count,) = struct.unpack_from(">i", raw, seek_keys + key_length)
+        entry = seek_keys + key_length + 4
+        for _ in range(count):  # the list holds a copy of each key's header
+            keys.append(entry)
+            entry += struct.unpack_from(">h", raw, entry + _KEY_LENGTH)[0]
+    for key_start in keys:
+        struct.pack_into(">I", raw, key_start + _KEY_DATIME, _DATIME)
+    _clear_free_segments(raw, int(keys[2]))
+
+
+def _clear_free_segments(raw: bytearray, seek_free: int) -> None:
+    """Zero the space uproot freed (old copies of the streamers or of a list of keys, with their times)."""
+    (size,) = struct.unpack_from(">i", raw, seek_free)
+    (key_length,) = struct.unpack_from(">h", raw, seek_free + _KEY_LENGTH)
+    entry, stop = seek_free + key_length, seek_free + size
+    while entry < stop:  # TFree entries: version i2, first and last byte (i8 past version 1000, else i4)
+        (version,) = struct.unpack_from(">h", raw, entry)
+        big = version > 1000
+        first, last = struct.unpack_from(">qq" if big else ">ii", raw, entry + 2)
+        entry += 2 + (16 if big else 8)
+        if first < len(raw) and (last < seek_free or first >= seek_free + size):  # never the list itself
+            raw[first : min(last + 1, len(raw))] = bytes(min(last + 1, len(raw)) - first)
 
 
 def _writable(obj: Any, classname: str, path: str) -> Any:
