@@ -36,11 +36,19 @@ import zstandard
 from bale.bounds import Bound
 from bale.bounds import FieldBound as GridBound
 from bale.bounds import parse_field_bound as parse_grid_bound
+from bale.codec.lossy import MARGIN
 from bale.codec.uint_stream import decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, encode_varint
 from bale.codec.varint import block as prefixed
 from bale.errors import BaleConfigError, BaleFormatError, BaleInputError
-from bale.grid.kernels import interp_code, interp_rebuild, lorenzo_rebuild, lorenzo_residuals, token_histogram
+from bale.grid.kernels import (
+    abs_misses,
+    interp_code,
+    interp_rebuild,
+    lorenzo_rebuild,
+    lorenzo_residuals,
+    token_histogram,
+)
 from bale.grid.lattice import (
     MAX_QUANT,
     GridPredictor,
@@ -85,6 +93,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _RAW_ZSTD_LEVEL = 19
+_SAMPLE_ABOVE = 1 << 16  # values: larger grids choose their plan on a sample (a quarter) first
+# on the sample, blocks must win by this much for the whole grid's plans all to be priced: a sample
+# shows less repetition than the grid (zstd gains less there, and only whole-grid streams get it)
+_SAMPLE_BLOCKS_MARGIN = 0.95
 _WIDTHS = np.array([(t - 16) // 4 + 2 if t >= 16 else 0 for t in range(256)], dtype=np.float64)
 
 
@@ -131,6 +143,7 @@ class _Plan:
     latents: list[np.ndarray]
     costs: dict[int, StreamCost] = field(default_factory=dict)
     cost: float = 0.0
+    rans_cost: float = 0.0  # the residual streams' estimate by rANS alone
     block_hist: np.ndarray | None = None  # per block of a finer plan: token histogram, extra bits
     block_extra: np.ndarray | None = None
 
@@ -157,7 +170,7 @@ def encode_grid(
     k = np.rint(np.where(lattice_ok, scaled, 0.0)).astype(np.int64)
     fill = int(np.median(k[lattice_ok])) if lattice_ok.any() else 0
     k[~lattice_ok] = fill
-    lattice_misses = ~special & misses(x, to_values(k * step, negative, bound, x.dtype), bound)
+    lattice_misses = _misses(x, k * step, special, negative, bound)
     state = _State(x, v, k, special, negative, lattice_misses, step, bound, model)
 
     allowed = _allowed(predictor, model, bound)
@@ -165,7 +178,47 @@ def encode_grid(
     while block_count(x.shape, blk, check=False) > MAX_BLOCKS:  # a huge grid: larger blocks, as decoders accept
         block *= 2
         blk = tuple(max(1, min(block, n)) for n in x.shape)
-    whole = tuple(max(1, n) for n in x.shape)
+    best = None
+    sample = _sample(state) if x.size > _SAMPLE_ABOVE and all(p in CLASSICAL for p in allowed) else None
+    if sample is not None:  # the plans priced on a slab of the grid: one predictor over the whole grid wins?
+        guess = _best_plan(sample, blk, allowed, blocks_margin=_SAMPLE_BLOCKS_MARGIN)
+        if len(set(guess.choice.tolist())) == 1 and guess.blk == sample.x.shape:
+            best = _build_plan(state, _whole(x.shape), np.full(1, guess.choice[0]))
+    if best is None:
+        best = _best_plan(state, blk, allowed)
+    assert best is not None
+    sections, decoded, info = _write_plan(state, best)
+    head = encode_varint(int(zigzag(np.array([fill]))[0])) + encode_varint(info["raw_values"])
+    sections = {"head": head, **sections}
+    info["step"] = step
+    log.info("grid %s: block %s, predictors %s, %d raw", x.shape, info["block"], info["predictors"], info["raw_values"])
+    return EncodedGrid(sections, decoded.reshape(values.shape), info)
+
+
+def _whole(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(max(1, n) for n in shape)
+
+
+def _sample(state: _State) -> _State | None:
+    """A central slab of about a quarter of the grid (at least 16 planes) across its longest axis, where
+    the grid is at least twice that long; else None."""
+    axis = int(np.argmax(state.x.shape))
+    n = state.x.shape[axis]
+    length = max(16, -(-n // 4))
+    if n < 2 * length:
+        return None
+    start = (n - length) // 2
+    cut = tuple(slice(start, start + length) if a == axis else slice(None) for a in range(3))
+    parts = (state.x, state.v, state.k, state.special, state.negative, state.lattice_misses)
+    x, v, k, special, negative, lattice_misses = (np.ascontiguousarray(p[cut]) for p in parts)
+    return _State(x, v, k, special, negative, lattice_misses, state.step, state.bound, state.model)
+
+
+def _best_plan(state: _State, blk: tuple[int, ...], allowed: tuple[int, ...], blocks_margin: float = 1.0) -> _Plan:
+    """The plan estimated cheapest: the whole grid by each predictor, and blocks each by its own (taken
+    when it costs below ``blocks_margin`` times the best whole-grid plan)."""
+    x = state.x
+    whole = _whole(x.shape)
     slices = blocks(x.shape, blk)
     # by blocks, chosen from the whole-grid candidates' histograms over the blocks (classical only)
     by_hist = blk != whole and len(allowed) > 1 and all(p in CLASSICAL for p in allowed)
@@ -173,7 +226,7 @@ def encode_grid(
     hist = np.zeros((len(slices), len(allowed), 256)) if by_hist else None
     extra = np.zeros((len(slices), len(allowed)))
     best: _Plan | None = None
-    if blk != whole or len(allowed) > 1:  # the whole grid by each predictor
+    if blk != whole or len(allowed) > 1:  # the whole grid by each predictor; one other plan held at a time
         for j, pid in enumerate(allowed):
             if pid in CLASSICAL:
                 plan = _build_plan(state, whole, np.full(len(blocks(x.shape, whole)), pid), ids)
@@ -185,18 +238,13 @@ def encode_grid(
         choice = _fit_choice(hist, extra, allowed)
         if len(set(choice.tolist())) > 1:
             plan = _build_plan(state, blk, choice)
-            best = plan if best is None or plan.cost < best.cost else best
+            best = plan if best is None or plan.cost < blocks_margin * best.cost else best
     elif blk != whole or len(allowed) == 1 or any(p not in CLASSICAL for p in allowed):
         choice = _choose(state, slices, allowed) if len(allowed) > 1 else np.full(len(slices), allowed[0])
         plan = _build_plan(state, blk, choice)
         best = plan if best is None or plan.cost < best.cost else best
     assert best is not None
-    sections, decoded, info = _write_plan(state, best)
-    head = encode_varint(int(zigzag(np.array([fill]))[0])) + encode_varint(info["raw_values"])
-    sections = {"head": head, **sections}
-    info["step"] = step
-    log.info("grid %s: block %s, predictors %s, %d raw", x.shape, info["block"], info["predictors"], info["raw_values"])
-    return EncodedGrid(sections, decoded.reshape(values.shape), info)
+    return best
 
 
 def _allowed(predictor: str, model: GridPredictor | None, bound: Bound) -> tuple[int, ...]:
@@ -216,6 +264,15 @@ def _allowed(predictor: str, model: GridPredictor | None, bound: Bound) -> tuple
     raise BaleConfigError(f"unknown grid predictor {predictor!r}: auto, lorenzo, interp or conv")
 
 
+def _misses(x: np.ndarray, rec: np.ndarray, special: np.ndarray, negative: np.ndarray, bound: Bound) -> np.ndarray:
+    """Values of ``x`` (not special) that the reconstruction ``rec`` misses: one compiled pass for abs bounds."""
+    if bound.mode == "abs":
+        limit = bound.value * (1.0 - MARGIN / 2)
+        xs, sk = np.ascontiguousarray(x), np.ascontiguousarray(special)
+        return abs_misses(xs, np.ascontiguousarray(rec), sk, limit, x.dtype == np.float32)  # type: ignore[no-any-return]
+    return ~special & misses(x, to_values(rec, negative, bound, x.dtype), bound)
+
+
 def _flags(axes: tuple[int, ...]) -> np.ndarray:
     return np.array([a in axes for a in range(3)], dtype=np.int64)
 
@@ -224,7 +281,7 @@ def _candidate(state: _State, pid: int, s: tuple[slice, slice, slice]) -> _Candi
     if pid in INTERP:
         q, ctx, rec, pos = interp_code(state.v[s], state.special[s], AXES[pid], state.step)
         xb = state.x[s]
-        lost = ~state.special[s] & misses(xb, to_values(rec, state.negative[s], state.bound, xb.dtype), state.bound)
+        lost = _misses(xb, rec, state.special[s], state.negative[s], state.bound)
         return _Candidate(q, ctx, rec, lost, positions=pos)
     kb = np.ascontiguousarray(state.k[s])
     latents = None
@@ -303,6 +360,7 @@ def _build_plan(state: _State, blk: tuple[int, ...], choice: np.ndarray, ids: np
     plan = _Plan(blk, choice, join, {p: (np.concatenate(a) if len(a) > 1 else a[0]) for p, a in contexts.items()},
                  rec.reshape(state.x.shape), raw, latents)  # fmt: skip
     plan.costs = {p: estimate(plan.symbols[p], plan.contexts[p]) for p in sorted(join)}
+    plan.rans_cost = sum(c.rans for c in plan.costs.values())
     plan.cost = (
         sum(c.best for c in plan.costs.values())
         + len(encode_uints(choice.astype(np.uint64)))
@@ -317,7 +375,8 @@ def _build_plan(state: _State, blk: tuple[int, ...], choice: np.ndarray, ids: np
         plan.block_extra = hist @ _WIDTHS + 8.0 * state.x.dtype.itemsize * np.bincount(
             ids[c.misses.ravel()], minlength=n_blocks
         )
-    log.debug("grid plan %s %s: %.0f bytes estimated", blk, np.unique(choice).tolist(), plan.cost)
+    log.debug("grid plan %s %s: %.0f bytes estimated (%.0f rANS)", blk, np.unique(choice).tolist(), plan.cost,
+              plan.rans_cost)  # fmt: skip
     return plan
 
 

@@ -23,11 +23,14 @@ import numpy as np
 from bale.grid.predictors import INTERP_THRESHOLDS, interp_steps, lorenzo_decode, lorenzo_encode
 
 __all__ = [
+    "abs_misses",
     "interp_code",
     "interp_pass",
     "interp_rebuild",
     "lorenzo_rebuild",
     "lorenzo_residuals",
+    "pack_zigzag",
+    "split_zigzag",
     "token_histogram",
 ]
 
@@ -230,13 +233,36 @@ def interp_pass(
 
 
 @numba.njit(cache=True, nogil=True)
+def abs_misses(x: np.ndarray, rec: np.ndarray, skip: np.ndarray, limit: float, f32: bool) -> np.ndarray:
+    """:func:`bale.grid.lattice.misses` of an absolute bound in one pass, ``skip`` never a miss: where the
+    value the decoder gives (``rec`` cast to float32 when ``f32``) is farther than ``limit`` from ``x``,
+    or a zero does not come back as the same zero."""
+    xf = x.reshape(-1)
+    rf = rec.reshape(-1)
+    sf = skip.reshape(-1)
+    out = np.zeros(xf.shape[0], dtype=np.bool_)
+    for i in range(xf.shape[0]):
+        if sf[i]:
+            continue
+        xv = np.float64(xf[i])
+        d = np.float64(np.float32(rf[i])) if f32 else rf[i]
+        bad = not (abs(d - xv) <= limit)
+        if xv == 0 and (d != 0 or np.signbit(d) != np.signbit(xv)):
+            bad = True
+        out[i] = bad
+    return out.reshape(x.shape)
+
+
+@numba.njit(cache=True, nogil=True)
 def token_histogram(symbols: np.ndarray, contexts: np.ndarray, hist: np.ndarray) -> int:
-    """Add the token of each zigzag-mapped symbol to ``hist[min(context, rows - 1), token]``; returns the extra
-    bits (the hybrid-integer scheme of :mod:`bale.codec.uint_stream`: 16 direct tokens, 2 bits in the token)."""
-    extra = 0
+    """Add the token of each zigzag-mapped symbol to ``hist[min(context, rows - 1), token]`` (the hybrid-integer
+    scheme of :mod:`bale.codec.uint_stream`: 16 direct tokens, 2 bits in the token); returns the largest
+    zigzag value's bit length."""
+    top = np.uint64(0)
     for i in range(symbols.shape[0]):
         s = symbols[i]
         z = np.uint64((s << 1) ^ (s >> 63))
+        top |= z
         if z < 16:
             tok = np.int64(z)
         else:
@@ -246,9 +272,25 @@ def token_histogram(symbols: np.ndarray, contexts: np.ndarray, hist: np.ndarray)
                 u >>= np.uint64(1)
                 nbits += 1
             tok = 16 + (nbits - 4) * 4 + np.int64((z >> np.uint64(nbits - 2)) & np.uint64(3))
-            extra += nbits - 2
         hist[min(contexts[i], hist.shape[0] - 1), tok] += 1
-    return extra
+    bits = 0
+    while top > np.uint64(0):
+        top >>= np.uint64(1)
+        bits += 1
+    return bits
+
+
+@numba.njit(cache=True, nogil=True)
+def pack_zigzag(symbols: np.ndarray, width: int) -> np.ndarray:
+    """The zigzag-mapped symbols as little-endian unsigned integers of ``width`` bytes."""
+    out = np.empty(symbols.shape[0] * width, dtype=np.uint8)
+    for i in range(symbols.shape[0]):
+        s = symbols[i]
+        z = np.uint64((s << 1) ^ (s >> 63))
+        for b in range(width):
+            out[i * width + b] = np.uint8(z & np.uint64(0xFF))
+            z >>= np.uint64(8)
+    return out
 
 
 _ANCHOR_CONTEXT = len(INTERP_THRESHOLDS) + 1
@@ -257,6 +299,16 @@ _EMPTY_I = np.zeros(0, dtype=np.int64)
 
 def _anchor(shape: tuple[int, ...], axes: Sequence[int]) -> tuple[slice, ...]:
     return tuple(slice(0, 1) if a in axes else slice(None) for a in range(len(shape)))
+
+
+def _anchor_positions(shape: tuple[int, ...], axes: Sequence[int]) -> np.ndarray:
+    """Flat positions of the anchors (index 0 along ``axes``) in raster order."""
+    strides = np.cumprod((1, *shape[::-1]))[:-1][::-1]
+    pos = np.zeros(1, dtype=np.int64)
+    for a, n in enumerate(shape):
+        along = np.zeros(1, dtype=np.int64) if a in axes else np.arange(n, dtype=np.int64) * strides[a]
+        pos = (pos[:, None] + along[None, :]).ravel()
+    return pos
 
 
 def interp_code(
@@ -280,7 +332,7 @@ def interp_code(
     pos = np.empty(v.size, dtype=np.int64)
     q[:n_anchor] = lorenzo_encode(ka, others).ravel()
     ctx[:n_anchor] = _ANCHOR_CONTEXT
-    pos[:n_anchor] = np.arange(v.size).reshape(v.shape)[anchor].ravel()
+    pos[:n_anchor] = _anchor_positions(v.shape, axes)
     n = interp_pass(v, skip, rec, interp_steps(v.shape, axes), step, INTERP_THRESHOLDS, False,
                     q[n_anchor:], ctx[n_anchor:], pos[n_anchor:], _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_I)  # fmt: skip
     return q[: n_anchor + n], ctx[: n_anchor + n], rec, pos[: n_anchor + n]
@@ -314,3 +366,24 @@ def interp_rebuild(
     if code < 0:
         raise ValueError("a context stream ran out")
     return rec
+
+
+@numba.njit(cache=True, nogil=True)
+def split_zigzag(symbols: np.ndarray, contexts: np.ndarray, lut: np.ndarray, n_groups: int) -> np.ndarray:
+    """The zigzag-mapped symbols grouped by stream (``lut[min(context, 63)]``), each group in coding order
+    (a counting sort); returns them followed by the ``n_groups + 1`` group boundaries (as uint64)."""
+    n = symbols.shape[0]
+    out = np.empty(n + n_groups + 1, dtype=np.uint64)
+    counts = np.zeros(n_groups + 1, dtype=np.int64)
+    for i in range(n):
+        counts[lut[min(contexts[i], 63)] + 1] += 1
+    for g in range(n_groups):
+        counts[g + 1] += counts[g]
+    for g in range(n_groups + 1):
+        out[n + g] = np.uint64(counts[g])
+    for i in range(n):
+        g = lut[min(contexts[i], 63)]
+        s = symbols[i]
+        out[counts[g]] = np.uint64((s << 1) ^ (s >> 63))
+        counts[g] += 1
+    return out
