@@ -112,7 +112,7 @@ def estimate(symbols: np.ndarray, contexts: np.ndarray, *, zstd: bool = True) ->
     z_cost = float("inf")
     if zstd and symbols.size and 8 * costs[best] < _ZSTD_BITS * symbols.size:
         packed = pack_zigzag(symbols, _width(bits))
-        z_cost = _ZSTD_GAIN * len(zstandard.ZstdCompressor(level=1).compress(packed)) + 8
+        z_cost = _ZSTD_GAIN * len(zstandard.ZstdCompressor(level=1).compress(packed.data)) + 8
     return StreamCost(float(costs[best]), GROUPINGS[best], z_cost, _width(bits))
 
 
@@ -132,7 +132,7 @@ def encode_residuals(symbols: np.ndarray, contexts: np.ndarray, cost: StreamCost
     alt = b""
     if cost.zstd <= _ZSTD_TRY * cost.rans:
         data = pack_zigzag(symbols, cost.width)
-        frame = zstandard.ZstdCompressor(compression_params=_zstd_params(len(data))).compress(data)
+        frame = zstandard.ZstdCompressor(compression_params=_zstd_params(len(data))).compress(data.data)
         alt = encode_varint(ZSTD) + encode_varint(cost.width) + encode_varint(symbols.size) + prefixed(frame)
         if len(alt) < _RANS_ERROR * cost.rans:
             return alt
