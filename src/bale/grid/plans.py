@@ -139,7 +139,7 @@ def _best_plan(state: State, blk: tuple[int, ...], allowed: tuple[int, ...], blo
     if by_hist:
         assert hist is not None
         choice = _fit_choice(hist, extra, allowed)
-        if len(set(choice.tolist())) > 1:
+        if len(set(choice.tolist())) > 1 and _blocks_gain(hist, extra, choice, allowed) < blocks_margin:
             plan = _build_plan(state, blk, choice)
             best = plan if best is None or plan.cost < blocks_margin * best.cost else best
     elif blk != whole or len(allowed) == 1 or any(p not in CLASSICAL for p in allowed):
@@ -216,6 +216,21 @@ def _fit_choice(hist: np.ndarray, extra: np.ndarray, allowed: tuple[int, ...]) -
         index = np.argmin(cost, axis=1)
         chosen = index[:, None] == np.arange(len(allowed))[None, :]
     return np.asarray(allowed, dtype=np.int64)[index]
+
+
+def _blocks_gain(hist: np.ndarray, extra: np.ndarray, choice: np.ndarray, allowed: tuple[int, ...]) -> float:
+    """Bits of the blocks by ``choice`` over those of the best single predictor for all, by the blocks'
+    token histograms (each set of blocks under its own fitted code lengths): below 1, blocks pay."""
+    index = np.searchsorted(np.asarray(allowed), choice)
+    every = hist.sum(axis=0) + 0.5  # (predictor, token)
+    uniform = (every * -np.log2(every / every.sum(axis=1, keepdims=True))).sum(axis=1) + extra.sum(axis=0)
+    picked = np.zeros_like(every)
+    np.add.at(picked, index, hist[np.arange(len(index)), index])
+    picked += 0.5
+    blocks_bits = (picked * -np.log2(picked / picked.sum(axis=1, keepdims=True))).sum() + extra[
+        np.arange(len(index)), index
+    ].sum()
+    return float(blocks_bits / max(float(uniform.min()), 1.0))
 
 
 def _block_ids(shape: tuple[int, ...], blk: tuple[int, ...]) -> np.ndarray:

@@ -19,6 +19,9 @@
   multiplications and divisions (no libm, no BLAS): the same bits on every machine.
 
 Both take ``axes``: the axes predicted along (the others are independent, e.g. frames).
+
+These vectorized versions are the reference: the codec runs the same arithmetic compiled, one
+pass per block (:mod:`bale.grid.kernels`), and the tests hold the two to the same bits.
 """
 
 from __future__ import annotations
