@@ -95,9 +95,8 @@ def test_real_jets_relations_and_bounds(tmp_path: Path) -> None:
 
 def test_per_column_bounds(tmp_path: Path) -> None:
     data = synthetic(1000)
-    bale.compress(
-        data, tmp_path / "b.bale", errors=["rel=1e-2", "pt:rel=1e-5", "x64:abs=0.5", "px:exact"], config=fast_config()
-    )
+    bale.compress(data, tmp_path / "b.bale", errors=["rel=1e-2", "pt:rel=1e-5", "x64:abs=0.5", "px:exact"],
+                  config=fast_config())
     out = bale.decompress(tmp_path / "b.bale")
     assert check_bound(data["pt"], out["pt"], Bound("rel", 1e-5)) == 0
     assert check_bound(data["x64"], out["x64"], Bound("abs", 0.5)) == 0

@@ -154,9 +154,8 @@ def test_classical_methods_meet_the_bound(table: dict[str, np.ndarray], errors: 
 def test_broken_failing_and_missing_methods_are_reported(
     table: dict[str, np.ndarray], fake_methods: None, tmp_path: Path
 ) -> None:
-    results = run_bench(
-        table, ["rel=1e-3"], methods=["zstd-19", "broken", "raising", "crashing", "needs-lib"], out_dir=tmp_path
-    )
+    results = run_bench(table, ["rel=1e-3"], methods=["zstd-19", "broken", "raising", "crashing", "needs-lib"],
+                        out_dir=tmp_path)
     rows = _rows(results)
     assert rows["zstd-19"]["violations"] == 0
     broken = rows["broken"]
@@ -174,20 +173,14 @@ def test_broken_failing_and_missing_methods_are_reported(
     assert headline(results)[0]["violations"] == {"broken": 395}
 
 
-def test_missing_comparison_library_is_skipped(table: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_comparison_library_is_skipped(
+    table: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(base, "_IMPORT_ERRORS", {})
     for module in ("pysz", "zfpy", "fpzip", "blosc2", "pcodec"):
         monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
-    names = [
-        "zstd-19",
-        "sz3-log",
-        "zfp-abs",
-        "fpzip",
-        "blosc2-shuffle-zstd",
-        "bitround-blosc2-shuffle-zstd",
-        "pcodec",
-        "bitround-pcodec",
-    ]
+    names = ["zstd-19", "sz3-log", "zfp-abs", "fpzip", "blosc2-shuffle-zstd", "bitround-blosc2-shuffle-zstd",
+             "pcodec", "bitround-pcodec"]
     results = run_bench(table, ["rel=1e-3"], methods=names, isolate=False)
     assert set(results["skipped"]) == set(names) - {"zstd-19"}
     assert all("not importable" in why for why in results["skipped"].values())
@@ -228,7 +221,8 @@ def test_pcodec_every_dtype_and_float_quant() -> None:
         "i64": np.arange(n, dtype=np.int64) * 7,
         "flag": rng.random(n) < 0.5,
     }
-    results = run_bench(table, ["rel=1e-3"], methods=["pcodec", "bitround-pcodec", "bitround-zstd-19"], isolate=False)
+    results = run_bench(table, ["rel=1e-3"], methods=["pcodec", "bitround-pcodec", "bitround-zstd-19"],
+                        isolate=False)
     rows = _rows(results)
     for name in ("pcodec", "bitround-pcodec"):
         assert "error" not in rows[name], rows[name].get("error")

@@ -27,18 +27,10 @@ from common import same_bits
 
 T = TypeVar("T")
 
-CODEC_SETTINGS = settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-E2E_SETTINGS = settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+CODEC_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+E2E_SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 FLOAT_DTYPES = [np.dtype(np.float32), np.dtype(np.float64)]
 TABLE_DTYPES = [np.dtype(t) for t in ("float32", "float64", "int32", "int64", "bool", "uint8")]
@@ -67,13 +59,9 @@ def quietly(fn: Callable[[], T], inputs: list[np.ndarray]) -> T:
         warnings.simplefilter("always")
         result = fn()
     snan = has_float32_snan(inputs)
-    unexpected = [
-        w
-        for w in caught
-        if not (
-            snan and issubclass(w.category, RuntimeWarning) and "invalid value encountered in cast" in str(w.message)
-        )
-    ]
+    unexpected = [w for w in caught
+                  if not (snan and issubclass(w.category, RuntimeWarning) and "invalid value encountered in cast"
+                          in str(w.message))]
     assert not unexpected, [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in unexpected]
     return result
 
@@ -100,24 +88,8 @@ def pathological(draw: st.DrawFn, dtype: np.dtype, n: int) -> np.ndarray:
         x = rng.standard_normal(n) * 10.0 ** rng.integers(-5, 6, n)
     else:
         fi = np.finfo(dtype)
-        pool = np.array(
-            [
-                0.0,
-                -0.0,
-                np.nan,
-                np.inf,
-                -np.inf,
-                float(fi.max),
-                float(fi.min),
-                float(fi.tiny),
-                float(fi.smallest_subnormal),
-                -float(fi.smallest_subnormal),
-                1.0,
-                -1.0,
-                0.1,
-            ],
-            dtype,
-        )
+        pool = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, float(fi.max), float(fi.min), float(fi.tiny),
+                         float(fi.smallest_subnormal), -float(fi.smallest_subnormal), 1.0, -1.0, 0.1], dtype)
         x = pool[rng.integers(0, len(pool), n)]
     with np.errstate(over="ignore"):
         out = x.astype(dtype)
@@ -134,7 +106,8 @@ def pathological(draw: st.DrawFn, dtype: np.dtype, n: int) -> np.ndarray:
 
 
 @st.composite
-def float_column(draw: st.DrawFn, dtype: np.dtype | None = None, min_size: int = 0, max_size: int = 200) -> np.ndarray:
+def float_column(draw: st.DrawFn, dtype: np.dtype | None = None, min_size: int = 0,
+                 max_size: int = 200) -> np.ndarray:
     dtype = dtype if dtype is not None else draw(st.sampled_from(FLOAT_DTYPES))
     n = draw(st.integers(min_size, max_size))
     if draw(st.booleans()):
@@ -201,12 +174,8 @@ def test_codec_bound_good_prediction(values: np.ndarray, bound: Bound, seed: int
 
 
 @CODEC_SETTINGS
-@given(
-    value=st.one_of(float_elements(np.dtype(np.float32)), float_elements(np.dtype(np.float64))),
-    dtype=st.sampled_from(FLOAT_DTYPES),
-    bound=bounds,
-    delta=st.booleans(),
-)
+@given(value=st.one_of(float_elements(np.dtype(np.float32)), float_elements(np.dtype(np.float64))),
+       dtype=st.sampled_from(FLOAT_DTYPES), bound=bounds, delta=st.booleans())
 def test_codec_single_value(value: float, dtype: np.dtype, bound: Bound, delta: bool) -> None:
     with np.errstate(over="ignore"):
         values = np.array([value]).astype(dtype)
@@ -277,9 +246,8 @@ def test_end_to_end_bounds(table: dict[str, np.ndarray], bound: Bound, data: st.
             assert same_bits(original, decoded), name
         assert parse_bound(info["per_column"][name]["bound"]) == expected, name
         assert quietly(lambda o=original, d=decoded, b=expected: check_bound(o, d, b), [original]) == 0, name
-        special = (
-            ~np.isfinite(original) | (original == 0) if original.dtype.kind == "f" else np.ones(len(original), bool)
-        )
+        special = ~np.isfinite(original) | (original == 0) if original.dtype.kind == "f" else np.ones(len(original),
+                                                                                                       bool)
         assert same_bits(original[special], decoded[special]), name
 
 

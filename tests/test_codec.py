@@ -36,27 +36,8 @@ ALL_DTYPES = ["bool", *INT_DTYPES, *FLOAT_DTYPES]
 # --------------------------------------------------------------------------------------------- varint
 
 
-VARINT_VALUES = [
-    0,
-    1,
-    2,
-    126,
-    127,
-    128,
-    129,
-    255,
-    256,
-    2**14 - 1,
-    2**14,
-    2**21,
-    2**32 - 1,
-    2**32,
-    2**63 - 1,
-    2**63,
-    U64_MAX,
-    2**64,
-    2**70 - 1,
-]
+VARINT_VALUES = [0, 1, 2, 126, 127, 128, 129, 255, 256, 2**14 - 1, 2**14, 2**21, 2**32 - 1, 2**32, 2**63 - 1, 2**63,
+                 U64_MAX, 2**64, 2**70 - 1]
 
 
 @pytest.mark.parametrize("value", VARINT_VALUES)
@@ -341,23 +322,8 @@ def exact_values(dtype: str, n: int = 300, seed: int = 0) -> np.ndarray:
     bits = rng.integers(0, 2 ** (8 * width) - 1, n, dtype=f"u{width}", endpoint=True)
     arr = bits.view(dt).copy()
     fi = np.finfo(dt)
-    specials = np.array(
-        [
-            0.0,
-            -0.0,
-            np.inf,
-            -np.inf,
-            np.nan,
-            fi.max,
-            fi.min,
-            fi.tiny,
-            fi.smallest_subnormal,
-            -fi.smallest_subnormal,
-            1.0,
-            -1.0,
-        ],
-        dtype=dt,
-    )
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, fi.max, fi.min, fi.tiny, fi.smallest_subnormal,
+                         -fi.smallest_subnormal, 1.0, -1.0], dtype=dt)
     arr[: len(specials)] = specials
     # NaNs with payloads, quiet and signalling, both signs
     u = arr.view(f"u{width}")
@@ -410,14 +376,11 @@ def test_exact_non_contiguous_input() -> None:
     assert same_bits(np.ascontiguousarray(values), decode_exact(encode_exact(values), len(values), np.int32))
 
 
-@pytest.mark.parametrize(
-    ("values", "kind"),
-    [
-        (np.random.default_rng(6).geometric(0.3, 2000).astype(np.int32), 0),  # offset: small values
-        (np.cumsum(np.random.default_rng(6).geometric(0.3, 2000)) * 1000 + 10**12, 1),  # delta: sorted ids
-        (np.random.default_rng(6).standard_normal(500), 2),  # zstd: high entropy floats
-    ],
-)
+@pytest.mark.parametrize(("values", "kind"), [
+    (np.random.default_rng(6).geometric(0.3, 2000).astype(np.int32), 0),  # offset: small values
+    (np.cumsum(np.random.default_rng(6).geometric(0.3, 2000)) * 1000 + 10**12, 1),  # delta: sorted ids
+    (np.random.default_rng(6).standard_normal(500), 2),  # zstd: high entropy floats
+])
 def test_exact_each_coding_is_used(values: np.ndarray, kind: int) -> None:
     data = encode_exact(values)
     assert data[0] == kind
@@ -451,14 +414,8 @@ def test_exact_wrong_length_or_kind() -> None:
 
 # -------------------------------------------------------------------------------------------- lossy
 
-BOUNDS = [
-    Bound("rel", 1e-3),
-    Bound("rel", 0.3),
-    Bound("rel", 1e-6),
-    Bound("abs", 0.01),
-    Bound("abs", 1e-9),
-    Bound("abs", 100.0),
-]
+BOUNDS = [Bound("rel", 1e-3), Bound("rel", 0.3), Bound("rel", 1e-6), Bound("abs", 0.01), Bound("abs", 1e-9),
+          Bound("abs", 100.0)]
 
 
 def lossy_values(dtype: str, n: int = 400, seed: int = 0) -> np.ndarray:
@@ -467,25 +424,8 @@ def lossy_values(dtype: str, n: int = 400, seed: int = 0) -> np.ndarray:
     fi = np.finfo(dt)
     x = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n)
     x = x.astype(dt)
-    specials = np.array(
-        [
-            0.0,
-            -0.0,
-            np.inf,
-            -np.inf,
-            np.nan,
-            fi.max,
-            fi.min,
-            fi.tiny,
-            -fi.tiny,
-            fi.smallest_subnormal,
-            -fi.smallest_subnormal,
-            fi.tiny / 2,
-            1.0,
-            -1.0,
-        ],
-        dtype=dt,
-    )
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, fi.max, fi.min, fi.tiny, -fi.tiny,
+                         fi.smallest_subnormal, -fi.smallest_subnormal, fi.tiny / 2, 1.0, -1.0], dtype=dt)
     x[: len(specials)] = specials
     width = dt.itemsize
     u = x.view(f"u{width}")
@@ -652,18 +592,14 @@ def _decode_lossy(data: bytes, *, n: int, dtype: np.dtype, bound: Bound, predict
 def payloads() -> dict[str, tuple[bytes, object]]:
     """Small valid payloads, each with a decoder that takes the bytes."""
     out: dict[str, tuple[bytes, object]] = {}
-    for name, values in [
-        ("uints_small", np.array([0, 3, 17, 2**40, 5, 5], np.uint64)),
-        ("uints_single_token", np.full(9, 3, np.uint64)),
-        ("uints_max", np.array([U64_MAX, 0, 1], np.uint64)),
-    ]:
+    for name, values in [("uints_small", np.array([0, 3, 17, 2**40, 5, 5], np.uint64)),
+                         ("uints_single_token", np.full(9, 3, np.uint64)),
+                         ("uints_max", np.array([U64_MAX, 0, 1], np.uint64))]:
         out[name] = (encode_uints(values), partial(decode_uints, expected=len(values)))
-    for name, values in [
-        ("exact_offset", np.arange(30, dtype=np.int16) % 5),
-        ("exact_delta", np.arange(0, 3 * 10**12, 10**11, dtype=np.int64)),
-        ("exact_zstd", np.random.default_rng(12).standard_normal(16)),
-        ("exact_bool", np.resize([True, False, False], 33)),
-    ]:
+    for name, values in [("exact_offset", np.arange(30, dtype=np.int16) % 5),
+                         ("exact_delta", np.arange(0, 3 * 10**12, 10**11, dtype=np.int64)),
+                         ("exact_zstd", np.random.default_rng(12).standard_normal(16)),
+                         ("exact_bool", np.resize([True, False, False], 33))]:
         data = encode_exact(values)
         out[name] = (data, partial(_decode_exact, n=len(values), dtype=values.dtype))
     for kind in ("rel", "abs", "delta"):
@@ -815,9 +751,8 @@ def test_clip_block_only_when_it_changes_something() -> None:
     assert (decode_lossy(above, 100, x.dtype, bound, Prediction(value=np.full(100, 1.06))) == 1.0).all()
 
 
-@pytest.mark.parametrize(
-    "clip", [np.array([2.0, 1.0], np.float32), np.array([np.nan, 1.0], np.float32), np.array([1.0], np.float32)]
-)
+@pytest.mark.parametrize("clip", [np.array([2.0, 1.0], np.float32), np.array([np.nan, 1.0], np.float32),
+                                  np.array([1.0], np.float32)])
 def test_damaged_clip_block_is_a_format_error(clip: np.ndarray) -> None:
     x = np.full(10, 1.0, np.float32)
     bound, pred = Bound("abs", 0.1), Prediction(value=np.full(10, 1.0))

@@ -20,18 +20,9 @@ def random_network(
     rng = np.random.default_rng(seed)
     context = [f"c{i}" for i in range(columns)]
     targets = context[3:]
-    net = ConditionalNetwork(
-        context,
-        ["linear"] * columns,
-        [0.0] * columns,
-        [1.0] * columns,
-        targets,
-        [list(range(3 + j)) for j in range(len(targets))],
-        latent,
-        hidden,
-        skip=skip,
-        ensemble=ensemble,
-    )
+    net = ConditionalNetwork(context, ["linear"] * columns, [0.0] * columns, [1.0] * columns, targets,
+                             [list(range(3 + j)) for j in range(len(targets))], latent, hidden,
+                             skip=skip, ensemble=ensemble)
     j, k = len(targets) * ensemble, latent
     w1 = rng.normal(0, 0.5, (j, hidden, k + columns))
     for t, cols in enumerate(net.available):
@@ -39,20 +30,13 @@ def random_network(
         mask[cols] = True
         for head in range(t * ensemble, (t + 1) * ensemble):
             w1[head][:, k:][:, ~mask] = 0.0
-    net.set_float_weights(
-        {
-            "head.w1": w1,
-            "head.b1": rng.normal(0, 0.1, (j, hidden)),
-            "head.w2": rng.normal(0, 0.3, (j, hidden, hidden)),
-            "head.b2": rng.normal(0, 0.1, (j, hidden)),
-            "head.w3": rng.normal(0, 0.3, (j, hidden)),
-            "head.b3": rng.normal(0, 0.1, j),
-            "enc.w1": rng.normal(0, 0.5, (hidden, columns)),
-            "enc.b1": rng.normal(0, 0.1, hidden),
-            "enc.w2": rng.normal(0, 2, (latent, hidden)),
-            "enc.b2": rng.normal(0, 0.1, latent),
-        }
-    )
+    net.set_float_weights({
+        "head.w1": w1, "head.b1": rng.normal(0, 0.1, (j, hidden)), "head.w2": rng.normal(0, 0.3, (j, hidden, hidden)),
+        "head.b2": rng.normal(0, 0.1, (j, hidden)), "head.w3": rng.normal(0, 0.3, (j, hidden)),
+        "head.b3": rng.normal(0, 0.1, j), "enc.w1": rng.normal(0, 0.5, (hidden, columns)),
+        "enc.b1": rng.normal(0, 0.1, hidden), "enc.w2": rng.normal(0, 2, (latent, hidden)),
+        "enc.b2": rng.normal(0, 0.1, latent),
+    })
     return net
 
 
@@ -100,14 +84,10 @@ def test_network_is_exact_integer_arithmetic() -> None:
     assert results[1].tobytes() == results[0].tobytes()
     # row-major or column-major features, whole or in pieces: the same bits
     column_major = np.asfortranarray(features)
-    pieces = np.stack(
-        [
-            np.concatenate(
-                [net.predict(t, column_major[a:b], latent[a:b]) for a, b in ((0, 7), (7, 1000), (1000, 3000))]
-            )
-            for t in range(len(net.targets))
-        ]
-    )
+    pieces = np.stack([
+        np.concatenate([net.predict(t, column_major[a:b], latent[a:b]) for a, b in ((0, 7), (7, 1000), (1000, 3000))])
+        for t in range(len(net.targets))
+    ])
     assert pieces.tobytes() == results[0].tobytes()
     # and it is the integer formula, evaluated without any rounding, on rows spanning kernel blocks
     rows = slice(200, 560)
@@ -119,12 +99,9 @@ def test_same_bytes_with_any_worker_count(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     n = 6000
     pt = rng.exponential(40, n).astype(np.float32) + 20
-    data = {
-        "pt": pt,
-        "n": rng.poisson(pt / 5).astype(np.int32),
-        "m": (pt * rng.uniform(0.05, 0.2, n)).astype(np.float32),
-        "w": (np.log(pt) * rng.normal(1, 0.01, n)).astype(np.float32),
-    }
+    data = {"pt": pt, "n": rng.poisson(pt / 5).astype(np.int32),
+            "m": (pt * rng.uniform(0.05, 0.2, n)).astype(np.float32),
+            "w": (np.log(pt) * rng.normal(1, 0.01, n)).astype(np.float32)}
     cfg = BaleConfig()
     cfg.train.epochs = 6
     cfg.model.latent_dim = 1

@@ -112,7 +112,7 @@ def test_disk_errors_name_the_file(
 ) -> None:
     packed = tmp_path / "t.bale"
     bale.compress(TABLE, packed, config=cfg)
-    out = tmp_path / f"out.{ {'hdf5': 'h5'}.get(fmt, fmt) }"
+    out = tmp_path / f"out.{ {'hdf5': 'h5'}.get(fmt, fmt)}"
 
     def full(table: object, path: Path) -> None:
         Path(path).write_bytes(b"partial")

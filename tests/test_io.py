@@ -87,7 +87,9 @@ def test_parquet_metadata_kept(tmp_path: Path) -> None:
         [pa.field("x", pa.float32(), metadata={"unit": "GeV"}), pa.field("n", pa.int32(), nullable=False)],
         metadata={"about": json.dumps({"k": [1, 2]})},
     )
-    src = pa.Table.from_arrays([pa.array([1.5, np.nan], pa.float32()), pa.array([1, 2], pa.int32())], schema=schema)
+    src = pa.Table.from_arrays(
+        [pa.array([1.5, np.nan], pa.float32()), pa.array([1, 2], pa.int32())], schema=schema
+    )
     pq.write_table(src, tmp_path / "a.parquet")
     table = read_table(tmp_path / "a.parquet")
     assert table.source["metadata"] == {"about": '{"k": [1, 2]}'}
@@ -108,7 +110,9 @@ def test_parquet_real_sample(tmp_path: Path) -> None:
 
 def test_parquet_non_numeric(tmp_path: Path) -> None:
     pq.write_table(pa.table({"x": [1.0], "name": ["a"], "v": [[1, 2]]}), tmp_path / "s.parquet")
-    with pytest.raises(BaleInputError, match="column 'name' has type string; bale compresses numeric columns only"):
+    with pytest.raises(
+        BaleInputError, match="column 'name' has type string; bale compresses numeric columns only"
+    ):
         read_table(tmp_path / "s.parquet")
     with pytest.raises(BaleInputError, match=r"column 'v'.*jagged collections are not supported yet"):
         read_table(tmp_path / "s.parquet", columns=["v"])

@@ -114,7 +114,7 @@ def test_config_is_toml_data_not_code(tmp_path: Path) -> None:
     path.write_text("__import__('os').mkdir('ran')\n")
     with pytest.raises(BaleConfigError):
         load_config(path)
-    path.write_text("[compress]\nerror = \"__import__('os').mkdir('ran')\"\n")
+    path.write_text('[compress]\nerror = "__import__(\'os\').mkdir(\'ran\')"\n')
     with pytest.raises(BaleConfigError):
         load_config(path)
     assert not (tmp_path / "ran").exists() and not Path("ran").exists()

@@ -67,11 +67,7 @@ def test_zarr_refuses_an_integer_array_with_a_float_model(floats: BaleCodec) -> 
     serializer = BaleZarrCodec.from_codec(floats)
     with pytest.raises(BaleInputError, match="never coded through a float bound"):
         z = zarr.create_array(
-            zarr.storage.MemoryStore(),
-            shape=(10_000,),
-            chunks=(10_000,),
-            dtype="int16",
-            serializer=serializer,
+            zarr.storage.MemoryStore(), shape=(10_000,), chunks=(10_000,), dtype="int16", serializer=serializer,
             compressors=None,
         )
         z[...] = RNG.integers(-1000, 1000, 10_000).astype(np.int16)  # in case creation did not check
@@ -121,7 +117,9 @@ FORGERIES: dict[str, Callable[[dict[str, Any]], None]] = {
     "shape not ints": _source(lambda d: d.update(shape=["1000"])),
     "many axes": _source(lambda d: d.update(shape=[1] * 100 + [1000])),
     "void dtype": _source(lambda d: d.update(dtype="|V268435456")),
-    "structured huge void": _source(lambda d: d.update(dtype=[["x", "<f4"], ["", "|V268435456"]], layout="structured")),
+    "structured huge void": _source(
+        lambda d: d.update(dtype=[["x", "<f4"], ["", "|V268435456"]], layout="structured")
+    ),
     "structured subarray": _source(lambda d: d.update(dtype=[["x", "<f4", [1 << 20]]], layout="structured")),
     "object dtype": _source(lambda d: d.update(dtype="|O")),
     "narrower dtype": _source(lambda d: d.update(dtype="<i1")),

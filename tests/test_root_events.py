@@ -98,7 +98,8 @@ def test_nanoaod_decodes_in_memory_as_a_dataset(nanoaod_round_trip: tuple[Path, 
 
 
 def test_keep_rest_copies_every_other_branch_losslessly(tmp_path: Path) -> None:
-    bale.compress(HZZ, tmp_path / "h.bale", columns=["Jet_*"], keep_rest=True, error="rel=1e-2", config=quick_config())
+    bale.compress(HZZ, tmp_path / "h.bale", columns=["Jet_*"], keep_rest=True, error="rel=1e-2",
+                  config=quick_config())
     bale.decompress(tmp_path / "h.bale", tmp_path / "h.root")
     with uproot.open(HZZ) as f:
         everything = f["events"].keys()
@@ -117,9 +118,8 @@ def test_external_model_for_collections(tmp_path: Path) -> None:
     bale.save_model(model, tmp_path / "m.safetensors")
     loaded = bale.load_model(tmp_path / "m.safetensors")
     assert loaded.sha256 == model.sha256
-    report = bale.compress(
-        HZZ, tmp_path / "m.bale", model=tmp_path / "m.safetensors", columns=["Muon_*", "NMuon", "MET_*"]
-    )
+    report = bale.compress(HZZ, tmp_path / "m.bale", model=tmp_path / "m.safetensors",
+                           columns=["Muon_*", "NMuon", "MET_*"])
     assert not report["model"]["embedded"]
     dataset = bale.decompress(tmp_path / "m.bale", model=tmp_path / "m.safetensors")
     assert dataset.tables["Muon"].num_rows == report["tables"]["Muon"]["rows"]
@@ -198,13 +198,8 @@ def _write_rntuple(path: Path, n: int = 300) -> dict[str, ak.Array]:
 
 def test_rntuple_round_trip(tmp_path: Path) -> None:
     data = _write_rntuple(tmp_path / "nt.root")
-    report = bale.compress(
-        tmp_path / "nt.root",
-        tmp_path / "nt.bale",
-        columns=["EventInfo:*", "Jets:*", "Muons:pt"],
-        error="rel=1e-3",
-        config=quick_config(),
-    )
+    report = bale.compress(tmp_path / "nt.root", tmp_path / "nt.bale", columns=["EventInfo:*", "Jets:*", "Muons:pt"],
+                           error="rel=1e-3", config=quick_config())
     assert set(report["tables"]) == {"", "Jets", "Muons"}
     assert "Jets:constituents[1]" in report["per_column"]  # a fixed-size array per jet: one column per element
     bale.decompress(tmp_path / "nt.bale", tmp_path / "back.root")
@@ -234,7 +229,5 @@ def test_steps_are_planned_in_blocks_of_events(monkeypatch: pytest.MonkeyPatch) 
     assert sum(p.num_events for p in parts) == 200
     assert all(p.num_events <= 37 for p in parts)
     whole = read_dataset(NANOAOD, ["Jet_pt"])
-    assert (
-        Dataset.concat(parts).tables["Jet"].columns["Jet_pt"].tobytes()
-        == whole.tables["Jet"].columns["Jet_pt"].tobytes()
-    )
+    assert Dataset.concat(parts).tables["Jet"].columns["Jet_pt"].tobytes() == whole.tables["Jet"].columns[
+        "Jet_pt"].tobytes()

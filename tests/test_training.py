@@ -101,22 +101,8 @@ def test_ddp_on_cpu_with_two_processes(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={port}",
-        "-m",
-        "bale.cli",
-        "train",
-        str(data),
-        "-o",
-        str(out),
-        "--epochs",
-        "2",
-        "--no-progress",
-    ]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "-m",
+           "bale.cli", "train", str(data), "-o", str(out), "--epochs", "2", "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     model = bale.load_model(out)
@@ -141,22 +127,9 @@ def test_training_sample_drawn_from_many_files(tmp_path: Path) -> None:
     files = sorted(tmp_path.glob("part*.npz"))
     model = bale.train(files, config=cfg, train_fraction=0.5)
     assert model.info["sample_rows"] == 400  # 100 from each file (at most half of each)
-    result = CliRunner().invoke(
-        main,
-        [
-            "train",
-            str(tmp_path / "part*.npz"),
-            "-o",
-            str(tmp_path / "m.safetensors"),
-            "--max-rows",
-            "400",
-            "--train-fraction",
-            "0.1",
-            "--epochs",
-            "1",
-            "--no-progress",
-        ],
-    )
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "part*.npz"), "-o", str(tmp_path / "m.safetensors"),
+                                       "--max-rows", "400", "--train-fraction", "0.1", "--epochs", "1",
+                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     assert bale.load_model(tmp_path / "m.safetensors").info["sample_rows"] == 200  # 50 from each
     (tmp_path / "odd.npz").write_bytes((tmp_path / "part0.npz").read_bytes())
@@ -167,13 +140,8 @@ def test_training_sample_drawn_from_many_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("family", "options"),
-    [
-        ("dense", {"latent_dim": 2}),
-        ("skip", {"condition": True}),
-        ("sparse", {"latent_dim": 2}),
-        ("ensemble", {"condition": True, "heads": 2}),
-        ("vae", {"latent_dim": 2}),
-    ],
+    [("dense", {"latent_dim": 2}), ("skip", {"condition": True}), ("sparse", {"latent_dim": 2}),
+     ("ensemble", {"condition": True, "heads": 2}), ("vae", {"latent_dim": 2})],
 )
 def test_every_family_trains_and_codes_within_the_bound(tmp_path: Path, family: str, options: dict) -> None:
     from bale.bounds import Bound, check_bound
@@ -221,11 +189,9 @@ def test_normalizations() -> None:
 
     rng = np.random.default_rng(0)
     cols = {"pt": rng.exponential(30, 5000) + 1, "phi": rng.uniform(-np.pi, np.pi, 5000), "x": rng.normal(3, 2, 5000)}
-    plans = [
-        ColumnPlan("pt", "float64", Bound("rel", 1e-3), {"kind": "grid"}),
-        ColumnPlan("phi", "float64", Bound("abs", 1e-3), {"kind": "grid"}),
-        ColumnPlan("x", "float64", Bound("abs", 1e-3), {"kind": "grid"}),
-    ]
+    plans = [ColumnPlan("pt", "float64", Bound("rel", 1e-3), {"kind": "grid"}),
+             ColumnPlan("phi", "float64", Bound("abs", 1e-3), {"kind": "grid"}),
+             ColumnPlan("x", "float64", Bound("abs", 1e-3), {"kind": "grid"})]
 
     def norms(**model: object) -> dict[str, tuple[float, float]]:
         cfg = BaleConfig()
@@ -256,23 +222,8 @@ def test_tune_finds_settings_and_writes_a_config(tmp_path: Path) -> None:
     data = tmp_path / "tiled.npz"
     np.savez(data, **{k: v[:12000] for k, v in TILED.items()})
     out = tmp_path / "best.toml"
-    result = CliRunner().invoke(
-        main,
-        [
-            "tune",
-            str(data),
-            "--trials",
-            "3",
-            "--families",
-            "conditional,skip",
-            "--epochs",
-            "2",
-            "-o",
-            str(out),
-            "--json",
-            "--no-progress",
-        ],
-    )
+    result = CliRunner().invoke(main, ["tune", str(data), "--trials", "3", "--families", "conditional,skip",
+                                       "--epochs", "2", "-o", str(out), "--json", "--no-progress"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     done = [t for t in report["trials"] if not t.get("pruned")]

@@ -232,9 +232,9 @@ def _decode_chunk(
         net = model.network
         assert net is not None
         reader = ByteReader(_section(sections, LATENT_SECTION))
-        ctx.latent = np.stack([decode_ints(reader.block(), n, version) for _ in range(net.latent_dim)], axis=1).astype(
-            np.int64
-        )
+        ctx.latent = np.stack(
+            [decode_ints(reader.block(), n, version) for _ in range(net.latent_dim)], axis=1
+        ).astype(np.int64)
     dtypes = {plan.name: np.dtype(plan.dtype) for plan in model.columns}
     for plan in plans:
         if plan.predictor["kind"] == "exact":

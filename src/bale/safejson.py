@@ -79,7 +79,9 @@ def safetensors_metadata(data: bytes) -> dict[str, str]:
         )
     if n > MAX_HEADER:
         raise BaleFormatError(f"not a valid bale model: a header of {n} bytes, more than the {MAX_HEADER} allowed")
-    header = loads(bytes(data[8 : 8 + n]), "model header", max_bytes=MAX_HEADER, max_containers=_MAX_HEADER_CONTAINERS)
+    header = loads(
+        bytes(data[8 : 8 + n]), "model header", max_bytes=MAX_HEADER, max_containers=_MAX_HEADER_CONTAINERS
+    )
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         if meta is None and isinstance(header, dict):

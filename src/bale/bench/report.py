@@ -28,17 +28,7 @@ log = logging.getLogger(__name__)
 
 CLASSICAL_FAMILIES = ("lossless", "bitround", "sz3", "zfp", "fpzip")
 _PACKAGES = (
-    "bale",
-    "numpy",
-    "torch",
-    "zstandard",
-    "blosc2",
-    "numcodecs",
-    "pcodec",
-    "pysz",
-    "zfpy",
-    "fpzip",
-    "matplotlib",
+    "bale", "numpy", "torch", "zstandard", "blosc2", "numcodecs", "pcodec", "pysz", "zfpy", "fpzip", "matplotlib"
 )
 _FAMILY_COLORS = {
     "bale": "#d62728",

@@ -236,16 +236,7 @@ def decode_values(
     padded[: len(bits)] = np.frombuffer(bits, dtype=np.uint8)
     out = np.empty(n, dtype=np.uint64)
     code = _decode(
-        word_array,
-        padded,
-        8 * len(bits),
-        n,
-        slot_entry,
-        slot_token,
-        token_width.astype(np.int64),
-        token_base.astype(np.uint64),
-        single,
-        signed,
-        out,
+        word_array, padded, 8 * len(bits), n, slot_entry, slot_token, token_width.astype(np.int64),
+        token_base.astype(np.uint64), single, signed, out,
     )
     return (out.view(np.int64) if signed else out), int(code)

@@ -239,12 +239,7 @@ class BaleWriter:
                 log.warning(
                     "%s decodes to %d bytes from %d: more than readers accept by default (%d per byte past %d); "
                     "reading it needs BALE_MAX_RATIO=%d",
-                    self.path,
-                    declared,
-                    size,
-                    MAX_RATIO,
-                    DECODED_FLOOR,
-                    -(-(declared - DECODED_FLOOR) // size),
+                    self.path, declared, size, MAX_RATIO, DECODED_FLOOR, -(-(declared - DECODED_FLOOR) // size),
                 )
 
     def abort(self) -> None:

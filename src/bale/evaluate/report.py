@@ -218,13 +218,8 @@ def _quantities_table(metrics: Mapping[str, Any]) -> str:
         return ""
     rows = [
         [
-            _e(label),
-            _e(q["table"] or "main"),
-            _e(q["bound"]),
-            _num(q["rows"]),
-            _num(q["max_error_over_bound"]),
-            _num(q["violations"]),
-            _result(q),
+            _e(label), _e(q["table"] or "main"), _e(q["bound"]), _num(q["rows"]), _num(q["max_error_over_bound"]),
+            _num(q["violations"]), _result(q),
         ]
         for label, q in quantities.items()
     ]

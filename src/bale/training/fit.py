@@ -204,6 +204,8 @@ def fit_model(
     return finish_quantities(CompressionModel(columns=order, network=network, info=info), planned)
 
 
+
+
 def _limited_context(
     features: np.ndarray,
     context: list[str],

@@ -19,7 +19,6 @@ from bale.training.closure import ClosureBudget
 
 log = logging.getLogger(__name__)
 
-
 def _dependents(lossy: list[ColumnPlan], name: str) -> set[str]:
     """The columns whose relation needs ``name``, directly or through other relations."""
     needs = {name}

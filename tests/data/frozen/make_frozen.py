@@ -65,20 +65,17 @@ def main(version: int) -> None:
     np.savez(HERE / f"special_v{version}_original.npz", **special)
     bale.compress(special, HERE / f"special_v{version}.bale", errors=["rel=1e-3", "y_abs:abs=0.05"], config=cfg)
 
-    cases = [
-        (f"jets_v{version}", None),
-        (f"jets_external_v{version}", f"jets_model_v{version}"),
-        (f"special_v{version}", None),
-    ]
+    cases = [(f"jets_v{version}", None), (f"jets_external_v{version}", f"jets_model_v{version}"),
+             (f"special_v{version}", None)]
     if version >= 2:  # files with jagged collections (a main table and one table per collection)
         bale.compress(NANOAOD, HERE / f"events_v{version}.bale", columns=EVENT_BRANCHES, error="rel=1e-3", config=cfg)
         cases.append((f"events_v{version}", None))
     for name, model_path in cases:
-        data = bale.decompress(HERE / f"{name}.bale", model=HERE / f"{model_path}.safetensors" if model_path else None)
+        data = bale.decompress(HERE / f"{name}.bale",
+                               model=HERE / f"{model_path}.safetensors" if model_path else None)
         tables = data.tables.values() if isinstance(data, bale.Dataset) else [data]
-        expected[name] = {
-            col: {"sha256": digest(v), "head": v[:8].tolist()} for table in tables for col, v in table.columns.items()
-        }
+        expected[name] = {col: {"sha256": digest(v), "head": v[:8].tolist()}
+                          for table in tables for col, v in table.columns.items()}
     (HERE / f"expected_v{version}.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
 
 

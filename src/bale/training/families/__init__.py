@@ -22,7 +22,9 @@ _MODULES = (
     "ensemble",
     "vae",
 )
-FAMILIES: dict[str, Family] = {f.name: f for f in (importlib.import_module(f"{__name__}.{m}").FAMILY for m in _MODULES)}
+FAMILIES: dict[str, Family] = {
+    f.name: f for f in (importlib.import_module(f"{__name__}.{m}").FAMILY for m in _MODULES)
+}
 
 
 def family_of(settings: Any) -> Family:
