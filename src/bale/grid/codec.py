@@ -114,7 +114,8 @@ def encode_grid(
         scaled = v / step
     lattice_ok = ~special & (np.abs(scaled) < MAX_QUANT)
     k = np.rint(np.where(lattice_ok, scaled, 0.0)).astype(np.int64)
-    fill = int(np.median(k[lattice_ok])) if lattice_ok.any() else 0
+    regular = k[lattice_ok]
+    fill = int(np.median(regular[:: max(1, regular.size >> 16)])) if regular.size else 0  # a sample's median
     k[~lattice_ok] = fill
     lattice_misses = lattice_misses_of(x, k * step, special, negative, bound)
     state = State(x, v, k, special, negative, lattice_misses, step, bound, model)

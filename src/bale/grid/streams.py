@@ -29,7 +29,7 @@ from bale.codec.varint import block as prefixed
 from bale.errors import BaleFormatError
 from bale.grid.kernels import pack_zigzag, split_zigzag, token_histogram
 
-__all__ = ["StreamCost", "decode_residuals", "encode_residuals", "estimate"]
+__all__ = ["EXACT_BELOW", "StreamCost", "decode_residuals", "encode_residuals", "estimate"]
 
 RANS, ZSTD = 0, 1  # how a residual stream is coded
 
@@ -39,6 +39,7 @@ GROUPINGS: tuple[tuple[int, ...], ...] = ((), (2,), (2, 5), (1, 3, 6), (1, 2, 4,
 # zstd's strong setting on residuals saves about this much over its fastest level (measured on the CFD
 # fields: 0.71-0.81); the estimate only decides whether the strong pass is worth its time
 _ZSTD_GAIN = 0.75
+EXACT_BELOW = 1 << 13  # streams (and grids) of at most this many values are coded every way, as before
 _ZSTD_TRY = 1.05  # try zstd when its estimate is within 5 % of rANS's
 _RANS_ERROR = 0.98  # the rANS estimate is within 1 % of the coder (measured): below 98 % of it, zstd wins
 # above this many bits per residual by rANS, zstd was never near on the CFD fields (its wins: 1-3.2 bits)
@@ -128,6 +129,8 @@ def _zstd_params(size: int) -> zstandard.ZstdCompressionParameters:
 def encode_residuals(symbols: np.ndarray, contexts: np.ndarray, cost: StreamCost | None = None) -> bytes:
     """A residual stream coded by rANS at the estimated best grouping, or by zstd where that is smaller
     (zstd is tried where its estimate comes near; rANS is skipped where zstd beats its estimate clearly)."""
+    if symbols.size <= EXACT_BELOW:
+        return _smallest(symbols, contexts)
     cost = cost or estimate(symbols, contexts)
     alt = b""
     if cost.zstd <= _ZSTD_TRY * cost.rans:
@@ -145,6 +148,26 @@ def encode_residuals(symbols: np.ndarray, contexts: np.ndarray, cost: StreamCost
     for g in range(n_groups):
         out += prefixed(encode_uints(split[bounds[g] : bounds[g + 1]]))
     return alt if alt and len(alt) < len(out) else bytes(out)
+
+
+def _smallest(symbols: np.ndarray, contexts: np.ndarray) -> bytes:
+    """A short stream coded every way (each grouping, and zstd-19), the smallest kept (ties: the first)."""
+    best = b""
+    for cuts in GROUPINGS:
+        out = bytearray(encode_varint(RANS) + encode_varint(len(cuts)))
+        for c in cuts:
+            out += encode_varint(c)
+        split = split_zigzag(symbols, contexts, lut(cuts), len(cuts) + 1)
+        bounds = split[symbols.size :].astype(np.int64)
+        for g in range(len(cuts) + 1):
+            out += prefixed(encode_uints(split[bounds[g] : bounds[g + 1]]))
+        if not best or len(out) < len(best):
+            best = bytes(out)
+    hist = np.zeros((1, 256))
+    width = _width(token_histogram(symbols, np.zeros(symbols.size, dtype=np.int64), hist))
+    frame = zstandard.ZstdCompressor(level=19).compress(pack_zigzag(symbols, width).data)
+    alt = encode_varint(ZSTD) + encode_varint(width) + encode_varint(symbols.size) + prefixed(frame)
+    return alt if len(alt) < len(best) else best
 
 
 def decode_residuals(data: bytes | memoryview) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
