@@ -9,6 +9,8 @@ the coder writes. ``grid.error`` in a configuration and the codec must accept an
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -197,3 +199,34 @@ def test_range_bound_resolves_against_the_values() -> None:
     assert parsed.bound == Bound("abs", 0.04) and parsed.spec == "range=0.01"
     with pytest.raises(BaleConfigError):
         parse_field_bound("range=1e-2")  # no data to resolve against
+
+
+@pytest.mark.parametrize("shape", [(24, 40, 40), (48, 48, 48)])  # every plan priced; priced on a slab first
+@pytest.mark.parametrize("spec", ["range=1e-2", "range=1e-4"])
+def test_the_plan_priced_cheapest_codes_near_the_smallest(shape: tuple[int, int, int], spec: str) -> None:
+    """Plans are priced, not coded: the one written is within 5 % of the smallest whole-grid plan coded."""
+    from bale.grid.layout import CLASSICAL
+    from bale.grid.plans import _build_plan, write_plan
+
+    t, y, x = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    rng = np.random.default_rng(11)
+    values = np.sin(x / 6.0 + t / 4.0) * np.cos(y / 9.0) + 0.002 * rng.standard_normal(shape)
+    bound = parse_grid_bound(spec, values).bound
+    encoded = encode_grid(values, bound)
+    written = sum(len(v) for k, v in encoded.sections.items() if k != "head")
+    state = _grid_state(values, bound)
+    coded = [
+        sum(map(len, write_plan(state, _build_plan(state, shape, np.full(1, pid)))[0].values())) for pid in CLASSICAL
+    ]
+    assert written <= 1.05 * min(coded)
+
+
+def _grid_state(values: np.ndarray, bound: Bound) -> Any:
+    """The encoder's state of a grid without specials (the lattice as encode_grid builds it)."""
+    from bale.grid.lattice import step_of
+    from bale.grid.plans import State
+
+    step = step_of(bound)
+    k = np.rint(values / step).astype(np.int64)
+    none = np.zeros(values.shape, dtype=bool)
+    return State(values, values.copy(), k, none, none, none, step, bound, None)
