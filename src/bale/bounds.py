@@ -21,10 +21,13 @@ __all__ = [
     "FUNCTIONS",
     "PAIR_FUNCTIONS",
     "Bound",
+    "FieldBound",
     "QuantitySpec",
     "check_bound",
     "parse_bound",
     "parse_bound_options",
+    "parse_field_bound",
+    "parse_field_spec",
     "parse_quantity",
     "resolve_bounds",
     "resolve_quantities",
@@ -67,6 +70,54 @@ def parse_bound(text: str) -> Bound:
     except ValueError:
         raise BaleConfigError(f"bad error bound {text!r}: {number!r} is not a number") from None
     return Bound(mode, value)  # type: ignore[arg-type]
+
+
+def parse_field_spec(text: str) -> Bound | float:
+    """The bound of N-D fields as written: ``abs=X`` or ``rel=X`` (a :class:`Bound`), or ``range=X``
+    (the fraction ``X`` of the value range, resolved against the data by :func:`parse_field_bound`).
+
+    The one parser of ``range=`` (the configuration checks ``grid.error`` with it, the grid codec
+    resolves with it); fields are coded lossy, so ``exact`` is refused.
+    """
+    spec = text.strip().lower().replace(" ", "")
+    mode, _, number = spec.partition("=")
+    if mode != "range":
+        bound = parse_bound(spec)
+        if bound.mode == "exact":
+            raise BaleConfigError("grids are coded lossy: give abs=X, rel=X or range=X (use a table for exact)")
+        return bound
+    try:
+        fraction = float(number)
+    except ValueError:
+        raise BaleConfigError(f"bad error bound {text!r}: {number!r} is not a number") from None
+    if not (math.isfinite(fraction) and fraction > 0):
+        raise BaleConfigError(f"range bound must be a positive finite number, got {text!r}")
+    return fraction
+
+
+@dataclass(frozen=True)
+class FieldBound:
+    """A field's bound as given (``spec``: ``range=1e-3``, ``abs=…``, ``rel=…``) and as coded (``bound``)."""
+
+    spec: str
+    bound: Bound
+
+
+def parse_field_bound(text: str, values: np.ndarray | None = None) -> FieldBound:
+    """``abs=X``, ``rel=X`` or ``range=X`` (``abs = X·(max − min)`` of the finite values of ``values``)."""
+    parsed = parse_field_spec(text)
+    if isinstance(parsed, Bound):
+        return FieldBound(text.strip().lower().replace(" ", ""), parsed)
+    if values is None:
+        raise BaleConfigError("a range bound needs the data to resolve")
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.asarray(values, dtype=np.float64)[np.isfinite(values)]
+        span = float(finite.max() - finite.min()) if finite.size else 0.0
+    if not np.isfinite(span):
+        raise BaleInputError("the value range of the grid overflows float64: give an abs bound")
+    if span == 0.0:  # a constant grid: any positive bound codes it exactly on the lattice
+        span = max(float(np.abs(finite).max()) if finite.size else 0.0, 1.0)
+    return FieldBound(f"range={parsed!r}", Bound("abs", parsed * span))
 
 
 def parse_bound_options(options: Iterable[str]) -> tuple[Bound | None, dict[str, Bound]]:

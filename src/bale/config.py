@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bale.bounds import parse_bound, parse_quantity
+from bale.bounds import parse_bound, parse_field_spec, parse_quantity
 from bale.errors import BaleConfigError, BaleInputError
 
 __all__ = [
@@ -150,17 +150,7 @@ class GridConfig(_Section):
     @field_validator("error")
     @classmethod
     def _v_error(cls, value: str) -> str:
-        spec = value.strip().lower().replace(" ", "")
-        if spec.startswith("range="):
-            try:
-                ok = float(spec[6:]) > 0
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ValueError(f"bad range bound {value!r}")
-            return value
-        if _check_bound(value).strip().lower() in ("exact", "lossless"):
-            raise ValueError("grids are coded lossy: range=X, abs=X or rel=X")
+        parse_field_spec(value)  # the codec's own parser: both accept and refuse the same spellings
         return value
 
 

@@ -19,6 +19,9 @@
   multiplications and divisions (no libm, no BLAS): the same bits on every machine.
 
 Both take ``axes``: the axes predicted along (the others are independent, e.g. frames).
+
+These vectorized versions are the reference: the codec runs the same arithmetic compiled, one
+pass per block (:mod:`bale.grid.kernels`), and the tests hold the two to the same bits.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "identity_lut",
     "interp_decode",
     "interp_encode",
+    "interp_steps",
     "lorenzo_context_decode",
     "lorenzo_contexts",
     "lorenzo_decode",
@@ -158,6 +162,16 @@ def _steps(shape: tuple[int, ...], axes: Sequence[int]) -> list[tuple[int, int, 
             out.append((axis, s, tuple(sl)))
         s //= 2
     return out
+
+
+def interp_steps(shape: tuple[int, ...], axes: Sequence[int]) -> np.ndarray:
+    """The steps of :func:`_steps` as rows ``axis, s, inc0, inc1, inc2`` (each axis's stride at the step;
+    the predicted axis is visited at ``s, 3s, …``) for the compiled pass (:mod:`bale.grid.kernels`)."""
+    rows = []
+    for axis, s, sl in _steps(shape, axes):
+        incs = [2 * s if d == axis else (sl[d].step or 1) for d in range(len(shape))]
+        rows.append([axis, s, *incs])
+    return np.array(rows, dtype=np.int64).reshape(-1, 2 + len(shape))
 
 
 def _anchor_slice(shape: tuple[int, ...], axes: Sequence[int]) -> tuple[slice, ...]:
