@@ -160,14 +160,18 @@ def best_named(res: dict[str, dict]) -> tuple[str | None, int | None]:
 
 
 def ladder_configs() -> dict[str, BaleConfig]:
-    """(a) classical coding alone, (b) relations + classical; (c), the default, is the round trip itself."""
+    """(a) classical coding alone, (b) relations + classical, (c) the default: all three from the same columns.
+
+    (c) is coded again from the columns in memory rather than taken from the round trip, which
+    reads the file itself and so also keeps a ROOT file's branch titles and types in the header.
+    """
     classical_only, relations = BaleConfig(), BaleConfig()
     classical_only.model.relations = classical_only.model.learned = False
     relations.model.learned = False
-    return {"classical": classical_only, "relations": relations}
+    return {"classical": classical_only, "relations": relations, "full": BaleConfig()}
 
 
-def ladder(ref: dict[str, np.ndarray], full_bytes: int, tmp: Path) -> dict:
+def ladder(ref: dict[str, np.ndarray], tmp: Path) -> dict:
     """Ratios of the same table under (a) classical, (b) relations + classical, (c) the full model."""
     raw = sum(v.nbytes for v in ref.values())
     out: dict = {}
@@ -180,7 +184,6 @@ def ladder(ref: dict[str, np.ndarray], full_bytes: int, tmp: Path) -> dict:
                      "seconds": round(time.perf_counter() - t0, 2),
                      "bits_per_value": {k: c["bits_per_value"] for k, c in report["per_column"].items()}}
         path.unlink()
-    out["full"] = {"ratio": raw / full_bytes, "file_bytes": full_bytes}
     out["relations_share"] = out["relations"]["ratio"] / out["classical"]["ratio"] - 1
     out["network_share"] = out["full"]["ratio"] / out["relations"]["ratio"] - 1
     return out
@@ -216,7 +219,7 @@ def roundtrip(name: str, data_dir: Path, tmp: Path, table_rows: int | None = Non
     cl = classical_by_length(ref) if jagged else classical.classical_sizes(ref, rel=REL)
     best, best_bytes = best_named(cl)
     sz3 = cl.get(SZ3, {})
-    steps = ladder(ref, info["file_bytes"], tmp) if with_ladder and not jagged else None
+    steps = ladder(ref, tmp) if with_ladder and not jagged else None
     return {
         "table": name, "file": file, "rows": info["rows"], "columns": len(ref), "raw_bytes": raw,
         "bale_raw_bytes": info["raw_bytes"], "file_bytes": info["file_bytes"], "violations": viol,
@@ -295,7 +298,7 @@ def print_ladder(rows: list[dict]) -> None:
           f"{'relations':>11}{'network':>9}{'viol':>6}")
     for r in rows:
         s = r["ladder"]
-        viol = s["classical"]["violations"] + s["relations"]["violations"]
+        viol = s["classical"]["violations"] + s["relations"]["violations"] + s["full"]["violations"]
         print(f"{r['table']:<24}{r['error']:>10}{s['classical']['ratio']:>15.3f}{s['relations']['ratio']:>16.3f}"
               f"{s['full']['ratio']:>14.3f}{100 * s['relations_share']:>10.1f}%{100 * s['network_share']:>8.1f}%"
               f"{viol:>6}")
@@ -303,7 +306,7 @@ def print_ladder(rows: list[dict]) -> None:
           "Every byte counted (model embedded).")
     for r in rows:
         s = r["ladder"]
-        full = {k: c["bits_per_value"] for k, c in r["info"]["per_column"].items()}
+        full = s["full"]["bits_per_value"]
         moved = [f"{k} {s['relations']['bits_per_value'][k]:.2f}->{full[k]:.2f}" for k in full
                  if k in s["relations"]["bits_per_value"] and full[k] < s["relations"]["bits_per_value"][k] - 0.05]
         if moved:
