@@ -20,7 +20,13 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from bale.grid.predictors import INTERP_THRESHOLDS, interp_steps, lorenzo_decode, lorenzo_encode
+from bale.grid.predictors import (
+    INTERP_THRESHOLDS,
+    context_magnitude,
+    interp_steps,
+    lorenzo_decode,
+    lorenzo_encode,
+)
 
 __all__ = [
     "abs_misses",
@@ -45,6 +51,27 @@ def _count_at_or_below(thresholds: np.ndarray, m: float) -> int:
     return c
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lorenzo(k: np.ndarray, t: int, y: int, x: int, a: bool, b: bool, c: bool) -> np.int64:
+    """Lorenzo's prediction of ``k[t, y, x]`` from its neighbours before it along the axes a, b, c (both coders')."""
+    p = np.int64(0)
+    if a:
+        p += k[t - 1, y, x]
+    if b:
+        p += k[t, y - 1, x]
+    if c:
+        p += k[t, y, x - 1]
+    if a and b:
+        p -= k[t - 1, y - 1, x]
+    if a and c:
+        p -= k[t - 1, y, x - 1]
+    if b and c:
+        p -= k[t, y - 1, x - 1]
+    if a and b and c:
+        p += k[t - 1, y - 1, x - 1]
+    return p
+
+
 @numba.njit(cache=True, nogil=True)
 def lorenzo_residuals(k: np.ndarray, flags: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Residuals of the (t, h, w) int64 lattice ``k`` over the axes with ``flags[a]`` set (differences
@@ -56,40 +83,12 @@ def lorenzo_residuals(k: np.ndarray, flags: np.ndarray, thresholds: np.ndarray) 
     for t in range(t_n):
         for y in range(h):
             for x in range(w):
-                a = t > 0 and f0
-                b = y > 0 and f1
-                c = x > 0 and f2
-                p = np.int64(0)
-                if a:
-                    p += k[t - 1, y, x]
-                if b:
-                    p += k[t, y - 1, x]
-                if c:
-                    p += k[t, y, x - 1]
-                if a and b:
-                    p -= k[t - 1, y - 1, x]
-                if a and c:
-                    p -= k[t - 1, y, x - 1]
-                if b and c:
-                    p -= k[t, y - 1, x - 1]
-                if a and b and c:
-                    p += k[t - 1, y - 1, x - 1]
-                r[t, y, x] = k[t, y, x] - p
+                r[t, y, x] = k[t, y, x] - _lorenzo(k, t, y, x, t > 0 and f0, y > 0 and f1, x > 0 and f2)
     i = 0
     for t in range(t_n):
         for y in range(h):
             for x in range(w):
-                m = 0
-                if x > 0:
-                    m += 2 * abs(r[t, y, x - 1])
-                if y > 0:
-                    m += 2 * abs(r[t, y - 1, x])
-                    if x > 0:
-                        m += abs(r[t, y - 1, x - 1])
-                    if x + 1 < w:
-                        m += abs(r[t, y - 1, x + 1])
-                if t > 0:
-                    m += abs(r[t - 1, y, x])
+                m = context_magnitude(r, t, y, x)
                 ctx[i] = _count_at_or_below(thresholds, m)
                 i += 1
     return r, ctx
@@ -115,17 +114,7 @@ def lorenzo_rebuild(
     for t in range(t_n):
         for y in range(h):
             for x in range(w):
-                m = 0
-                if x > 0:
-                    m += 2 * abs(r[t, y, x - 1])
-                if y > 0:
-                    m += 2 * abs(r[t, y - 1, x])
-                    if x > 0:
-                        m += abs(r[t, y - 1, x - 1])
-                    if x + 1 < w:
-                        m += abs(r[t, y - 1, x + 1])
-                if t > 0:
-                    m += abs(r[t - 1, y, x])
+                m = context_magnitude(r, t, y, x)
                 c = lut[min(_count_at_or_below(thresholds, m), lut.shape[0] - 1)]
                 pos = starts[c] + cursor[c]
                 if pos >= starts[c + 1]:
@@ -133,23 +122,7 @@ def lorenzo_rebuild(
                 v = streams[pos]
                 cursor[c] += 1
                 r[t, y, x] = v
-                a = t > 0 and f0
-                b = y > 0 and f1
-                cc = x > 0 and f2
-                if a:
-                    v += k[t - 1, y, x]
-                if b:
-                    v += k[t, y - 1, x]
-                if cc:
-                    v += k[t, y, x - 1]
-                if a and b:
-                    v -= k[t - 1, y - 1, x]
-                if a and cc:
-                    v -= k[t - 1, y, x - 1]
-                if b and cc:
-                    v -= k[t, y - 1, x - 1]
-                if a and b and cc:
-                    v += k[t - 1, y - 1, x - 1]
+                v += _lorenzo(k, t, y, x, t > 0 and f0, y > 0 and f1, x > 0 and f2)
                 k[t, y, x] = v
                 rec[t, y, x] = v * step
     return 0

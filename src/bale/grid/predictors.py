@@ -92,6 +92,24 @@ def identity_lut(n: int) -> np.ndarray:
     return np.minimum(np.arange(64), n - 1).astype(np.int64)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def context_magnitude(r: np.ndarray, t: int, y: int, x: int) -> int:
+    """The weighted magnitude of the residuals decoded before ``(t, y, x)``: its context (both coders' one sum)."""
+    w = r.shape[2]
+    m = 0
+    if x > 0:
+        m += 2 * abs(r[t, y, x - 1])
+    if y > 0:
+        m += 2 * abs(r[t, y - 1, x])
+        if x > 0:
+            m += abs(r[t, y - 1, x - 1])
+        if x + 1 < w:
+            m += abs(r[t, y - 1, x + 1])
+    if t > 0:
+        m += abs(r[t - 1, y, x])
+    return m
+
+
 @numba.njit(cache=True, nogil=True)
 def _context_walk(
     streams: np.ndarray,
@@ -105,17 +123,7 @@ def _context_walk(
     for t in range(t_n):
         for y in range(h):
             for x in range(w):
-                m = 0
-                if x > 0:
-                    m += 2 * abs(out[t, y, x - 1])
-                if y > 0:
-                    m += 2 * abs(out[t, y - 1, x])
-                    if x > 0:
-                        m += abs(out[t, y - 1, x - 1])
-                    if x + 1 < w:
-                        m += abs(out[t, y - 1, x + 1])
-                if t > 0:
-                    m += abs(out[t - 1, y, x])
+                m = context_magnitude(out, t, y, x)
                 c = 0
                 while c < thresholds.shape[0] and thresholds[c] <= m:
                     c += 1
