@@ -3,28 +3,59 @@
 >>> import bale
 >>> report = bale.compress("jets.parquet", "jets.bale", error="rel=1e-3")  # doctest: +SKIP
 >>> table = bale.decompress("jets.bale", "jets_out.parquet")  # doctest: +SKIP
+
+The public names are imported when first used (PEP 562), so that ``import bale`` and a
+command that only decodes do not pay for what only training and file writers need.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from bale._version import __version__
-from bale.api import as_dataset, compress, decompress, info, load_model, save_model, train, verify
-from bale.api.reading import BaleFile, BaleTree, open
-from bale.bounds import Bound, parse_bound
-from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.models import CompressionModel
-from bale.models.bundle import DatasetModel
-from bale.reports import CompressReport, Info, Verify
-from bale.table import Dataset, Fields, Forest, Table
+
+if TYPE_CHECKING:
+    from bale.api import as_dataset, compress, decompress, info, load_model, save_model, train, verify
+    from bale.api.reading import BaleFile, BaleTree, open
+    from bale.bounds import Bound, parse_bound
+    from bale.errors import BaleConfigError, BaleError, BaleFormatError, BaleInputError, BaleModelMismatchError
+    from bale.models import CompressionModel
+    from bale.models.bundle import DatasetModel
+    from bale.reports import CompressReport, Info, Verify
+    from bale.table import Dataset, Fields, Forest, Table
+
+# public name -> the module it lives in
+_LAZY = {
+    **dict.fromkeys(
+        ("as_dataset", "compress", "decompress", "info", "load_model", "save_model", "train", "verify"), "bale.api"
+    ),
+    **dict.fromkeys(("BaleFile", "BaleTree", "open"), "bale.api.reading"),
+    **dict.fromkeys(("Bound", "parse_bound"), "bale.bounds"),
+    **dict.fromkeys(
+        ("BaleConfigError", "BaleError", "BaleFormatError", "BaleInputError", "BaleModelMismatchError"), "bale.errors"
+    ),
+    "CompressionModel": "bale.models",
+    "DatasetModel": "bale.models.bundle",
+    **dict.fromkeys(("CompressReport", "Info", "Verify"), "bale.reports"),
+    **dict.fromkeys(("Dataset", "Fields", "Forest", "Table"), "bale.table"),
+}
 
 
 def __getattr__(name: str) -> object:
-    """``bale.dask`` (dask_awkward arrays of ``.bale`` files) is imported when first used."""
+    """The public names, imported when first used; ``bale.dask`` (dask_awkward arrays of ``.bale`` files) too."""
     if name == "dask":
-        import importlib
-
         return importlib.import_module("bale.dask")
-    raise AttributeError(f"module 'bale' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bale' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

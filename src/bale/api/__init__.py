@@ -3,28 +3,70 @@
 Each accepts a path or a table in memory (pandas or pyarrow table, dict of arrays,
 NumPy structured or 2-D array, :class:`~bale.table.Table`) and mirrors the CLI command of
 the same name. What :func:`info`, :func:`verify` and :func:`compress` return is typed by
-:mod:`bale.reports` (plain dicts at run time).
+:mod:`bale.reports` (plain dicts at run time). The names are imported when first used
+(PEP 562): decoding does not import what training and reading input files need.
 """
 
 from __future__ import annotations
 
-from bale.api.compressing import compress
-from bale.api.decoding import decompress
-from bale.api.inputs import PathLike, as_dataset, as_table, training_sample
-from bale.api.inspect import info, verify
-from bale.api.training import load_model, save_model, train
-from bale.reports import (
-    CompressReport,
-    FieldsInfo,
-    FieldsVerify,
-    Info,
-    RootFileInfo,
-    RootFileVerify,
-    TableInfo,
-    TableVerify,
-    Verify,
-    table_info,
-)
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bale.api.compressing import compress
+    from bale.api.decoding import decompress
+    from bale.api.inputs import PathLike, as_dataset, as_table, training_sample
+    from bale.api.inspect import info, verify
+    from bale.api.training import load_model, save_model, train
+    from bale.reports import (
+        CompressReport,
+        FieldsInfo,
+        FieldsVerify,
+        Info,
+        RootFileInfo,
+        RootFileVerify,
+        TableInfo,
+        TableVerify,
+        Verify,
+        table_info,
+    )
+
+_LAZY = {
+    "compress": "bale.api.compressing",
+    "decompress": "bale.api.decoding",
+    **dict.fromkeys(("PathLike", "as_dataset", "as_table", "training_sample"), "bale.api.inputs"),
+    **dict.fromkeys(("info", "verify"), "bale.api.inspect"),
+    **dict.fromkeys(("load_model", "save_model", "train"), "bale.api.training"),
+    **dict.fromkeys(
+        (
+            "CompressReport",
+            "FieldsInfo",
+            "FieldsVerify",
+            "Info",
+            "RootFileInfo",
+            "RootFileVerify",
+            "TableInfo",
+            "TableVerify",
+            "Verify",
+            "table_info",
+        ),
+        "bale.reports",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bale.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "CompressReport",

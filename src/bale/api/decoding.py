@@ -6,22 +6,22 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from bale.api.inputs import PathLike
 from bale.api.training import _open_model
 from bale.chunks import DEFAULT_WORKERS, decode_chunk, map_chunks
 from bale.container import MEMBERS_KIND, BaleReader, ChunkInfo, Source, holds_fields
 from bale.errors import BaleFormatError, BaleInputError
 from bale.fsutil import atomic_target
-from bale.grid.api import decompress_grid
-from bale.io import detect_format, write_table
-from bale.io.root_write import write_dataset as write_root_dataset
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
 from bale.table import Dataset, Fields, Forest, Table
+
+if TYPE_CHECKING:
+    from bale.api.inputs import PathLike
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ def decompress(
             reader.close()
             if not isinstance(path, (str, os.PathLike)):
                 raise BaleInputError("grid files are decompressed from a path")
+            from bale.grid.api import decompress_grid
+
             return decompress_grid(path, output, model=model)  # type: ignore[arg-type]
         if reader.header.get("kind") == MEMBERS_KIND:  # a whole ROOT file: its trees and objects
             from bale.api.root_file import decompress_root_file
@@ -67,7 +69,11 @@ def _decompress_reader(
     """decompress() of one table or one tree's dataset."""
     path = reader.path
     coders = _open_model(reader, model)
-    fmt = format or (detect_format(output) if output is not None else None)
+    fmt = format
+    if output is not None:  # file writers are imported only to write a file
+        from bale.io import detect_format, write_table
+
+        fmt = format or detect_format(output)
     from_tree = isinstance((reader.header.get("source") or {}).get("branches"), list)
     if len(reader.tables) == 1 and not (from_tree and fmt == "root"):
         table = _decode_table(reader, coders[0], progress, workers)
@@ -80,6 +86,8 @@ def _decompress_reader(
     first = next(pieces, None) or _empty_dataset(reader)
     if output is None:
         return Dataset.concat([first, *pieces])
+    from bale.io.root_write import write_dataset as write_root_dataset
+
     with atomic_target(Path(output)) as tmp:
         write_root_dataset(first, pieces, tmp)
     log.info("wrote %s (ROOT, %d collections)", output, len(first.counters))

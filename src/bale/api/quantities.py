@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bale.bounds import Bound, parse_bound
-from bale.config import BaleConfig
 from bale.container import QuantityEntry, TableEntry
 from bale.errors import BaleFormatError, BaleInputError
 from bale.models import CompressionModel
 from bale.models.quantities import PAIR_FUNCTIONS, QuantitySpec, parse_quantity, resolve_quantities
+
+if TYPE_CHECKING:
+    from bale.config import BaleConfig
 
 __all__ = [
     "declared_quantities",

@@ -8,14 +8,12 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bale.api.inputs import PathLike, _announce_preset, _config, _dtypes, _resolve_bounds, _Source
 from bale.api.quantities import declared_quantities, file_quantity_bounds, per_table, tighten_column_bounds
 from bale.bounds import Bound, parse_bound
-from bale.config import BaleConfig
 from bale.container import BaleReader
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
 from bale.fsutil import atomic_target
@@ -26,6 +24,10 @@ from bale.models.quantities import QuantitySpec
 from bale.stages import stage
 from bale.table import Dataset, Table
 from bale.training.sampling import draw_events, sample_files
+
+if TYPE_CHECKING:  # reading inputs (bale.api.inputs) is imported only to train: decoding needs none of it
+    from bale.api.inputs import PathLike
+    from bale.config import BaleConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ def train(
     ``quantities``: bounds on quantities of several columns, ``"mass(energy,px,py,pz):rel=1e-3"``
     (docs/codec.md).
     """
+    from bale.api.inputs import _config, _Source
+
     cfg = _config(config)
     if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
         sample, exact = _sample_files([Path(d) for d in data], cfg, columns, tree, keep_rest, train_fraction)
@@ -75,6 +79,8 @@ def _sample_files(
     train_fraction: float | None,
 ) -> tuple[Dataset, list[str]]:
     """A training sample across files (:func:`~bale.training.sampling.sample_files`) and its lossless columns."""
+    from bale.api.inputs import _Source
+
     if not paths:
         raise BaleInputError("no input files to train on")
     exact: list[str] = []
@@ -101,6 +107,7 @@ def _train(
     announce: bool = False,
     quantities: Iterable[str | QuantitySpec] | None = None,
 ) -> CompressionModel | DatasetModel:
+    from bale.api.inputs import _announce_preset, _dtypes, _resolve_bounds
     from bale.training import fit_model  # torch is imported only when training
 
     if cfg.model.learned:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bale.bounds import Bound
+from bale.codec.dequantize import census, dequantize, finish
 from bale.codec.lossy_encode import FUSED_DTYPES, check_and_collect, quantize
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
@@ -194,40 +195,64 @@ def decode_lossy(
     prediction: Prediction,
     version: int = STREAM_VERSION,
 ) -> np.ndarray:
-    """Inverse of :func:`encode_lossy`; ``version`` is the container's format version."""
+    """Inverse of :func:`encode_lossy`; ``version`` is the container's format version.
+
+    The same values as :func:`_reconstruct` gives the encoder, bit for bit, in compiled
+    passes (:mod:`bale.codec.dequantize`) with NumPy's ``exp`` between them.
+    """
     dtype = np.dtype(dtype)
     reader = ByteReader(data)
     cls = decode_uints(reader.block(), n, version)
-    if n and int(cls.max()) > RAW:
+    counts = census(cls)
+    if counts[5]:
         raise BaleFormatError("unknown value class in lossy column")
-    cls = cls.astype(np.uint8)
-    regular = cls <= FLIPPED
-    symbols = decode_ints(reader.block(), int(regular.sum()), version)
-    if prediction.delta:
-        symbols = np.cumsum(symbols)
+    symbols = decode_ints(reader.block(), int(counts[REGULAR] + counts[FLIPPED]), version)
     raw = reader.block()
-    n_raw = int((cls == RAW).sum())
-    if len(raw) != n_raw * dtype.itemsize:
+    if len(raw) != int(counts[RAW]) * dtype.itemsize:
         raise BaleFormatError("raw-value block has the wrong length")
     clip = _clip_range(reader.block(), dtype) if reader.remaining else None
-    pred, pred_sign = _prediction_arrays(prediction, n)
-    step = domain_step(bound)
-    if len(symbols) == n:  # every value regular: no masks (the common case)
-        base = np.zeros(n) if prediction.delta else pred
-        signs = None
-        if bound.mode == "rel":
-            signs = pred_sign if prediction.sign is not None else None
-            if n and int(cls.max()) == FLIPPED:
-                signs = np.where(cls == FLIPPED, -pred_sign, pred_sign).astype(np.int8)
-        values = _reconstruct(base, symbols, step, signs, bound, dtype)
-        return values if clip is None else np.clip(values, *clip, out=values)
-    out = np.empty(n, dtype=dtype)
-    base = np.zeros(int(regular.sum())) if prediction.delta else pred[regular]
-    signs = None
+    empty = np.empty(0)
+    pred = empty if prediction.value is None or prediction.delta else np.ascontiguousarray(prediction.value, np.float64)
+    sign = np.empty(0, np.int8) if prediction.sign is None else np.ascontiguousarray(prediction.sign)
+    if len(pred) not in (0, n) or len(sign) not in (0, n):
+        raise ValueError("prediction of the wrong length")
+    domain = np.empty(n)
+    dequantize(cls, symbols, pred, len(pred) > 0, prediction.delta, domain_step(bound), domain)
     if bound.mode == "rel":
-        s = pred_sign[regular]
-        signs = np.where(cls[regular] == FLIPPED, -s, s).astype(np.int8)
-    inside = _reconstruct(base, symbols, step, signs, bound, dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.exp(domain, out=domain)
+    if dtype not in _COMPILED:
+        return _finish_numpy(cls, domain, sign, bound, clip, raw, dtype)
+    out = np.empty(n, dtype=dtype)
+    bits = f"u{dtype.itemsize}"
+    lo, hi = (float(clip[0]), float(clip[1])) if clip is not None else (0.0, 0.0)
+    raw_bits = np.frombuffer(raw, dtype=bits).copy()  # aligned, as the kernel's one signature wants
+    rel = bound.mode == "rel"
+    finish(cls, domain, sign, len(sign) > 0, rel, lo, hi, clip is not None, raw_bits, out, out.view(bits))
+    return out
+
+
+_COMPILED = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _finish_numpy(
+    cls: np.ndarray,
+    domain: np.ndarray,
+    sign: np.ndarray,
+    bound: Bound,
+    clip: tuple[np.generic, np.generic] | None,
+    raw: memoryview,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """:func:`bale.codec.dequantize.finish` in NumPy, for float dtypes other than float32 and float64."""
+    regular = cls <= FLIPPED
+    values = domain[regular]
+    if bound.mode == "rel":
+        s = np.where(sign[regular] < 0, -1, 1) if len(sign) else np.ones(len(values), np.int64)
+        values *= np.where(cls[regular] == FLIPPED, -s, s)
+    out = np.empty(len(cls), dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        inside = values.astype(dtype)
     out[regular] = inside if clip is None else np.clip(inside, *clip)
     out[cls == PLUS_ZERO] = 0.0
     out[cls == MINUS_ZERO] = -0.0
