@@ -12,19 +12,19 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import bale.frames as frames
 from bale.bounds import Bound, parse_bound, parse_bound_options, resolve_bounds
-from bale.config import BaleConfig, load_config
 from bale.errors import BaleInputError
 from bale.io import detect_format, read_table
-from bale.io.root_events import empty_dataset, iter_dataset
 from bale.stages import stage
 from bale.table import Dataset, Table, check_column_names
-from bale.training.families import family_of
+
+if TYPE_CHECKING:  # the config (pydantic), ROOT reading (uproot) and training are imported where used
+    from bale.config import BaleConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,9 @@ def _bounds(
 
 
 def _config(config: BaleConfig | PathLike | None) -> BaleConfig:
+    from bale.config import BaleConfig, load_config
+    from bale.training.families import family_of
+
     cfg = config if isinstance(config, BaleConfig) else load_config(config)
     if cfg.model.learned:
         family_of(cfg.model)  # an unknown family, or one without its latent, before any data is read
@@ -127,6 +130,8 @@ class _Source:
         self._dataset: Dataset | None = None
         self._options = {"patterns": list(columns) if columns else None, "tree": tree, "keep_rest": keep_rest}
         if isinstance(data, (str, os.PathLike)) and detect_format(data) == "root":
+            from bale.io.root_events import iter_dataset
+
             self._path = Path(data)
             if not self._path.is_file():
                 raise BaleInputError(f"no such file: {self._path}")
@@ -157,6 +162,8 @@ class _Source:
                 yield from self._dataset.steps(rows)
             return
         assert self._path is not None
+        from bale.io.root_events import iter_dataset
+
         _, pieces = iter_dataset(self._path, step_rows=rows, layout=self.layout)
         yield from pieces
 
@@ -174,6 +181,8 @@ class _Source:
     def empty(self) -> Dataset:
         if self._dataset is not None:
             return self._dataset.slice(0, 0)
+        from bale.io.root_events import empty_dataset
+
         return empty_dataset(self.layout)
 
 

@@ -7,14 +7,15 @@ to another format writes the columns flatly.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bale.errors import BaleError, BaleInputError
 from bale.fsutil import atomic_target
-from bale.io import csv, hdf5, numpy_format, parquet, root
 from bale.io.source_check import check_source
 from bale.table import Table
 
@@ -32,20 +33,33 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "root": (".root",),
 }
 
-_READERS: dict[str, Callable[[Path, list[str] | None], Table]] = {
-    "parquet": parquet.read,
-    "npz": numpy_format.read_npz,
-    "npy": numpy_format.read_npy,
-    "hdf5": hdf5.read,
-    "csv": csv.read,
+
+
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """``bale.io.<module>.<name>``, imported when first called: a format's library (pyarrow, h5py,
+    uproot) is imported only when a file of that format is read or written."""
+
+    def call(*args: Any) -> Any:
+        return getattr(importlib.import_module(f"bale.io.{module}"), name)(*args)
+
+    return call
+
+
+_READERS: dict[str, Callable[..., Table]] = {
+    "parquet": _lazy("parquet", "read"),
+    "npz": _lazy("numpy_format", "read_npz"),
+    "npy": _lazy("numpy_format", "read_npy"),
+    "hdf5": _lazy("hdf5", "read"),
+    "csv": _lazy("csv", "read"),
+    "root": _lazy("root", "read"),
 }
 _WRITERS: dict[str, Callable[[Table, Path], None]] = {
-    "parquet": parquet.write,
-    "npz": numpy_format.write_npz,
-    "npy": numpy_format.write_npy,
-    "hdf5": hdf5.write,
-    "csv": csv.write,
-    "root": root.write,
+    "parquet": _lazy("parquet", "write"),
+    "npz": _lazy("numpy_format", "write_npz"),
+    "npy": _lazy("numpy_format", "write_npy"),
+    "hdf5": _lazy("hdf5", "write"),
+    "csv": _lazy("csv", "write"),
+    "root": _lazy("root", "write"),
 }
 
 
@@ -72,10 +86,7 @@ def read_table(path: str | os.PathLike[str], *, columns: list[str] | None = None
     if columns is not None and isinstance(columns, str):
         columns = [columns]
     try:
-        if fmt == "root":
-            table = root.read(path, columns, tree)
-        else:
-            table = _READERS[fmt](path, columns)
+        table = _READERS[fmt](path, columns, tree) if fmt == "root" else _READERS[fmt](path, columns)
     except BaleError:
         raise
     except Exception as exc:  # the libraries' own errors for unreadable or corrupt files

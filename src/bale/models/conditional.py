@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from bale.errors import BaleFormatError
-from bale.models.kernels import head_forward
+from bale.models.kernels import head_forward, standardize
 
 __all__ = ["FEATURE_BITS", "FEATURE_CLIP", "HIDDEN_BITS", "WEIGHT_BITS", "ConditionalNetwork"]
 
@@ -211,18 +211,19 @@ class ConditionalNetwork:
 
     # -- evaluation --
     def feature(self, index: int, values: np.ndarray) -> np.ndarray:
-        """Fixed-point feature of context column ``index``: integers in float64."""
-        with np.errstate(all="ignore"):
-            f = values.astype(np.float64)  # a copy, worked on in place
-            if self.transforms[index] == "log":
+        """Fixed-point feature of context column ``index``: integers in float64.
+
+        ``log|x|`` in NumPy (the same ``log`` on every path), then standardized, made finite,
+        clipped to ``±FEATURE_CLIP`` and rounded to ``FEATURE_BITS`` fractional bits in one
+        compiled pass (:func:`bale.models.kernels.standardize`), in place.
+        """
+        f = values.astype(np.float64)  # a copy, worked on in place
+        if self.transforms[index] == "log":
+            with np.errstate(all="ignore"):
                 np.abs(f, out=f)
                 np.log(f, out=f)
-            f -= self.norm_mean[index]
-            f /= self.norm_std[index]
-        f[~np.isfinite(f)] = 0.0
-        np.clip(f, -FEATURE_CLIP, FEATURE_CLIP, out=f)
-        f *= 2.0**FEATURE_BITS  # exact: a power of two on values within ±FEATURE_CLIP
-        return np.rint(f, out=f)
+        standardize(f, self.norm_mean[index], self.norm_std[index], FEATURE_CLIP, 2.0**FEATURE_BITS)
+        return f
 
     def features(self, decoded: Mapping[str, np.ndarray], n: int) -> np.ndarray:
         out = np.zeros((n, len(self.context)), dtype=np.float64)
