@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from bale.bounds import Bound
-from bale.codec.dequantize import census, dequantize, finish
 from bale.codec.lossy_encode import FUSED_DTYPES, check_and_collect, quantize
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
@@ -200,6 +199,8 @@ def decode_lossy(
     The same values as :func:`_reconstruct` gives the encoder, bit for bit, in compiled
     passes (:mod:`bale.codec.dequantize`) with NumPy's ``exp`` between them.
     """
+    from bale.codec.dequantize import census, dequantize, finish  # numba, imported when first decoding
+
     dtype = np.dtype(dtype)
     reader = ByteReader(data)
     cls = decode_uints(reader.block(), n, version)

@@ -27,7 +27,6 @@ from typing import Any
 import numba
 import numpy as np
 
-from bale.codec import rans
 from bale.codec.bitpack import unpack_bits
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError, BaleInputError
@@ -113,10 +112,14 @@ def encode_uints(values: np.ndarray) -> bytes:
     for c in counts.tolist():
         out += encode_varint(c)
     if np.count_nonzero(counts) > 1:
+        from bale.codec import rans  # numba, imported at the first stream coded: `bale info` needs neither
+
         out += block(rans.encode_tokens(tokens, rans.quantized_frequencies(counts)))
     else:
         out += block(b"")
-    out += block(rans.pack_extras(extras, widths))
+    from bale.codec.rans import pack_extras
+
+    out += block(pack_extras(extras, widths))
     return bytes(out)
 
 
@@ -155,21 +158,26 @@ def _decode(data: bytes | memoryview | ByteReader, expected: int | None, version
             raise BaleFormatError("entropy-coded payload for a single-token stream")
         if len(words) % 4:
             raise BaleFormatError("rANS payload is not a whole number of words")
+        from bale.codec import rans
+
         values, code = rans.decode_values(
             words, bits, n, rans.quantized_frequencies(counts), _TOKEN_WIDTHS, _TOKEN_BASE, signed
         )
         if code != rans.OK:
-            raise BaleFormatError(f"corrupt entropy-coded stream ({_DECODE_ERRORS[code]})")
+            raise BaleFormatError(f"corrupt entropy-coded stream ({_decode_error(code)})")
         return values
     values = _decode_v1(words, bits, n, counts)
     return unzigzag(values) if signed else values
 
 
-_DECODE_ERRORS = {
-    rans.OUT_OF_WORDS: "coded tokens end early",
-    rans.BAD_FINAL_STATE: "coder state or length does not check out",
-    rans.OUT_OF_BITS: "extra bits end early",
-}
+def _decode_error(code: int) -> str:
+    from bale.codec import rans
+
+    return {
+        rans.OUT_OF_WORDS: "coded tokens end early",
+        rans.BAD_FINAL_STATE: "coder state or length does not check out",
+        rans.OUT_OF_BITS: "extra bits end early",
+    }[code]
 
 
 def _decode_v1(words: memoryview, bits: memoryview, n: int, counts: np.ndarray) -> np.ndarray:

@@ -34,7 +34,6 @@ FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 
-
 def _lazy(module: str, name: str) -> Callable[..., Any]:
     """``bale.io.<module>.<name>``, imported when first called: a format's library (pyarrow, h5py,
     uproot) is imported only when a file of that format is read or written."""

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from bale.errors import BaleFormatError
-from bale.models.kernels import head_forward, standardize
 
 __all__ = ["FEATURE_BITS", "FEATURE_CLIP", "HIDDEN_BITS", "WEIGHT_BITS", "ConditionalNetwork"]
 
@@ -217,6 +216,8 @@ class ConditionalNetwork:
         clipped to ``±FEATURE_CLIP`` and rounded to ``FEATURE_BITS`` fractional bits in one
         compiled pass (:func:`bale.models.kernels.standardize`), in place.
         """
+        from bale.models.kernels import standardize  # numba, imported when first decoding
+
         f = values.astype(np.float64)  # a copy, worked on in place
         if self.transforms[index] == "log":
             with np.errstate(all="ignore"):
@@ -265,6 +266,8 @@ class ConditionalNetwork:
         columns it may see (the others have zero weight, checked in :meth:`validate`). An
         ensemble's heads are each exact; their mean is taken in a fixed order.
         """
+        from bale.models.kernels import head_forward  # numba, imported when first decoding
+
         w, e, k = self.weights, self.exponents, self.latent_dim
         columns = np.asarray(self.available[target], dtype=np.int64)
         by_column = np.ascontiguousarray(features.T, dtype=np.float64)
