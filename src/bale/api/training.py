@@ -23,7 +23,6 @@ from bale.models.plan import KIND_EXACT, KIND_GRID
 from bale.models.quantities import QuantitySpec
 from bale.stages import stage
 from bale.table import Dataset, Table
-from bale.training.sampling import draw_events, sample_files
 
 if TYPE_CHECKING:  # reading inputs (bale.api.inputs) is imported only to train: decoding needs none of it
     from bale.api.inputs import PathLike
@@ -57,6 +56,7 @@ def train(
     (docs/codec.md).
     """
     from bale.api.inputs import _config, _Source
+    from bale.training.sampling import draw_events
 
     cfg = _config(config)
     if isinstance(data, (list, tuple)) and all(isinstance(d, (str, os.PathLike)) for d in data):
@@ -80,6 +80,7 @@ def _sample_files(
 ) -> tuple[Dataset, list[str]]:
     """A training sample across files (:func:`~bale.training.sampling.sample_files`) and its lossless columns."""
     from bale.api.inputs import _Source
+    from bale.training.sampling import sample_files
 
     if not paths:
         raise BaleInputError("no input files to train on")
