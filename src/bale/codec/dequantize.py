@@ -18,19 +18,31 @@ import numpy as np
 __all__ = ["census", "dequantize", "finish"]
 
 REGULAR, FLIPPED, PLUS_ZERO, MINUS_ZERO, RAW = 0, 1, 2, 3, 4
+# the classes as the stream decoder gives them (uint64): comparing a uint64 with a Python int
+# would go through float64 in numba
+_REGULAR, _FLIPPED, _PLUS_ZERO, _MINUS_ZERO, _RAW = (np.uint64(c) for c in range(5))
 
 
 @numba.njit(nogil=True, cache=True)
 def census(cls: np.ndarray) -> np.ndarray:
     """How many values of each class 0..4, and (last entry) how many of no known class."""
-    counts = np.zeros(6, dtype=np.int64)
+    # counted in registers: a counter in memory, added to at every value, waits on its own store
+    regular = flipped = plus = minus = raw = other = 0
     for i in range(cls.shape[0]):
         c = cls[i]
-        if c <= RAW:
-            counts[c] += 1
+        if c == _REGULAR:
+            regular += 1
+        elif c == _FLIPPED:
+            flipped += 1
+        elif c == _PLUS_ZERO:
+            plus += 1
+        elif c == _MINUS_ZERO:
+            minus += 1
+        elif c == _RAW:
+            raw += 1
         else:
-            counts[5] += 1
-    return counts
+            other += 1
+    return np.array([regular, flipped, plus, minus, raw, other], dtype=np.int64)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -43,10 +55,20 @@ def dequantize(
     ``delta`` the symbols are successive differences of ``q`` (wrapping int64 sums, as
     ``np.cumsum``). Other values get 0 (their ``exp`` is never used).
     """
+    n = cls.shape[0]
+    if symbols.shape[0] == n and not delta:  # every value regular: no class to look at (the common case)
+        if has_pred:
+            for i in range(n):
+                p = pred[i]
+                out[i] = np.float64(symbols[i]) * step + (p if np.isfinite(p) else 0.0)
+        else:
+            for i in range(n):
+                out[i] = np.float64(symbols[i]) * step + 0.0
+        return
     j = 0
     acc = np.int64(0)
-    for i in range(cls.shape[0]):
-        if cls[i] <= FLIPPED:
+    for i in range(n):
+        if cls[i] <= _FLIPPED:
             q = symbols[j]
             j += 1
             p = 0.0
@@ -75,17 +97,31 @@ def finish(
     raw_bits: np.ndarray,
     out: np.ndarray,
     out_bits: np.ndarray,
+    all_regular: bool,
 ) -> None:
     """The column's values: regular ones signed (relative bounds), rounded to ``out``'s dtype and clipped;
-    ±0; raw values copied as bits (``out_bits`` and ``raw_bits``: unsigned views of the same width)."""
-    k = 0
-    for i in range(cls.shape[0]):
-        c = cls[i]
-        if c <= FLIPPED:
+    ±0; raw values copied as bits (``out_bits`` and ``raw_bits``: unsigned views of the same width).
+    ``all_regular``: every value is regular or flipped (from :func:`census`)."""
+    n = cls.shape[0]
+    if all_regular:  # no zero, no raw value: one branch-free loop
+        for i in range(n):
             v = domain[i]
             if rel:
                 s = -1.0 if has_sign and sign[i] < 0 else 1.0
-                if c == FLIPPED:
+                v = v * (-s if cls[i] == _FLIPPED else s)
+            out[i] = v
+            if has_clip:
+                x = out[i]
+                out[i] = lo if x < lo else (hi if x > hi else x)
+        return
+    k = 0
+    for i in range(n):
+        c = cls[i]
+        if c <= _FLIPPED:
+            v = domain[i]
+            if rel:
+                s = -1.0 if has_sign and sign[i] < 0 else 1.0
+                if c == _FLIPPED:
                     s = -s
                 v = v * s
             out[i] = v
@@ -95,9 +131,9 @@ def finish(
                     out[i] = lo
                 elif x > hi:
                     out[i] = hi
-        elif c == PLUS_ZERO:
+        elif c == _PLUS_ZERO:
             out[i] = 0.0
-        elif c == MINUS_ZERO:
+        elif c == _MINUS_ZERO:
             out[i] = -0.0
         else:
             out_bits[i] = raw_bits[k]

@@ -229,7 +229,8 @@ def decode_lossy(
     lo, hi = (float(clip[0]), float(clip[1])) if clip is not None else (0.0, 0.0)
     raw_bits = np.frombuffer(raw, dtype=bits).copy()  # aligned, as the kernel's one signature wants
     rel = bound.mode == "rel"
-    finish(cls, domain, sign, len(sign) > 0, rel, lo, hi, clip is not None, raw_bits, out, out.view(bits))
+    regular = int(counts[REGULAR] + counts[FLIPPED]) == n
+    finish(cls, domain, sign, len(sign) > 0, rel, lo, hi, clip is not None, raw_bits, out, out.view(bits), regular)
     return out
 
 

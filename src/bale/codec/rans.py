@@ -227,6 +227,13 @@ def decode_values(
     """
     used = np.flatnonzero(freq)
     single = int(used[0]) if len(used) == 1 else -1
+    if single >= 0 and token_width[single] == 0:  # one value, no extra bits (a column's classes, mostly)
+        if len(words) or len(bits):  # what the kernel would find at its end
+            return np.empty(0, dtype=np.int64 if signed else np.uint64), BAD_FINAL_STATE
+        value = int(token_base[single])  # below 16: its own token
+        if signed:  # undo the zigzag mapping, in Python integers
+            return np.full(n, (value >> 1) ^ -(value & 1), dtype=np.int64), OK
+        return np.full(n, value, dtype=np.uint64), OK
     slot_token = np.empty(_SCALE, dtype=np.uint8)
     slot_entry = np.empty(_SCALE, dtype=np.uint64)
     if not _slots(freq.astype(np.int64, copy=False), slot_entry, slot_token):
