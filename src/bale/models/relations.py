@@ -78,8 +78,11 @@ def evaluate(relation: Relation, decoded: Mapping[str, np.ndarray]) -> np.ndarra
 def relation_prediction(relation: Relation, decoded: Mapping[str, np.ndarray], bound: Bound) -> Prediction:
     linear = evaluate(relation, decoded)
     if bound.mode == "rel":
+        sign = np.where(linear < 0, np.int8(-1), np.int8(1))  # int8 at once, no int64 temporary
         with np.errstate(all="ignore"):
-            return Prediction(value=np.log(np.abs(linear)), sign=np.where(linear < 0, -1, 1).astype(np.int8))
+            value = np.abs(linear)
+            np.log(value, out=value)  # in place: one temporary fewer
+        return Prediction(value=value, sign=sign)
     return Prediction(value=linear)
 
 
