@@ -142,6 +142,17 @@ def test_public_names_resolve() -> None:
     assert set(bale.__all__) <= set(dir(bale))
     with pytest.raises(AttributeError):
         bale.no_such_name  # noqa: B018
+    with pytest.raises(AttributeError):
+        bale.__no_such_dunder__  # noqa: B018
+
+
+def test_submodules_resolve_as_attributes() -> None:
+    code = textwrap.dedent("""
+        import bale
+        import bale.api
+        assert bale.chunks.decode_chunk and bale.api.compressing.compress and bale.codec.lossy.decode_lossy
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 HEAVY = ("torch", "bale.training", "bale.api.inputs", "bale.config", "bale.grid.api", "bale.io.parquet", "bale.io.root")

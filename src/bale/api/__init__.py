@@ -57,11 +57,22 @@ _LAZY = {
 
 def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bale.api' has no attribute {name!r}")
+    if module is None:  # a submodule (bale.api.compressing, ...), as if the package had imported it
+        return _submodule(name)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def _submodule(name: str) -> object:
+    if name.startswith("__"):  # probes for dunder names (tools, pickling) are not submodules
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":  # a module it imports is missing: say so
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 def __dir__() -> list[str]:
