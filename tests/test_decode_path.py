@@ -6,7 +6,8 @@
 - the fixed-point feature pass (:func:`bale.models.kernels.standardize`) equals the NumPy passes
   it replaced, ties, infinities, NaN and signed zeros included;
 - the head kernel keeps the order of its sums: with a bias so large that the sums round, it
-  still equals one product per pass (the kernel before four inputs shared a pass);
+  still equals one product per pass (the kernel before four inputs shared a pass), and a
+  head's output goes into the prediction with the NumPy passes' roundings;
 - ``import bale`` imports none of the API, and decompressing a table to memory imports neither
   the training code, the file readers and writers, nor their libraries.
 """
@@ -24,7 +25,7 @@ import pytest
 import bale
 from bale.bounds import Bound
 from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
-from bale.models.kernels import head_forward, standardize
+from bale.models.kernels import add_head, head_forward, standardize
 from common import FROZEN, same_bits
 
 
@@ -131,6 +132,25 @@ def test_head_kernel_keeps_the_order_of_its_sums(columns: int) -> None:
     out = np.empty(n)
     head_forward(*args, out)
     assert same_bits(out, _one_product_per_pass(args, n))
+
+
+@pytest.mark.parametrize("ensemble", [1, 3])
+def test_add_head_equals_the_numpy_passes(ensemble: int) -> None:
+    rng = np.random.default_rng(ensemble)
+    n, std, mean = 5000, 0.7312345, -1.2345678
+    outs = [np.rint(rng.normal(0, 2.0**30, n)) for _ in range(ensemble)]
+    biases = [float(b) for b in rng.integers(-(2**20), 2**20, ensemble)]
+    scales = [2.0**-21, 2.0**-17, 2.0**-25][:ensemble]
+    expected = np.zeros(n)
+    for out, bias, scale in zip(outs, biases, scales, strict=True):  # the passes predict() made before
+        expected += np.ldexp(out + bias, int(np.log2(scale)))
+    if ensemble > 1:
+        expected /= ensemble
+    expected = expected * std + mean
+    standardized, result = np.zeros(n), np.empty(n)
+    for h, (out, bias, scale) in enumerate(zip(outs, biases, scales, strict=True)):
+        add_head(out, bias, scale, standardized, h == ensemble - 1, ensemble, std, mean, result)
+    assert same_bits(result, expected)  # a fused multiply-add in * std + mean would differ somewhere
 
 
 def test_public_names_resolve() -> None:

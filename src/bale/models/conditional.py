@@ -266,13 +266,16 @@ class ConditionalNetwork:
         columns it may see (the others have zero weight, checked in :meth:`validate`). An
         ensemble's heads are each exact; their mean is taken in a fixed order.
         """
-        from bale.models.kernels import head_forward  # numba, imported when first decoding
+        from bale.models.kernels import add_head, head_forward  # numba, imported when first decoding
 
         w, e, k = self.weights, self.exponents, self.latent_dim
         columns = np.asarray(self.available[target], dtype=np.int64)
         by_column = np.ascontiguousarray(features.T, dtype=np.float64)
         latent_fixed = np.ascontiguousarray(np.ldexp(latent.T.astype(np.float64), FEATURE_BITS))
         standardized = np.zeros(len(features), dtype=np.float64)
+        result = np.empty(len(features), dtype=np.float64)
+        index = self.context.index(self.targets[target])
+        std, mean = float(self.norm_std[index]), float(self.norm_mean[index])
         for head in range(target * self.ensemble, (target + 1) * self.ensemble):
             w1 = w["head.w1"][head]
             e1, e2, e3 = (e[f"head.{name}"][head] for name in _WEIGHTS)
@@ -284,9 +287,7 @@ class ConditionalNetwork:
                 np.ascontiguousarray(w["head.w2"][head]), w["head.b2"][head], 2.0 ** (-e2),
                 np.ascontiguousarray(w["head.w3"][head]), _HIDDEN_CLIP, self.skip, out,
             )  # fmt: skip
-            out += w["head.b3"][head]
-            standardized += np.ldexp(out, -HIDDEN_BITS - e3)
-        if self.ensemble > 1:
-            standardized /= self.ensemble
-        index = self.context.index(self.targets[target])
-        return standardized * self.norm_std[index] + self.norm_mean[index]
+            last = head == (target + 1) * self.ensemble - 1
+            scale = float(np.ldexp(1.0, -HIDDEN_BITS - e3))  # exact: the outputs stay far from subnormal
+            add_head(out, float(w["head.b3"][head]), scale, standardized, last, self.ensemble, std, mean, result)
+        return result

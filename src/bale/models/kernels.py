@@ -17,7 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["head_forward", "standardize"]
+__all__ = ["add_head", "head_forward", "standardize"]
 
 _BLOCK = 256
 
@@ -119,3 +119,31 @@ def standardize(values: np.ndarray, mean: float, std: float, clip: float, scale:
             v = 0.0
         v = min(max(v, -clip), clip)
         values[i] = np.rint(v * scale)
+
+
+@numba.njit(nogil=True, cache=True)
+def add_head(
+    out: np.ndarray,
+    bias: float,
+    scale: float,
+    standardized: np.ndarray,
+    last: bool,
+    ensemble: int,
+    std: float,
+    mean: float,
+    result: np.ndarray,
+) -> None:
+    """A head's output into the standardized prediction: ``standardized += (out + bias) * scale``
+    (``scale`` a power of two, as ``ldexp``); after the ``last`` head of an ensemble, ``result =
+    standardized / ensemble * std + mean`` (no division for one head). The NumPy passes it replaces,
+    their operations in their order, one rounding each (no ``contract`` here: ``* std + mean`` is
+    not exact).
+    """
+    for i in range(out.shape[0]):
+        s = standardized[i] + (out[i] + bias) * scale
+        if last:
+            if ensemble > 1:
+                s = s / ensemble
+            result[i] = s * std + mean
+        else:
+            standardized[i] = s
