@@ -90,7 +90,7 @@ def choose_plan(state: State, blk: tuple[int, ...], allowed: tuple[int, ...]) ->
     """The plan estimated cheapest among those priced (module docstring), built on the whole grid."""
     x = state.x
     best = None
-    sample = _sample(state) if x.size > _SAMPLE_ABOVE and all(p in CLASSICAL for p in allowed) else None
+    sample = _central_slab(state) if x.size > _SAMPLE_ABOVE and all(p in CLASSICAL for p in allowed) else None
     if sample is not None:  # the plans priced on a slab of the grid: one predictor over the whole grid wins?
         guess = _best_plan(sample, blk, allowed, blocks_margin=_SAMPLE_BLOCKS_MARGIN)
         if len(set(guess.choice.tolist())) == 1 and guess.blk == sample.x.shape:
@@ -105,7 +105,7 @@ def _whole(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(max(1, n) for n in shape)
 
 
-def _sample(state: State) -> State | None:
+def _central_slab(state: State) -> State | None:
     """A central slab of about a quarter of the grid (at least 16 planes) across its longest axis, where
     the grid is at least twice that long; else None."""
     axis = int(np.argmax(state.x.shape))
