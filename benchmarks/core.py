@@ -375,6 +375,9 @@ def run_child(step: str, work: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+SPEED_PEERS = {"bitround-pcodec": "BitRound + pcodec"}  # the fastest peer near bale's ratio (issue 19's yardstick)
+
+
 def throughput(data_dir: Path, rows: int, tmp: Path) -> dict:
     src = classical.read_parquet_numeric(str(data_dir / TABLES[THROUGHPUT_TABLE][0]))
     n = len(next(iter(src.values())))
@@ -387,7 +390,10 @@ def throughput(data_dir: Path, rows: int, tmp: Path) -> dict:
     np.savez(tmp / "input.npz", **table)
     comp = run_child("compress", tmp)
     dec = run_child("decompress", tmp)
-    return {"table": THROUGHPUT_TABLE, "rows": rows, "raw_mb": raw_mb, "train_s": train_s,
+    peers = {name: {"compress_mb_s": raw_mb / r["compress_s"], "decompress_mb_s": raw_mb / r["decompress_s"]}
+             for name, r in classical.classical_sizes(table, rel=REL, methods=list(SPEED_PEERS)).items()
+             if r.get("ok")}  # fmt: skip
+    return {"table": THROUGHPUT_TABLE, "rows": rows, "raw_mb": raw_mb, "train_s": train_s, "peers": peers,
             "compress_s": comp["seconds"], "decompress_s": dec["seconds"],
             "compress_mb_s": raw_mb / comp["seconds"], "decompress_mb_s": raw_mb / dec["seconds"],
             "ratio_external_model": comp["ratio"], "model_bytes": len(model.to_bytes()),
@@ -405,6 +411,10 @@ def print_throughput(t: dict) -> None:
         print(f"{step:<12}{t[f'{step}_s']:>9.2f}{t[f'{step}_mb_s']:>9.1f}{r['peak']['vmhwm_kb'] / 1e3:>13.0f}"
               f"{r['base']['vmhwm_kb'] / 1e3:>11.0f}{r['peak']['ru_maxrss_kb'] / 1e3:>14.0f}{r['warm_up_s']:>14.2f}")
     print(f"ratio {t['ratio_external_model']:.3f} (model not embedded), violations {t['violations']}")
+    for name, p in t.get("peers", {}).items():
+        print(f"{SPEED_PEERS[name]} on the same table in this run (one thread, in this process): compress "
+              f"{p['compress_mb_s']:.0f} MB/s, decompress {p['decompress_mb_s']:.0f} MB/s; bale at "
+              f"{t['compress_mb_s'] / p['compress_mb_s']:.2f}x and {t['decompress_mb_s'] / p['decompress_mb_s']:.2f}x")
     print("'first call': a 1,000-row file coded first in the same process; it loads numba's compiled kernels "
           "(once per process).")
     print("each step runs in a fresh process; peak RSS = VmHWM of that process, 'before' = after imports and "
