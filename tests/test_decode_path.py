@@ -189,3 +189,17 @@ def test_decoding_imports_no_training_and_no_file_formats() -> None:
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""
+
+
+def test_info_of_a_table_loads_no_compiled_kernels() -> None:
+    """`bale info` reads a header and an index: numba (0.2 s to import, more with its extensions) is not needed."""
+    code = textwrap.dedent(f"""
+        import sys
+        from click.testing import CliRunner
+        from bale.cli import main
+        result = CliRunner().invoke(main, ["info", {str(FROZEN / "jets_v2.bale")!r}])
+        assert result.exit_code == 0, result.output
+        print(",".join(m for m in ("numba", "torch", "bale.grid.kernels") if m in sys.modules))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == ""

@@ -29,7 +29,6 @@ from bale.config import BaleConfig
 from bale.container import BaleWriter, column_entry, model_entry, table_entry, table_header
 from bale.errors import BaleInputError
 from bale.fsutil import refuse_same_file
-from bale.grid.api import compress_grid
 from bale.io import detect_format
 from bale.io.data_kind import check_kind, detect_kind
 from bale.models import CompressionModel
@@ -79,6 +78,8 @@ def compress(
         error = error or (specs[0] if specs else None)
         if model is not None and not isinstance(model, (str, os.PathLike)):
             raise BaleInputError("a table model cannot code fields: give a grid model (bale train --grid) or none")
+        from bale.grid.api import compress_grid  # its kernels load numba when fields are coded
+
         return compress_grid(
             data, output, error=error, model=model, config=cfg, names=list(columns) if columns else None
         )

@@ -18,7 +18,6 @@ from bale.api.training import _open_model
 from bale.chunks import LATENT_SECTION, closure, decode_chunk
 from bale.container import FIELDS_KIND, MEMBERS_KIND, BaleReader, TableEntry, holds_fields
 from bale.errors import BaleFormatError, BaleInputError, BaleModelMismatchError
-from bale.grid.api import decompress_grid, grid_info
 from bale.models import CompressionModel
 from bale.models.bundle import DatasetModel
 from bale.reports import (
@@ -44,6 +43,8 @@ def info(path: PathLike, *, model: PathLike | None = None) -> Info:
     with BaleReader(path) as reader:
         if holds_fields(reader.header):
             reader.close()
+            from bale.grid.api import grid_info  # the grid codec's kernels load numba: not for a table's info
+
             return grid_info(path, model=model)
         if reader.header.get("kind") == MEMBERS_KIND:
             from bale.api.root_file import root_file_info
@@ -190,6 +191,8 @@ def _verify_grids(path: PathLike, model: Any, started: float) -> FieldsVerify:
     """verify() of a grid file: every checksum, every grid decoded in memory (docs/grids.md)."""
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise BaleInputError("a grid file is verified with the path of its conv model")
+    from bale.grid.api import decompress_grid
+
     grids = decompress_grid(path, None, model=model)
     with BaleReader(path) as reader:
         version, chunks = reader.version, len(reader.chunks)

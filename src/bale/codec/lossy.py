@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from bale.bounds import Bound
-from bale.codec.lossy_encode import FUSED_DTYPES, check_and_collect, quantize
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
@@ -96,6 +95,8 @@ def _prediction_arrays(prediction: Prediction, n: int) -> tuple[np.ndarray, np.n
 
 def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tuple[bytes, np.ndarray]:
     """Code ``values`` within ``bound``; returns the bytes and the values the decoder will produce."""
+    from bale.codec.lossy_encode import FUSED_DTYPES, check_and_collect, quantize  # numba, when first coding
+
     if values.dtype not in FUSED_DTYPES or not len(values):
         return encode_lossy_numpy(values, bound, prediction)
     dtype = values.dtype

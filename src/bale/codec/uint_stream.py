@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 
 from bale.codec.bitpack import unpack_bits
@@ -57,32 +56,10 @@ def tokenize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tokens = np.empty(len(v), dtype=np.int32)
     extras = np.empty(len(v), dtype=np.uint64)
     widths = np.empty(len(v), dtype=np.int64)
-    _tokenize(v, tokens, extras, widths)
+    from bale.codec.rans import tokenize_into  # numba, at the first stream coded: `bale info` needs none
+
+    tokenize_into(v, tokens, extras, widths, _DIRECT, _SPLIT_BITS, _MSB_IN_TOKEN)
     return tokens, extras, widths
-
-
-@numba.njit(nogil=True, cache=True)
-def _tokenize(v: np.ndarray, tokens: np.ndarray, extras: np.ndarray, widths: np.ndarray) -> None:
-    """One pass over the values: integer arithmetic only, so every machine gives the same tokens."""
-    one = np.uint64(1)
-    for i in range(len(v)):
-        x = v[i]
-        if x < np.uint64(_DIRECT):
-            tokens[i] = np.int32(x)
-            extras[i] = np.uint64(0)
-            widths[i] = 0
-            continue
-        nbits = 0  # index of the leading one (bit length - 1), by halving
-        work = x
-        for step in (32, 16, 8, 4, 2, 1):
-            if work >= (one << np.uint64(step)):
-                work >>= np.uint64(step)
-                nbits += step
-        width = nbits - _MSB_IN_TOKEN
-        msb = np.int64((x >> np.uint64(width)) & np.uint64((1 << _MSB_IN_TOKEN) - 1))
-        tokens[i] = np.int32(_DIRECT + (nbits - _SPLIT_BITS) * (1 << _MSB_IN_TOKEN) + msb)
-        widths[i] = width
-        extras[i] = x & ((one << np.uint64(width)) - one)
 
 
 def _token_tables() -> tuple[np.ndarray, np.ndarray]:
