@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "bale"
 # lower number = lower layer; a module may import its own top-level part and lower layers
 LAYERS = {
     "_version": 0,
+    "_lazy": 0,
     "errors": 0,
     "safejson": 0.5,  # JSON read from files, bounded before parsing
     "fsutil": 1,

@@ -10,9 +10,9 @@ command that only decodes do not pay for what only training and file writers nee
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from bale._lazy import lazy_names
 from bale._version import __version__
 
 if TYPE_CHECKING:
@@ -40,31 +40,6 @@ _LAZY = {
     **dict.fromkeys(("CompressReport", "Info", "Verify"), "bale.reports"),
     **dict.fromkeys(("Dataset", "Fields", "Forest", "Table"), "bale.table"),
 }
-
-
-def __getattr__(name: str) -> object:
-    """The public names, imported when first used; ``bale.dask`` (dask_awkward arrays of ``.bale`` files) too."""
-    module = _LAZY.get(name)
-    if module is None:  # a submodule (bale.dask, bale.chunks, ...), as if the package had imported it
-        return _submodule(name)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # looked up once
-    return value
-
-
-def _submodule(name: str) -> object:
-    if name.startswith("__"):  # probes for dunder names (tools, pickling) are not submodules
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":  # a module it imports is missing: say so
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
@@ -97,3 +72,5 @@ __all__ = [
     "train",
     "verify",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, globals())

@@ -9,8 +9,9 @@ the same name. What :func:`info`, :func:`verify` and :func:`compress` return is 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from bale._lazy import lazy_names
 
 if TYPE_CHECKING:
     from bale.api.compressing import compress
@@ -55,30 +56,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:  # a submodule (bale.api.compressing, ...), as if the package had imported it
-        return _submodule(name)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def _submodule(name: str) -> object:
-    if name.startswith("__"):  # probes for dunder names (tools, pickling) are not submodules
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":  # a module it imports is missing: say so
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
 __all__ = [
     "CompressReport",
     "FieldsInfo",
@@ -102,3 +79,5 @@ __all__ = [
     "training_sample",
     "verify",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, globals())
