@@ -117,15 +117,9 @@ def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tu
     decoded = np.empty(n, dtype)
     symbols = np.empty(n, np.int64)
     limit = bound.value * (1.0 - MARGIN / 2)
-    k, _, outside = check_and_collect(values, pre, signs, flipped, q, relative, prediction.delta, limit, cls,
-                                      decoded, symbols)  # fmt: skip
-    payload = block(encode_uints(cls)) + block(encode_uints(zigzag(symbols[:k]))) + block(values[cls == RAW].tobytes())
-    if outside:
-        regular = cls <= FLIPPED
-        lo, hi = values[regular].min(), values[regular].max()
-        decoded[regular] = np.clip(decoded[regular], lo, hi)
-        payload += block(np.array([lo, hi], dtype=dtype).tobytes())
-    return payload, decoded
+    k, outside = check_and_collect(values, pre, signs, flipped, q, relative, prediction.delta, limit, cls,
+                                   decoded, symbols)  # fmt: skip
+    return _blocks(values, cls, symbols[:k], decoded, outside), decoded
 
 
 def encode_lossy_numpy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tuple[bytes, np.ndarray]:
@@ -165,16 +159,24 @@ def encode_lossy_numpy(values: np.ndarray, bound: Bound, prediction: Prediction)
     symbols = q[regular]
     if prediction.delta:
         symbols = np.diff(symbols, prepend=np.int64(0))
-    raw = cls == RAW
     decoded[~regular] = values[~regular]
-    payload = block(encode_uints(cls)) + block(encode_uints(zigzag(symbols))) + block(values[raw].tobytes())
+    outside = False
     if regular.any():
-        lo, hi = values[regular].min(), values[regular].max()
         inside = decoded[regular]
-        if (inside < lo).any() or (inside > hi).any():
-            decoded[regular] = np.clip(inside, lo, hi)
-            payload += block(np.array([lo, hi], dtype=dtype).tobytes())
-    return payload, decoded
+        outside = bool((inside < values[regular].min()).any() or (inside > values[regular].max()).any())
+    return _blocks(values, cls, symbols, decoded, outside), decoded
+
+
+def _blocks(values: np.ndarray, cls: np.ndarray, symbols: np.ndarray, decoded: np.ndarray, clip: bool) -> bytes:
+    """The column's blocks: classes, symbols, raw values and, with ``clip``, the range of the regular
+    values, to which ``decoded`` is clipped here as the decoder will."""
+    payload = block(encode_uints(cls)) + block(encode_uints(zigzag(symbols))) + block(values[cls == RAW].tobytes())
+    if clip:
+        regular = cls <= FLIPPED
+        lo, hi = values[regular].min(), values[regular].max()
+        decoded[regular] = np.clip(decoded[regular], lo, hi)
+        payload += block(np.array([lo, hi], dtype=values.dtype).tobytes())
+    return payload
 
 
 def _clip_range(raw: memoryview, dtype: np.dtype) -> tuple[np.generic, np.generic]:

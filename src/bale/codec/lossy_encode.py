@@ -81,14 +81,13 @@ def check_and_collect(
     cls: np.ndarray,
     decoded: np.ndarray,
     symbols: np.ndarray,
-) -> tuple[int, int, bool]:
+) -> tuple[int, bool]:
     """Reconstruct as the decoder will, keep the values within the bound, compact their symbols.
 
-    Returns (symbols written, raw values, whether a reconstruction falls outside the range
-    of the regular values, so that the caller clips).
+    Returns (symbols written, whether a reconstruction falls outside the range of the regular
+    values, so that the caller clips).
     """
     k = 0
-    n_raw = 0
     previous = np.int64(0)
     lo = hi = values[0]  # len(values) > 0: the caller codes an empty column without this
     dmin = dmax = decoded[0]
@@ -117,7 +116,5 @@ def check_and_collect(
                     dmax = max(dmax, decoded[i])
                 continue
             cls[i] = _RAW
-        if cls[i] == _RAW:
-            n_raw += 1
         decoded[i] = values[i]
-    return k, n_raw, any_regular and (dmin < lo or dmax > hi)
+    return k, any_regular and (dmin < lo or dmax > hi)
