@@ -18,7 +18,7 @@ import uproot
 from bale.errors import BaleInputError
 from bale.io._common import same_format, select_columns
 from bale.io.root_branches import pick_tree
-from bale.io.root_events import read_dataset
+from bale.io.root_events import open_layout, read_dataset
 from bale.table import MAIN, Table
 
 log = logging.getLogger(__name__)
@@ -28,28 +28,27 @@ _CHUNK_ROWS = 1 << 20
 
 
 def read(path: Path, columns: list[str] | None, tree: str | None = None) -> Table:
-    """Read the flat numeric branches of one tree (all, or ``columns`` in that order)."""
+    """Read the flat numeric branches of one tree (all, or ``columns`` in that order).
+
+    What the tree holds is checked on its layout, before any entry is read.
+    """
+    patterns = [glob.escape(c) for c in columns] if columns else None  # names, not globs
     with uproot.open(path) as f:
         name = pick_tree(f, path, tree)
-        branches = [str(k) for k in f[name].keys(recursive=False)]
-    select_columns(branches, columns)  # an unknown name: the message of every other format
-    patterns = [glob.escape(c) for c in columns] if columns else None  # names, not globs
-    dataset = read_dataset(path, patterns, tree=name)
-    skipped: dict[str, str] = dataset.source.get("skipped", {})
-    for branch, reason in skipped.items():  # nothing left out silently: a table reads every branch or says why
+        select_columns([str(k) for k in f[name].keys(recursive=False)], columns)  # every format's message
+        layout = open_layout(f, path, patterns, tree=name)
+    for branch, reason in layout.skipped.items():  # nothing left out silently: every branch, or why not
         raise BaleInputError(f"column {branch!r} has type {reason}; bale compresses numeric columns only")
-    collections = [c for c in dataset.tables if c != MAIN]
-    if collections:
+    if layout.collections:
         raise BaleInputError(
-            f"{path}: tree {name!r} has jagged collections ({', '.join(collections)}), which a flat table "
+            f"{path}: tree {name!r} has jagged collections ({', '.join(layout.collections)}), which a flat table "
             "cannot hold: compress the file as events (bale compress), or read it with "
             "bale.io.root_events.read_dataset"
         )
-    table = dataset.tables[MAIN]
+    table = read_dataset(path, layout=layout).tables[MAIN]
     names = select_columns(table.names, columns)
     log.debug("read %d branches x %d entries of %s from %s", len(names), len(table), name, path)
-    record = {"format": "root", "tree": name, "title": dataset.source.get("title", "")}
-    return Table({n: table.columns[n] for n in names}, record)
+    return Table({n: table.columns[n] for n in names}, {"format": "root", "tree": name, "title": layout.title})
 
 
 def write(table: Table, path: Path) -> None:

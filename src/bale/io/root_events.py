@@ -244,8 +244,9 @@ def read_dataset(
     *,
     tree: str | None = None,
     keep_rest: bool = False,
+    layout: EventLayout | None = None,
 ) -> Dataset:
-    """The whole tree in memory."""
-    layout, pieces = iter_dataset(path, patterns, tree=tree, keep_rest=keep_rest, step_rows=1 << 22)
+    """The whole tree in memory (``layout``: one worked out already, see :func:`iter_dataset`)."""
+    layout, pieces = iter_dataset(path, patterns, tree=tree, keep_rest=keep_rest, step_rows=1 << 22, layout=layout)
     parts = list(pieces)
     return Dataset.concat(parts) if parts else empty_dataset(layout)
