@@ -99,7 +99,8 @@ def _fix_clock(raw: bytearray) -> None:
     objects at two different clocks and compares the bytes.
     """
     with uproot.open(io.BytesIO(bytes(raw))) as f:
-        keys = [int(f.file.fBEGIN), int(f.file.fSeekInfo), int(f.file.fSeekFree)]
+        seek_free = int(f.file.fSeekFree)
+        keys = [int(f.file.fBEGIN), int(f.file.fSeekInfo), seek_free]
         directories = [int(f.file.fBEGIN) + int(f.file.fNbytesName)]  # the top one follows the file's name
         for path in f.keys(recursive=True, cycle=True):
             key = f.key(path)
@@ -120,7 +121,7 @@ def _fix_clock(raw: bytearray) -> None:
             entry += struct.unpack_from(">h", raw, entry + _KEY_LENGTH)[0]
     for key_start in keys:
         struct.pack_into(">I", raw, key_start + _KEY_DATIME, _DATIME)
-    _clear_free_segments(raw, int(keys[2]))
+    _clear_free_segments(raw, seek_free)
 
 
 def _clear_free_segments(raw: bytearray, seek_free: int) -> None:
