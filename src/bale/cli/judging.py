@@ -100,60 +100,40 @@ def evaluate(
         raise click.UsageError("give ORIGINAL DECOMPRESSED, or FILE.bale --against ORIGINAL")
     check_out_dir(out_dir)
     with show_stages(_stages(no_progress)):
-        _evaluate(files, against, model_path, out_dir, pdf, columns, tree, errors, four_vectors, config_path,
-                  max_rows, no_plots, grid, quantities)  # fmt: skip
+        from bale.evaluate import evaluate_files
+        from bale.evaluate.grid import evaluate_grid_files
+        from bale.evaluate.inputs import parse_four_vector_options
+        from bale.evaluate.report import summary_text
+        from bale.grid.api import is_grid_file
 
+        stage("evaluating %s against %s: results go to %s/", files[-1] if against is None else files[0],
+              against or files[0], out_dir)  # fmt: skip
 
-def _evaluate(
-    files: tuple[str, ...],
-    against: str | None,
-    model_path: str | None,
-    out_dir: str,
-    pdf: bool,
-    columns: tuple[str, ...],
-    tree: str | None,
-    errors: tuple[str, ...],
-    four_vectors: tuple[str, ...],
-    config_path: str | None,
-    max_rows: int | None,
-    no_plots: bool,
-    grid: bool,
-    quantities: tuple[str, ...] = (),
-) -> None:
-    from bale.evaluate import evaluate_files
-    from bale.evaluate.grid import evaluate_grid_files
-    from bale.evaluate.inputs import parse_four_vector_options
-    from bale.evaluate.report import summary_text
-    from bale.grid.api import is_grid_file
-
-    stage("evaluating %s against %s: results go to %s/", files[-1] if against is None else files[0],
-          against or files[0], out_dir)  # fmt: skip
-
-    original = files[0] if against is None else against
-    if grid or (against is not None and is_grid_file(files[0])) or _is_field((original,), False, False):
-        result = evaluate_grid_files(
+        original = files[0] if against is None else against
+        if grid or (against is not None and is_grid_file(files[0])) or _is_field((original,), False, False):
+            result = evaluate_grid_files(
+                files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
+                error=errors[0] if errors else None, plots=not no_plots,
+            )  # fmt: skip
+            for name, m in result["grids"].items():
+                psnr = "—" if m["psnr_db"] is None else f"{m['psnr_db']:.2f}"
+                click.echo(
+                    f"{name}: {m['bound']}, max error / bound {m['max_error_over_bound']:.4f}, "
+                    f"{m['violations']} violation(s), PSNR {psnr} dB"
+                )
+            click.echo(f"{out_dir}/report.html")
+            if result["summary"]["failed"]:
+                sys.exit(1)
+            return
+        metrics = evaluate_files(
             files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
-            error=errors[0] if errors else None, plots=not no_plots,
+            columns=_split(columns), tree=tree, errors=list(errors) or None,
+            four_vectors=parse_four_vector_options(four_vectors) or None, config=config_path, pdf=pdf,
+            max_rows=max_rows, plots=not no_plots, quantities=list(quantities) or None,
         )  # fmt: skip
-        for name, m in result["grids"].items():
-            psnr = "—" if m["psnr_db"] is None else f"{m['psnr_db']:.2f}"
-            click.echo(
-                f"{name}: {m['bound']}, max error / bound {m['max_error_over_bound']:.4f}, "
-                f"{m['violations']} violation(s), PSNR {psnr} dB"
-            )
-        click.echo(f"{out_dir}/report.html")
-        if result["summary"]["failed"]:
+        click.echo(summary_text(metrics, out_dir))
+        if metrics["summary"]["failed"] or metrics["summary"]["quantities_failed"]:
             sys.exit(1)
-        return
-    metrics = evaluate_files(
-        files[0], files[1] if len(files) == 2 else None, out_dir, against=against, model=model_path,
-        columns=_split(columns), tree=tree, errors=list(errors) or None,
-        four_vectors=parse_four_vector_options(four_vectors) or None, config=config_path, pdf=pdf,
-        max_rows=max_rows, plots=not no_plots, quantities=list(quantities) or None,
-    )  # fmt: skip
-    click.echo(summary_text(metrics, out_dir))
-    if metrics["summary"]["failed"] or metrics["summary"]["quantities_failed"]:
-        sys.exit(1)
 
 
 @main.command(cls=GreedyCommand, short_help="Compare bale with other compressors on DATA.")
