@@ -22,24 +22,31 @@ from bale.bounds import Bound, check_bound
 from common import FROZEN, JETS, NANOAOD
 
 EVENT_BRANCHES = ["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_jetId", "Muon_pt", "Muon_charge", "MET_*", "run"]
-VERSIONS = (1, 2)  # every format version ever written; make_frozen.py adds the next
+VERSIONS = (1, 2, 3)  # every format version ever written; make_frozen.py adds the next
 EXPECTED = {
     name: want
     for version in VERSIONS
     for name, want in json.loads((FROZEN / f"expected_v{version}.json").read_text()).items()
 }
-CASES = {
-    name: case
-    for v in VERSIONS
-    for name, case in {
-        f"jets_v{v}": (JETS, None, {}),
-        f"jets_external_v{v}": (JETS, f"jets_model_v{v}.safetensors", {}),
-        f"special_v{v}": (FROZEN / f"special_v{v}_original.npz", None, {"y_abs": Bound("abs", 0.05)}),
-    }.items()
-} | {f"events_v{v}": (NANOAOD, None, {}) for v in VERSIONS if v >= 2}
+CASES = (
+    {
+        name: case
+        for v in VERSIONS[:2]
+        for name, case in {
+            f"jets_v{v}": (JETS, None, {}),
+            f"jets_external_v{v}": (JETS, f"jets_model_v{v}.safetensors", {}),
+            f"special_v{v}": (FROZEN / f"special_v{v}_original.npz", None, {"y_abs": Bound("abs", 0.05)}),
+        }.items()
+    }
+    | {"events_v2": (NANOAOD, None, {})}
+    # version 3: residual contexts, only in files whose model has them (make_frozen.py)
+    | {"jets_external_v3": (JETS, "jets_model_v3.safetensors", {}), "contexts_v3": (JETS, None, {"tiles": 4})}
+)
 
 
-def _original(path: Path) -> dict[str, np.ndarray]:
+def _original(path: Path, tiles: int = 1) -> dict[str, np.ndarray]:
+    if tiles > 1:
+        return {k: np.tile(v, tiles) for k, v in _original(path).items()}
     if path.suffix == ".root":
         dataset = bale.as_dataset(path, columns=EVENT_BRANCHES)
         return {c: v for table in dataset.tables.values() for c, v in table.columns.items()}
@@ -55,13 +62,14 @@ def test_frozen_file_decodes(name: str) -> None:
     data = bale.decompress(FROZEN / f"{name}.bale", model=FROZEN / model if model else None)
     tables = data.tables.values() if isinstance(data, bale.Dataset) else [data]
     decoded = {column: values for table in tables for column, values in table.columns.items()}
-    original = _original(source)
+    original = _original(source, int(overrides.get("tiles", 1)))
     expected = EXPECTED[name]
     assert sorted(decoded) == sorted(expected)
     for column, values in decoded.items():
         want = expected[column]
         if values.dtype.kind == "f":
             bound = overrides.get(column, Bound("rel", 1e-3))
+            assert isinstance(bound, Bound)
             assert check_bound(original[column], values, bound) == 0, column
             # the same values as when frozen, up to the few ulp another machine's libm may differ by
             head = np.array(want["head"], dtype=values.dtype)
@@ -71,12 +79,32 @@ def test_frozen_file_decodes(name: str) -> None:
             assert hashlib.sha256(values.tobytes()).hexdigest() == want["sha256"], column
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-def test_frozen_info_is_stable(version: int) -> None:
-    info = bale.info(FROZEN / f"jets_v{version}.bale")
-    assert info["format_version"] == version
+@pytest.mark.parametrize("name", ["jets_v1", "jets_v2", "jets_external_v3"])
+def test_frozen_info_is_stable(name: str) -> None:
+    info = bale.info(FROZEN / f"{name}.bale")
+    assert info["format_version"] == int(name[-1])
     assert info["rows"] == 2000
-    assert info["file_bytes"] == (FROZEN / f"jets_v{version}.bale").stat().st_size
+    assert info["file_bytes"] == (FROZEN / f"{name}.bale").stat().st_size
+
+
+def test_frozen_contexts_have_several_buckets() -> None:
+    """The version 3 file codes some column's residuals in more than one bucket of its context."""
+    from bale.api.training import _open_model
+    from bale.codec.varint import ByteReader
+    from bale.container import BaleReader
+
+    with BaleReader(FROZEN / "contexts_v3.bale") as reader:
+        model = _open_model(reader, None)[0]
+        sections = reader.chunk(0)
+    edges = []
+    for plan in model.columns:
+        if plan.context:
+            column = ByteReader(sections[plan.name])
+            column.block()  # classes
+            symbols = ByteReader(column.block())
+            assert symbols.varint() == len(plan.context)
+            edges.append(symbols.varint())
+    assert edges and max(edges) >= 1
 
 
 def test_the_newest_frozen_version_is_the_one_written() -> None:

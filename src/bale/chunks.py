@@ -20,20 +20,31 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from bale.codec import LATENT_SECTION
+from bale.codec.context import choose_sources
 from bale.codec.exact import decode_exact, encode_exact
-from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
-from bale.codec.uint_stream import STREAM_VERSION, decode_ints, encode_uints, zigzag
+from bale.codec.lossy import FLIPPED, Prediction, ResidualContext, decode_lossy, encode_lossy
+from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
-from bale.models.plan import KIND_GRID, ColumnPlan, CompressionModel
+from bale.models.plan import KIND_GRID, ColumnPlan, CompressionModel, ContextSource
 from bale.models.quantity_coding import coding_bound, decode_quantity, encode_quantity
 from bale.models.relations import Relation, relation_prediction
 
-__all__ = ["DEFAULT_WORKERS", "LATENT_SECTION", "closure", "decode_chunk", "encode_chunk", "map_chunks"]
+__all__ = [
+    "CONTEXT_VERSION",
+    "DEFAULT_WORKERS",
+    "LATENT_SECTION",
+    "choose_contexts",
+    "closure",
+    "decode_chunk",
+    "encode_chunk",
+    "map_chunks",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
 DEFAULT_WORKERS = 2
+CONTEXT_VERSION = 3  # the container format version from which a column's residuals may have contexts
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +62,30 @@ class _Context:
         self.features = np.zeros((len(self.net.context) if self.net else 0, n), np.float64).T
         # features only of the columns some head looks at
         self.inputs = {self.net.context[i]: i for i in set().union(*self.net.available)} if self.net else {}
+        # per row, the integers of the columns some column's residuals are coded in the context of
+        self.sources = model.context_sources()
+        self.integers: dict[str, np.ndarray] = {}
 
-    def add(self, name: str, values: np.ndarray) -> None:
+    def add(self, name: str, values: np.ndarray, row_symbols: np.ndarray | None = None) -> None:
         self.decoded[name] = values
         if self.net is not None and name in self.inputs:
             i = self.inputs[name]
             self.features[:, i] = self.net.feature(i, values)
+        if row_symbols is not None:
+            self.integers[name] = row_symbols
+        elif name in self.sources and name not in self.integers:  # an exact column (not a quantity's rewrite)
+            self.integers[name] = values.astype(np.int64)
+
+    def row_symbols(self, plan: ColumnPlan) -> np.ndarray | None:
+        """Where a lossy column that is a context source puts its symbols per row."""
+        return np.empty(self.n, np.int64) if plan.name in self.sources else None
+
+    def residual_context(self, plan: ColumnPlan) -> ResidualContext | None:
+        if not plan.context:
+            return None
+        values = [self.integers[s["column"]] for s in plan.context]
+        values = [np.abs(v) if s["use"] == "magnitude" else v for v, s in zip(values, plan.context, strict=True)]
+        return ResidualContext(values, [s["buckets"] for s in plan.context])
 
     def prediction(self, plan: ColumnPlan) -> Prediction:
         spec = plan.predictor
@@ -85,7 +114,8 @@ def closure(model: CompressionModel, names: Iterable[str]) -> list[str]:
 
     An exact, ``grid`` or ``delta`` column needs nothing else; a ``relation`` its inputs; a
     ``learned`` column the context columns its network head sees, and ``@latent`` when the
-    network has latents. Dependencies are followed to the end (an input may be predicted too).
+    network has latents; any column the sources of its residuals' context. Dependencies are
+    followed to the end (an input may be predicted too).
     """
     plans = {plan.name: plan for plan in model.columns}
     net = model.network
@@ -105,6 +135,7 @@ def closure(model: CompressionModel, names: Iterable[str]) -> list[str]:
             raise KeyError(name)
         needed.add(name)
         todo += rewritten.get(name, [])
+        todo += [source["column"] for source in plan.context]
         spec = plan.predictor
         if spec["kind"] == "quantity":
             quantity = model.quantity_of(plan)
@@ -152,7 +183,10 @@ def encode_chunk(
 
 
 def _encode_chunk(
-    columns: Mapping[str, np.ndarray], model: CompressionModel, counts: np.ndarray | None
+    columns: Mapping[str, np.ndarray],
+    model: CompressionModel,
+    counts: np.ndarray | None,
+    keep: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, bytes]:
     n = len(next(iter(columns.values()))) if columns else 0
     ctx = _Context(model, n)
@@ -181,10 +215,53 @@ def _encode_chunk(
                 ctx.add(name, values)
             log.debug("quantity %s: rows rebuilt, derived raw, all raw: %s", quantity.spec.label, coded.levels)
             continue
-        payload, decoded = encode_lossy(np.ascontiguousarray(columns[plan.name]), plan.bound, ctx.prediction(plan))
+        rows = ctx.row_symbols(plan) if keep is None else np.empty(n, np.int64)
+        payload, decoded = encode_lossy(np.ascontiguousarray(columns[plan.name]), plan.bound, ctx.prediction(plan),
+                                        ctx.residual_context(plan), rows)  # fmt: skip
         sections[plan.name] = payload
-        ctx.add(plan.name, decoded)
+        ctx.add(plan.name, decoded, rows)
+        if keep is not None and rows is not None:
+            keep[plan.name] = (rows, decode_uints(ByteReader(payload).block(), n) <= FLIPPED)
     return sections
+
+
+def choose_contexts(model: CompressionModel, columns: Mapping[str, np.ndarray]) -> None:
+    """Give each lossy column the earlier columns whose integers code its residuals in the fewest bits.
+
+    ``columns``: a sample of the table (the training sample), coded once with ``model``; then
+    per column :func:`bale.codec.context.choose_sources` weighs every exact integer column and
+    every earlier lossy column as a context, alone and in pairs. A model with quantities, or
+    with a limit on closures, keeps its columns without contexts.
+    """
+    if model.quantities or model.info.get("max_closure") is not None:
+        return
+    for plan in model.columns:
+        plan.context = []
+    keep: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    _encode_chunk(columns, model, None, keep)
+    integers = {
+        plan.name: np.asarray(columns[plan.name]).astype(np.int64)
+        for plan in model.columns
+        if plan.predictor["kind"] == "exact" and np.dtype(plan.dtype).kind in "biu"
+    }
+    for plan in [p for p in model.columns if p.predictor["kind"] != "exact"]:
+        if plan.name not in keep:
+            continue
+        rows, regular = keep[plan.name]
+        symbols = rows[regular]
+        if plan.predictor["kind"] == "delta":
+            symbols = np.diff(symbols, prepend=np.int64(0))
+        candidates: dict[tuple[str, str], np.ndarray] = {}
+        for name, values in integers.items():
+            candidates[name, "value"] = values[regular]
+            if values.min(initial=0) < 0:
+                candidates[name, "magnitude"] = np.abs(candidates[name, "value"])
+        plan.context = [
+            ContextSource(column=column, use=use, buckets=buckets)
+            for column, use, buckets in choose_sources(symbols, candidates)
+        ]
+        integers[plan.name] = rows
+        log.info("column %s: residuals in the context of %s", plan.name, plan.context)
 
 
 def _inner(plan: ColumnPlan, model: CompressionModel) -> ColumnPlan:
@@ -249,8 +326,13 @@ def _decode_chunk(
                 ctx.add(name, values)
             continue
         prediction = ctx.prediction(plan)
-        values = decode_lossy(_section(sections, plan.name), n, np.dtype(plan.dtype), plan.bound, prediction, version)
-        ctx.add(plan.name, values)
+        context = ctx.residual_context(plan)
+        if context is not None and version < CONTEXT_VERSION:
+            raise BaleFormatError(f"column {plan.name!r}: residual contexts in a format version {version} file")
+        rows = ctx.row_symbols(plan)
+        values = decode_lossy(_section(sections, plan.name), n, np.dtype(plan.dtype), plan.bound, prediction, version,
+                              context, rows)  # fmt: skip
+        ctx.add(plan.name, values, rows)
     return ctx.decoded
 
 

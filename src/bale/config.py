@@ -88,6 +88,11 @@ class ModelConfig(_Section):
     )
     relations: bool = Field(True, description="Search closed-form relations between columns (px = pt*cos(phi)).")
     learned: bool = Field(True, description="Train the network; false keeps relations and classical coding.")
+    contexts: bool = Field(
+        True,
+        description="Code a column's residuals with one histogram per range of earlier columns' integers, "
+        "where that saves at least 2 % of its bits (docs/codec.md, residual contexts).",
+    )
     max_closure: int | None = Field(
         None,
         ge=1,
@@ -239,6 +244,9 @@ hidden = 8
 relations = true
 # Train the network at all (false: relations and classical coding only).
 learned = true
+# Code a column's residuals with one histogram per range of earlier columns' integers
+# (an exact count, or an earlier column's quantized residual), where it saves >= 2 %.
+contexts = true
 # Most columns that reading one column decodes, itself included (its dependency
 # closure: relation inputs, the columns its network head sees, and theirs). Relations
 # and heads are chosen within it; 1 makes every column independent. Unset: no limit

@@ -24,9 +24,9 @@ from bale.api.quantities import (
     with_quantity_bounds,
 )
 from bale.api.training import _check_schema, _train, _trivial_model, _with_bounds, load_model
-from bale.chunks import DEFAULT_WORKERS, encode_chunk, map_chunks
+from bale.chunks import CONTEXT_VERSION, DEFAULT_WORKERS, encode_chunk, map_chunks
 from bale.config import BaleConfig
-from bale.container import BaleWriter, column_entry, model_entry, table_entry, table_header
+from bale.container import BASE_VERSION, BaleWriter, column_entry, model_entry, table_entry, table_header
 from bale.errors import BaleInputError
 from bale.fsutil import refuse_same_file
 from bale.io import detect_format
@@ -156,7 +156,8 @@ def compress(
     raw_bytes = 0
     digests = {n: hashlib.sha256() for n, b in bounds.items() if b.mode == "exact"}  # checked by verify()
     stage("coding every column and writing %s", output)
-    with BaleWriter(output, header, model_bytes if embedded else None) as writer:
+    version = CONTEXT_VERSION if any(c.context_sources() for c in coders) else BASE_VERSION
+    with BaleWriter(output, header, model_bytes if embedded else None, version) as writer:
         bar = tqdm(desc="compressing", unit="event", disable=not progress, leave=False)
 
         Work = tuple[int, int, int, dict[str, np.ndarray], np.ndarray | None]

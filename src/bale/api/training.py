@@ -109,7 +109,9 @@ def _train(
     quantities: Iterable[str | QuantitySpec] | None = None,
 ) -> CompressionModel | DatasetModel:
     from bale.api.inputs import _announce_preset, _dtypes, _resolve_bounds
+    from bale.chunks import choose_contexts
     from bale.training import fit_model  # torch is imported only when training
+    from bale.training.sampling import sample_row_blocks
 
     if cfg.model.learned:
         try:
@@ -142,6 +144,9 @@ def _train(
                 table, own, cfg, progress=progress, checkpoint=_checkpoint(cfg, name), on_epoch=on_epoch,
                 quantities=specs_of[name],
             )  # fmt: skip
+            if cfg.model.contexts:
+                rows = sample_row_blocks(table.num_rows, cfg.train.max_rows, cfg.train.seed)  # fit_model's rows
+                choose_contexts(models[name], {c: v[rows] for c, v in table.columns.items()})
         models[name].info["schema"] = [{"name": n, "dtype": str(v.dtype)} for n, v in table.columns.items()]
     return DatasetModel(models, {"counters": dict(dataset.counters)} if dataset.counters else {}).simplest()
 

@@ -25,16 +25,18 @@ bound. Exact columns never pass through here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from bale.bounds import Bound
+from bale.codec.context import decode_in_context, encode_in_context
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
 
-__all__ = ["MARGIN", "Prediction", "decode_lossy", "domain_step", "encode_lossy", "to_domain"]
+__all__ = ["MARGIN", "Prediction", "ResidualContext", "decode_lossy", "domain_step", "encode_lossy", "to_domain"]
 
 REGULAR, FLIPPED, PLUS_ZERO, MINUS_ZERO, RAW = 0, 1, 2, 3, 4
 MARGIN = 0.01
@@ -48,6 +50,18 @@ class Prediction:
     value: np.ndarray | None = None  # float64, None for "predict zero"
     sign: np.ndarray | None = None  # int8 of ±1, None for "positive"
     delta: bool = False  # code differences of successive grid indices (no prediction)
+
+
+@dataclass
+class ResidualContext:
+    """Per row, the integers of earlier columns the residuals are coded in the context of
+    (:mod:`bale.codec.context`), and the buckets the encoder may split each into."""
+
+    values: Sequence[np.ndarray] = ()  # int64, one value per row of the column
+    buckets: Sequence[int] = field(default_factory=tuple)  # per source; only the encoder reads them
+
+    def of(self, regular: np.ndarray) -> list[np.ndarray]:
+        return [np.ascontiguousarray(v[regular], dtype=np.int64) for v in self.values]
 
 
 def as_float64(values: np.ndarray) -> np.ndarray:
@@ -93,12 +107,23 @@ def _prediction_arrays(prediction: Prediction, n: int) -> tuple[np.ndarray, np.n
     return pred, sign
 
 
-def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tuple[bytes, np.ndarray]:
-    """Code ``values`` within ``bound``; returns the bytes and the values the decoder will produce."""
+def encode_lossy(
+    values: np.ndarray,
+    bound: Bound,
+    prediction: Prediction,
+    context: ResidualContext | None = None,
+    row_symbols: np.ndarray | None = None,
+) -> tuple[bytes, np.ndarray]:
+    """Code ``values`` within ``bound``; returns the bytes and the values the decoder will produce.
+
+    ``context``: code the residuals with one histogram per bucket of earlier columns' integers.
+    ``row_symbols`` (int64, one per row), when given, gets each row's quantized symbol (the grid
+    index for delta coding; 0 where a value is not regular): a later column's context.
+    """
     from bale.codec.lossy_encode import FUSED_DTYPES, check_and_collect, quantize  # numba, when first coding
 
     if values.dtype not in FUSED_DTYPES or not len(values):
-        return encode_lossy_numpy(values, bound, prediction)
+        return encode_lossy_numpy(values, bound, prediction, context, row_symbols)
     dtype = values.dtype
     n = len(values)
     values = np.ascontiguousarray(values)
@@ -119,10 +144,18 @@ def encode_lossy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tu
     limit = bound.value * (1.0 - MARGIN / 2)
     k, outside = check_and_collect(values, pre, signs, flipped, q, relative, prediction.delta, limit, cls,
                                    decoded, symbols)  # fmt: skip
-    return _blocks(values, cls, symbols[:k], decoded, outside), decoded
+    if row_symbols is not None:
+        np.copyto(row_symbols, np.where(cls <= FLIPPED, q, 0))
+    return _blocks(values, cls, symbols[:k], decoded, outside, context), decoded
 
 
-def encode_lossy_numpy(values: np.ndarray, bound: Bound, prediction: Prediction) -> tuple[bytes, np.ndarray]:
+def encode_lossy_numpy(
+    values: np.ndarray,
+    bound: Bound,
+    prediction: Prediction,
+    context: ResidualContext | None = None,
+    row_symbols: np.ndarray | None = None,
+) -> tuple[bytes, np.ndarray]:
     """:func:`encode_lossy` in NumPy passes: float16 columns, and the reference the fused path is tested against."""
     dtype = values.dtype
     n = len(values)
@@ -157,6 +190,8 @@ def encode_lossy_numpy(values: np.ndarray, bound: Bound, prediction: Prediction)
     if bound.mode == "rel":
         cls[regular & flipped] = FLIPPED
     symbols = q[regular]
+    if row_symbols is not None:
+        np.copyto(row_symbols, np.where(regular, q, 0))
     if prediction.delta:
         symbols = np.diff(symbols, prepend=np.int64(0))
     decoded[~regular] = values[~regular]
@@ -164,13 +199,24 @@ def encode_lossy_numpy(values: np.ndarray, bound: Bound, prediction: Prediction)
     if regular.any():
         inside = decoded[regular]
         outside = bool((inside < values[regular].min()).any() or (inside > values[regular].max()).any())
-    return _blocks(values, cls, symbols, decoded, outside), decoded
+    return _blocks(values, cls, symbols, decoded, outside, context), decoded
 
 
-def _blocks(values: np.ndarray, cls: np.ndarray, symbols: np.ndarray, decoded: np.ndarray, clip: bool) -> bytes:
+def _blocks(
+    values: np.ndarray,
+    cls: np.ndarray,
+    symbols: np.ndarray,
+    decoded: np.ndarray,
+    clip: bool,
+    context: ResidualContext | None = None,
+) -> bytes:
     """The column's blocks: classes, symbols, raw values and, with ``clip``, the range of the regular
     values, to which ``decoded`` is clipped here as the decoder will."""
-    payload = block(encode_uints(cls)) + block(encode_uints(zigzag(symbols))) + block(values[cls == RAW].tobytes())
+    if context is not None and context.values:
+        coded = encode_in_context(symbols, context.of(cls <= FLIPPED), context.buckets)
+    else:
+        coded = encode_uints(zigzag(symbols))
+    payload = block(encode_uints(cls)) + block(coded) + block(values[cls == RAW].tobytes())
     if clip:
         regular = cls <= FLIPPED
         lo, hi = values[regular].min(), values[regular].max()
@@ -196,8 +242,12 @@ def decode_lossy(
     bound: Bound,
     prediction: Prediction,
     version: int = STREAM_VERSION,
+    context: ResidualContext | None = None,
+    row_symbols: np.ndarray | None = None,
 ) -> np.ndarray:
     """Inverse of :func:`encode_lossy`; ``version`` is the container's format version.
+
+    ``context`` and ``row_symbols`` as :func:`encode_lossy` was given them.
 
     The same values as :func:`_reconstruct` gives the encoder, bit for bit, in compiled
     passes (:mod:`bale.codec.dequantize`) with NumPy's ``exp`` between them.
@@ -210,7 +260,14 @@ def decode_lossy(
     counts = census(cls)
     if counts[5]:
         raise BaleFormatError("unknown value class in lossy column")
-    symbols = decode_ints(reader.block(), int(counts[REGULAR] + counts[FLIPPED]), version)
+    m = int(counts[REGULAR] + counts[FLIPPED])
+    if context is not None and context.values:
+        symbols = decode_in_context(reader.block(), m, context.of(cls <= FLIPPED), version)
+    else:
+        symbols = decode_ints(reader.block(), m, version)
+    if row_symbols is not None:
+        row_symbols[:] = 0
+        row_symbols[cls <= FLIPPED] = np.cumsum(symbols) if prediction.delta else symbols
     raw = reader.block()
     if len(raw) != int(counts[RAW]) * dtype.itemsize:
         raise BaleFormatError("raw-value block has the wrong length")

@@ -66,29 +66,38 @@ def quantized_frequencies(counts: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(nogil=True, cache=True)
-def _encode(tokens: np.ndarray, freq: np.ndarray, cum: np.ndarray) -> np.ndarray:
+def _encode(tokens: np.ndarray, context: np.ndarray, freq: np.ndarray, cum: np.ndarray) -> np.ndarray:
+    """rANS words of ``tokens``; token ``i`` under the table ``context[i]`` (row of ``freq``), or row 0."""
     words = np.empty(len(tokens) + 2, dtype=np.uint32)
     n_words = 0
     x = np.uint64(1) << np.uint64(31)
+    tables = len(context) > 0
     for i in range(len(tokens) - 1, -1, -1):
         s = tokens[i]
-        f = np.uint64(freq[s])
+        b = context[i] if tables else 0
+        f = np.uint64(freq[b, s])
         x_max = ((np.uint64(1) << np.uint64(31 - PROB_BITS)) << np.uint64(32)) * f
         if x >= x_max:
             words[n_words] = np.uint32(x & np.uint64(0xFFFFFFFF))
             n_words += 1
             x >>= np.uint64(32)
-        x = ((x // f) << np.uint64(PROB_BITS)) + (x % f) + np.uint64(cum[s])
+        x = ((x // f) << np.uint64(PROB_BITS)) + (x % f) + np.uint64(cum[b, s])
     words[n_words] = np.uint32(x & np.uint64(0xFFFFFFFF))
     words[n_words + 1] = np.uint32(x >> np.uint64(32))
     n_words += 2
     return words[:n_words][::-1].copy()
 
 
-def encode_tokens(tokens: np.ndarray, freq: np.ndarray) -> bytes:
-    """rANS words of ``tokens`` (int32, each with a nonzero frequency), little-endian."""
-    cum = np.concatenate([[0], np.cumsum(freq)[:-1]]).astype(np.int64)
-    words = _encode(np.ascontiguousarray(tokens, dtype=np.int32), freq.astype(np.int64), cum)
+def encode_tokens(tokens: np.ndarray, freq: np.ndarray, context: np.ndarray | None = None) -> bytes:
+    """rANS words of ``tokens`` (int32, each with a nonzero frequency), little-endian.
+
+    ``freq``: one table, or one row per context; ``context``: each token's row (with a 2-D ``freq``).
+    """
+    table = np.atleast_2d(np.asarray(freq, dtype=np.int64))
+    cum = np.zeros_like(table)
+    np.cumsum(table[:, :-1], axis=1, out=cum[:, 1:])
+    ctx = np.zeros(0, np.int64) if context is None else np.ascontiguousarray(context, dtype=np.int64)
+    words = _encode(np.ascontiguousarray(tokens, dtype=np.int32), ctx, table, cum)
     return words.astype("<u4").tobytes()
 
 
@@ -139,17 +148,21 @@ def _read_bits(bits: np.ndarray, pos: int, width: int) -> np.uint64:
 @numba.njit(nogil=True, cache=True)
 def _slots(freq: np.ndarray, slot_entry: np.ndarray, slot_token: np.ndarray) -> bool:
     """The decoder's lookup tables in one pass (a small chunk spent most of its time building them
-    from NumPy temporaries): per slot, its token and ``frequency << 32 | (slot - cumulative frequency)``."""
-    pos = 0
-    for token in range(len(freq)):
-        f = freq[token]
-        if f < 0 or pos + f > len(slot_token):
+    from NumPy temporaries): per table and slot, its token and ``frequency << 32 | (slot - cumulative
+    frequency)``. A table of no tokens (a context no value has) is left unset."""
+    for b in range(freq.shape[0]):
+        pos = 0
+        for token in range(freq.shape[1]):
+            f = freq[b, token]
+            if f < 0 or pos + f > slot_token.shape[1]:
+                return False
+            for k in range(f):
+                slot_token[b, pos] = token
+                slot_entry[b, pos] = (np.uint64(f) << np.uint64(32)) | np.uint64(k)
+                pos += 1
+        if pos != slot_token.shape[1] and pos != 0:
             return False
-        for k in range(f):
-            slot_token[pos] = token
-            slot_entry[pos] = (np.uint64(f) << np.uint64(32)) | np.uint64(k)
-            pos += 1
-    return pos == len(slot_token)
+    return True
 
 
 @numba.njit(nogil=True, cache=True)
@@ -158,6 +171,7 @@ def _decode(
     bits: np.ndarray,
     n_bits: int,
     n: int,
+    context: np.ndarray,
     slot_entry: np.ndarray,
     slot_token: np.ndarray,
     token_width: np.ndarray,
@@ -177,13 +191,15 @@ def _decode(
         x = (np.uint64(words[0]) << np.uint64(32)) | np.uint64(words[1])
         w = 2
     pos = 0
+    tables = len(context) > 0
     for i in range(n):
         if single >= 0:
             s = single
         else:
+            b = context[i] if tables else 0
             slot = x & mask
-            entry = slot_entry[slot]  # frequency << 32 | (slot - cumulative frequency)
-            s = slot_token[slot]
+            entry = slot_entry[b, slot]  # frequency << 32 | (slot - cumulative frequency)
+            s = slot_token[b, slot]
             x = (entry >> np.uint64(32)) * (x >> np.uint64(PROB_BITS)) + (entry & low32)
             if x < lower:
                 if w >= len(words):
@@ -221,12 +237,15 @@ def decode_values(
     token_width: np.ndarray,
     token_base: np.ndarray,
     signed: bool = False,
+    context: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Decode ``n`` values: tokens from ``words``, extra bits from ``bits``. Returns (values, error code).
 
-    ``signed``: the values were zigzag-mapped; return them as int64.
+    ``signed``: the values were zigzag-mapped; return them as int64. ``freq``: one table, or (2-D)
+    one per context, with ``context`` each value's table, as :func:`encode_tokens` was given them.
     """
-    used = np.flatnonzero(freq)
+    table = np.atleast_2d(np.asarray(freq, dtype=np.int64))
+    used = np.flatnonzero(table.any(axis=0))
     single = int(used[0]) if len(used) == 1 else -1
     if single >= 0 and token_width[single] == 0:  # one value, no extra bits (a column's classes, mostly)
         if len(words) or len(bits):  # what the kernel would find at its end
@@ -235,10 +254,12 @@ def decode_values(
         if signed:  # undo the zigzag mapping, in Python integers
             return np.full(n, (value >> 1) ^ -(value & 1), dtype=np.int64), OK
         return np.full(n, value, dtype=np.uint64), OK
-    slot_token = np.empty(_SCALE, dtype=np.uint8)
-    slot_entry = np.empty(_SCALE, dtype=np.uint64)
-    if not _slots(freq.astype(np.int64, copy=False), slot_entry, slot_token):
+    # zeros: a table no value should use (a forged context) decodes to an error, not to stale memory
+    slot_token = np.zeros((len(table), _SCALE), dtype=np.uint8)
+    slot_entry = np.zeros((len(table), _SCALE), dtype=np.uint64)
+    if not _slots(table, slot_entry, slot_token):
         return np.empty(0, dtype=np.int64 if signed else np.uint64), BAD_FINAL_STATE
+    ctx = np.zeros(0, np.int64) if context is None else np.ascontiguousarray(context, dtype=np.int64)
     word_array = np.frombuffer(words, dtype="<u4").astype(np.uint32)
     padded = np.zeros(len(bits) + 8, dtype=np.uint8)
     padded[: len(bits)] = np.frombuffer(bits, dtype=np.uint8)
@@ -248,6 +269,7 @@ def decode_values(
         padded,
         8 * len(bits),
         n,
+        ctx,
         slot_entry,
         slot_token,
         token_width.astype(np.int64),

@@ -13,8 +13,10 @@ integer counts make the model, hence the bytes, identical on every machine.
 Layout: ``varint n_symbols | varint alphabet | counts... | block(coded tokens) | block(extra bits)``.
 How the two blocks are coded depends on the container's format version:
 
-- version 2 (written now): bale's own rANS coder, extra bits in value order
-  (:mod:`bale.codec.rans`);
+- versions 2 and 3 (written now): bale's own rANS coder, extra bits in value order
+  (:mod:`bale.codec.rans`); version 3 adds streams with one histogram per bucket of a
+  context (``context=``: ``varint n | per bucket: varint alphabet, counts... | blocks``,
+  :mod:`bale.codec.context`), which a version 2 file never holds;
 - version 1 (read only): constriction's ANS coder, extra bits grouped by width
   (:mod:`bale.codec.bitpack`). constriction is imported only to read such a stream
   (``pip install 'bale[v1]'``).
@@ -36,7 +38,7 @@ _DIRECT = 16  # values below this are their own token
 _SPLIT_BITS = 4  # log2(_DIRECT)
 _MSB_IN_TOKEN = 2
 _MAX_TOKENS = 256
-STREAM_VERSION = 2  # the container format version whose streams encode_uints writes
+STREAM_VERSION = 3  # the newest container format version whose streams these functions read and write
 
 
 def zigzag(values: np.ndarray) -> np.ndarray:
@@ -77,21 +79,33 @@ def _token_tables() -> tuple[np.ndarray, np.ndarray]:
 _TOKEN_WIDTHS, _TOKEN_BASE = _token_tables()
 
 
-def encode_uints(values: np.ndarray) -> bytes:
-    """Entropy-code a 1-D array of non-negative integers (any unsigned or non-negative dtype)."""
+def encode_uints(values: np.ndarray, *, context: np.ndarray | None = None, buckets: int = 1) -> bytes:
+    """Entropy-code a 1-D array of non-negative integers (any unsigned or non-negative dtype).
+
+    ``context``: each value's bucket (``0 <= context < buckets``), coded with that bucket's own
+    token histogram (:mod:`bale.codec.context`); the decoder must be given the same buckets.
+    """
     n = len(values)
     if n == 0:
         return encode_varint(0)
     tokens, extras, widths = tokenize(np.asarray(values).astype(np.uint64, copy=False))
-    counts = np.bincount(tokens, minlength=1)
     out = bytearray(encode_varint(n))
-    out += encode_varint(len(counts))
-    for c in counts.tolist():
-        out += encode_varint(c)
-    if np.count_nonzero(counts) > 1:
+    if context is None:
+        counts = np.bincount(tokens, minlength=1)[None, :]
+    else:
+        counts = np.bincount(context * _MAX_TOKENS + tokens, minlength=buckets * _MAX_TOKENS)
+        counts = counts.reshape(buckets, _MAX_TOKENS)
+        counts = counts[:, : int(np.flatnonzero(counts.any(axis=0))[-1]) + 1]
+    for row in counts:
+        alphabet = int(np.flatnonzero(row)[-1]) + 1 if context is None or row.any() else 0
+        out += encode_varint(alphabet)
+        for c in row[:alphabet].tolist():
+            out += encode_varint(c)
+    if np.count_nonzero(counts.any(axis=0)) > 1:
         from bale.codec import rans  # numba, imported at the first stream coded: `bale info` needs neither
 
-        out += block(rans.encode_tokens(tokens, rans.quantized_frequencies(counts)))
+        freq = np.array([rans.quantized_frequencies(row) if row.any() else row for row in counts])
+        out += block(rans.encode_tokens(tokens, freq, context))
     else:
         out += block(b"")
     from bale.codec.rans import pack_extras
@@ -101,10 +115,15 @@ def encode_uints(values: np.ndarray) -> bytes:
 
 
 def decode_ints(
-    data: bytes | memoryview | ByteReader, expected: int | None = None, version: int = STREAM_VERSION
+    data: bytes | memoryview | ByteReader,
+    expected: int | None = None,
+    version: int = STREAM_VERSION,
+    *,
+    context: np.ndarray | None = None,
+    buckets: int = 1,
 ) -> np.ndarray:
     """``unzigzag(decode_uints(...))`` in one pass: the inverse of ``encode_uints(zigzag(values))``."""
-    return _decode(data, expected, version, signed=True)
+    return _decode(data, expected, version, signed=True, context=context, buckets=buckets)
 
 
 def decode_uints(
@@ -114,37 +133,79 @@ def decode_uints(
     return _decode(data, expected, version, signed=False)
 
 
-def _decode(data: bytes | memoryview | ByteReader, expected: int | None, version: int, signed: bool) -> np.ndarray:
+def _decode(
+    data: bytes | memoryview | ByteReader,
+    expected: int | None,
+    version: int,
+    signed: bool,
+    context: np.ndarray | None = None,
+    buckets: int = 1,
+) -> np.ndarray:
     reader = data if isinstance(data, ByteReader) else ByteReader(data)
     n = reader.varint()
     if expected is not None and n != expected:
         raise BaleFormatError(f"stream holds {n} values, expected {expected}")
     if n == 0:
         return np.zeros(0, dtype=np.int64 if signed else np.uint64)
-    alphabet = reader.varint()
-    if not 1 <= alphabet <= _MAX_TOKENS:
-        raise BaleFormatError(f"token alphabet of {alphabet} entries is out of range")
-    count_list = [reader.varint() for _ in range(alphabet)]
-    if sum(count_list) != n:  # Python integers: no overflow to hide a forged histogram
-        raise BaleFormatError("token histogram does not add up to the value count")
-    counts = np.array(count_list, dtype=np.int64)
+    if context is None:
+        alphabet = reader.varint()
+        if not 1 <= alphabet <= _MAX_TOKENS:
+            raise BaleFormatError(f"token alphabet of {alphabet} entries is out of range")
+        count_list = [reader.varint() for _ in range(alphabet)]
+        if sum(count_list) != n:  # Python integers: no overflow to hide a forged histogram
+            raise BaleFormatError("token histogram does not add up to the value count")
+        counts = np.array(count_list, dtype=np.int64)
+    else:
+        counts = _bucket_histograms(reader, context, buckets)
     words = reader.block()
     bits = reader.block()
     if version >= 2:
-        if np.count_nonzero(counts) <= 1 and len(words):
+        if np.count_nonzero(np.atleast_2d(counts).any(axis=0)) <= 1 and len(words):
             raise BaleFormatError("entropy-coded payload for a single-token stream")
         if len(words) % 4:
             raise BaleFormatError("rANS payload is not a whole number of words")
         from bale.codec import rans
 
         values, code = rans.decode_values(
-            words, bits, n, rans.quantized_frequencies(counts), _TOKEN_WIDTHS, _TOKEN_BASE, signed
+            words, bits, n, _frequencies(counts), _TOKEN_WIDTHS, _TOKEN_BASE, signed, context
         )
         if code != rans.OK:
             raise BaleFormatError(f"corrupt entropy-coded stream ({_decode_error(code)})")
         return values
+    if context is not None:
+        raise BaleFormatError("a context-coded stream in a format version 1 file")
     values = _decode_v1(words, bits, n, counts)
     return unzigzag(values) if signed else values
+
+
+def _bucket_histograms(reader: ByteReader, context: np.ndarray, buckets: int) -> np.ndarray:
+    """One token histogram per bucket, each adding up to the values of its bucket."""
+    expected = np.bincount(context, minlength=buckets)
+    if len(expected) != buckets:
+        raise BaleFormatError("a value's context lies outside its buckets")
+    rows = []
+    for b in range(buckets):
+        alphabet = reader.varint()
+        if alphabet > _MAX_TOKENS:
+            raise BaleFormatError(f"token alphabet of {alphabet} entries is out of range")
+        row = [reader.varint() for _ in range(alphabet)]
+        if sum(row) != int(expected[b]):
+            raise BaleFormatError("a bucket's token histogram does not add up to its values")
+        rows.append(row)
+    width = max(1, max(len(r) for r in rows))
+    counts = np.zeros((buckets, width), dtype=np.int64)
+    for b, row in enumerate(rows):
+        counts[b, : len(row)] = row
+    return counts
+
+
+def _frequencies(counts: np.ndarray) -> np.ndarray:
+    """rANS frequencies of each histogram (a bucket of no values keeps no frequencies)."""
+    from bale.codec import rans
+
+    if counts.ndim == 1:
+        return rans.quantized_frequencies(counts)
+    return np.array([rans.quantized_frequencies(row) if row.any() else row for row in counts])
 
 
 def _decode_error(code: int) -> str:

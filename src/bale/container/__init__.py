@@ -15,7 +15,7 @@ from bale.container.header import (
     table_entry,
     table_header,
 )
-from bale.container.layout import FORMAT_VERSION, MAGIC, ChunkInfo, Source
+from bale.container.layout import BASE_VERSION, FORMAT_VERSION, MAGIC, ChunkInfo, Source
 from bale.container.reader import BaleReader
 from bale.container.schema import (
     FIELDS_KIND,
@@ -35,6 +35,7 @@ from bale.container.schema import (
 )
 
 __all__ = [
+    "BASE_VERSION",
     "FIELDS_KIND",
     "FORMAT_VERSION",
     "GRID_SECTION",

@@ -20,6 +20,7 @@ import zstandard
 from bale.container.header import DECODED_FLOOR, MAX_RATIO, decoded_bytes, decoded_limit, header_tables, parse_header
 from bale.container.index import footer
 from bale.container.layout import (
+    BASE_VERSION,
     END_MAGIC,
     FLAGS,
     FORMAT_VERSION,
@@ -58,8 +59,20 @@ log = logging.getLogger(__name__)
 class BaleWriter:
     """Writes a ``.bale`` file atomically: to a temporary file, renamed into place on :meth:`close`."""
 
-    def __init__(self, path: str | os.PathLike[str] | IO[bytes], header: Header, model: bytes | None) -> None:
-        """Write to ``path`` atomically, or straight into a binary file object (``io.BytesIO``: a codec's chunk)."""
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | IO[bytes],
+        header: Header,
+        model: bytes | None,
+        version: int = BASE_VERSION,
+    ) -> None:
+        """Write to ``path`` atomically, or straight into a binary file object (``io.BytesIO``: a codec's chunk).
+
+        ``version``: the format version the chunks need (``BASE_VERSION`` to ``FORMAT_VERSION``).
+        """
+        if not BASE_VERSION <= version <= FORMAT_VERSION:
+            raise ValueError(f"bale writes format versions {BASE_VERSION} to {FORMAT_VERSION}, not {version}")
+        self.version = version
         self._tmp: Path | None = None
         self._file: IO[bytes]
         if hasattr(path, "write"):
@@ -90,7 +103,7 @@ class BaleWriter:
             meta["embedded"], meta["length"], meta["crc32"], meta["encoding"] = True, len(model), _crc(model), "zstd"
             header["model"] = meta
         head = json_bytes(header)
-        self._file.write(PREAMBLE.pack(MAGIC, FORMAT_VERSION, FLAGS, len(head), _crc(head)))
+        self._file.write(PREAMBLE.pack(MAGIC, self.version, FLAGS, len(head), _crc(head)))
         self._file.write(head)
         if model is not None:
             self._file.write(model)

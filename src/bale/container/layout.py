@@ -29,11 +29,13 @@ import zstandard
 
 from bale.errors import BaleFormatError
 
-__all__ = ["END_MAGIC", "FORMAT_VERSION", "MAGIC", "ChunkInfo", "Source"]
+__all__ = ["BASE_VERSION", "END_MAGIC", "FORMAT_VERSION", "MAGIC", "ChunkInfo", "Source"]
 
 MAGIC = b"\x89BALE\r\n\x1a"
 END_MAGIC = b"BALE-END"
-FORMAT_VERSION = 2  # 2: rANS token streams (bale.codec.rans); 1: constriction ANS, still read
+# 3: residual contexts (bale.codec.context); 2: rANS token streams (bale.codec.rans); 1: constriction ANS
+FORMAT_VERSION = 3  # the newest version this bale reads and writes
+BASE_VERSION = 2  # what a file that uses nothing newer is written as, so that an older bale reads it
 PREAMBLE = struct.Struct("<8sHHII")
 TRAILER = struct.Struct("<QII8s")
 FLAGS = 1  # bit 0: header, footer and embedded model are zstd frames

@@ -20,9 +20,11 @@ import numpy as np
 import safetensors.numpy
 
 from bale.bounds import Bound, parse_bound
+from bale.codec.context import MAX_BUCKETS, MAX_SOURCES
 from bale.errors import BaleFormatError
 from bale.models.predictor_kinds import (
     CODED,
+    CONTEXT_USES,
     KIND_DELTA,
     KIND_EXACT,
     KIND_GRID,
@@ -30,6 +32,7 @@ from bale.models.predictor_kinds import (
     KIND_QUANTITY,
     KIND_RELATION,
     PREDICTOR_KINDS,
+    ContextSource,
     PredictorKind,
     PredictorSpec,
 )
@@ -51,6 +54,7 @@ __all__ = [
     "PREDICTOR_KINDS",
     "ColumnPlan",
     "CompressionModel",
+    "ContextSource",
     "PredictorKind",
     "PredictorSpec",
     "load_safetensors",
@@ -69,9 +73,11 @@ class ColumnPlan:
     dtype: str
     bound: Bound
     predictor: PredictorSpec  # {"kind": one of PREDICTOR_KINDS, ...}
+    context: list[ContextSource] = field(default_factory=list)  # residuals' histograms chosen by these
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "bound": self.bound.to_json(), "predictor": self.predictor}
+        out = {"name": self.name, "dtype": self.dtype, "bound": self.bound.to_json(), "predictor": self.predictor}
+        return {**out, "context": self.context} if self.context else out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ColumnPlan:
@@ -81,9 +87,12 @@ class ColumnPlan:
                 str(np.dtype(data["dtype"])),
                 parse_bound(data["bound"]),
                 cast(PredictorSpec, dict(data["predictor"])),
+                [_context_source(c) for c in data.get("context", [])],
             )
         except (KeyError, TypeError, ValueError, AttributeError, SyntaxError) as exc:
             raise BaleFormatError(f"bad column plan: {exc}") from None
+        if len(plan.context) > MAX_SOURCES:
+            raise BaleFormatError(f"column {plan.name!r}: more than {MAX_SOURCES} context sources")
         dtype = np.dtype(plan.dtype)
         if dtype.kind not in "biuf" or dtype.itemsize > 8:
             raise BaleFormatError(f"column {plan.name!r}: dtype {dtype} cannot be coded")
@@ -104,6 +113,16 @@ class ColumnPlan:
         if kind == KIND_LEARNED and (not isinstance(head, int) or isinstance(head, bool) or head < 0):
             raise BaleFormatError(f"column {plan.name!r}: bad network head {head!r}")
         return plan
+
+
+def _context_source(data: Any) -> ContextSource:
+    source = ContextSource(column=data["column"], use=data["use"], buckets=data["buckets"])
+    buckets = source["buckets"]
+    if not isinstance(source["column"], str) or source["use"] not in CONTEXT_USES:
+        raise ValueError(f"bad context source {data!r}")
+    if not isinstance(buckets, int) or isinstance(buckets, bool) or not 2 <= buckets <= MAX_BUCKETS:
+        raise ValueError(f"bad context source {data!r}")
+    return source
 
 
 @dataclass
@@ -151,6 +170,29 @@ class CompressionModel:
             if index is not None and (index >= len(self.quantities) or self.quantities[index].derived != plan.name):
                 raise BaleFormatError(f"column {plan.name!r} refers to a missing quantity")
 
+    def check_contexts(self) -> None:
+        """A column's context sources are decoded before it and give integers: an exact integer column,
+        or a lossy column of its own section (not a quantity's); the column itself is such a lossy one."""
+        coding = [c for c in self.columns if c.predictor["kind"] == KIND_EXACT]
+        coding += [c for c in self.columns if c.predictor["kind"] != KIND_EXACT]
+        position = {c.name: i for i, c in enumerate(coding)}
+        for plan in coding:
+            if not plan.context:
+                continue
+            if plan.predictor["kind"] not in CODED:
+                raise BaleFormatError(f"column {plan.name!r}: a {plan.predictor['kind']} column has no context")
+            for source in plan.context:
+                other = next((c for c in coding if c.name == source["column"]), None)
+                if other is None or position[other.name] >= position[plan.name]:
+                    raise BaleFormatError(f"column {plan.name!r}: context {source['column']!r} is not decoded before")
+                integer = other.predictor["kind"] == KIND_EXACT and np.dtype(other.dtype).kind in "biu"
+                if not integer and other.predictor["kind"] not in CODED:
+                    raise BaleFormatError(f"column {plan.name!r}: context {other.name!r} gives no integers")
+
+    def context_sources(self) -> set[str]:
+        """The columns some column's residuals are coded in the context of."""
+        return {source["column"] for plan in self.columns for source in plan.context}
+
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -194,6 +236,7 @@ class CompressionModel:
         quantities = [QuantityPlan.from_json(q) for q in meta.get("quantities") or []]
         model = cls(columns=columns, network=network, info=dict(meta.get("info") or {}), quantities=quantities)
         model.check_quantities()
+        model.check_contexts()
         return model
 
     @classmethod

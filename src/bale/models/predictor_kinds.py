@@ -12,6 +12,7 @@ from typing import Final, Literal, Required, TypedDict
 
 __all__ = [
     "CODED",
+    "CONTEXT_USES",
     "KIND_DELTA",
     "KIND_EXACT",
     "KIND_GRID",
@@ -19,6 +20,7 @@ __all__ = [
     "KIND_QUANTITY",
     "KIND_RELATION",
     "PREDICTOR_KINDS",
+    "ContextSource",
     "PredictorKind",
     "PredictorSpec",
 ]
@@ -58,3 +60,16 @@ class PredictorSpec(TypedDict, total=False):
     inputs: list[str]  # relation: the earlier columns it reads
     head: int  # learned: the network head
     index: int  # quantity: the quantity of the model
+
+
+#: How a context source's integer is used: as it is, or its absolute value.
+CONTEXT_USES: tuple[str, ...] = ("value", "magnitude")
+
+
+class ContextSource(TypedDict):
+    """An earlier column whose integer per row selects the histogram of a column's residuals
+    (:mod:`bale.codec.context`): an exact integer column's value, or a lossy column's symbol."""
+
+    column: str
+    use: str  # one of CONTEXT_USES
+    buckets: int  # at most this many ranges of it (2 to bale.codec.context.MAX_BUCKETS)

@@ -4,6 +4,11 @@ Run this ONLY when introducing a new format version, into a new set of names (â€
 the old files stay, so that every released format keeps decoding.
 
     python tests/data/frozen/make_frozen.py 1
+
+Version 3 added residual contexts (bale.codec.context), which only a file whose model has
+them is written as: its set is the external model's file and ``contexts_v3`` (the jets
+tiled four times, enough rows for contexts to be chosen); the other files would be
+version 2 files again.
 """
 
 from __future__ import annotations
@@ -48,11 +53,14 @@ def main(version: int) -> None:
     cfg = BaleConfig()
     cfg.train.epochs = 8
     expected: dict[str, dict[str, object]] = {}
+    jets = bale.api.as_table(JETS).columns
+    tiled = {k: np.tile(v, 40) for k, v in jets.items()}
+    if version >= 3:
+        _write_v3(version, cfg, jets, tiled, expected)
+        return
 
     bale.compress(JETS, HERE / f"jets_v{version}.bale", error="rel=1e-3", config=cfg)
 
-    jets = bale.api.as_table(JETS).columns
-    tiled = {k: np.tile(v, 40) for k, v in jets.items()}
     cfg_latent = BaleConfig()
     cfg_latent.train.epochs = 8
     cfg_latent.model.latent_dim = 2
@@ -70,6 +78,10 @@ def main(version: int) -> None:
     if version >= 2:  # files with jagged collections (a main table and one table per collection)
         bale.compress(NANOAOD, HERE / f"events_v{version}.bale", columns=EVENT_BRANCHES, error="rel=1e-3", config=cfg)
         cases.append((f"events_v{version}", None))
+    _expect(version, cases, expected)
+
+
+def _expect(version: int, cases: list[tuple[str, str | None]], expected: dict[str, dict[str, object]]) -> None:
     for name, model_path in cases:
         data = bale.decompress(HERE / f"{name}.bale",
                                model=HERE / f"{model_path}.safetensors" if model_path else None)
@@ -77,6 +89,27 @@ def main(version: int) -> None:
         expected[name] = {col: {"sha256": digest(v), "head": v[:8].tolist()}
                           for table in tables for col, v in table.columns.items()}
     (HERE / f"expected_v{version}.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+
+
+def _write_v3(
+    version: int,
+    cfg: BaleConfig,
+    jets: dict[str, np.ndarray],
+    tiled: dict[str, np.ndarray],
+    expected: dict[str, dict[str, object]],
+) -> None:
+    """The files of residual contexts: the external model's (its contexts on a 2,000-row chunk: one
+    bucket each) and the jets tiled four times (several buckets)."""
+    model = bale.train(tiled, error="rel=1e-3", config=cfg)
+    assert any(plan.context for plan in model.columns), "the frozen model should have residual contexts"
+    bale.save_model(model, HERE / f"jets_model_v{version}.safetensors")
+    bale.compress(JETS, HERE / f"jets_external_v{version}.bale", model=model)
+    four = {k: np.tile(v, 4) for k, v in jets.items()}
+    bale.compress(four, HERE / f"contexts_v{version}.bale", error="rel=1e-3", config=cfg)
+    for name in (f"jets_external_v{version}", f"contexts_v{version}"):
+        assert bale.info(HERE / f"{name}.bale")["format_version"] == version, name
+    _expect(version, [(f"jets_external_v{version}", f"jets_model_v{version}"), (f"contexts_v{version}", None)],
+            expected)  # fmt: skip
 
 
 if __name__ == "__main__":

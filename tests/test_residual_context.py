@@ -1,0 +1,227 @@
+"""Residuals coded in the context of earlier columns (issue 19): one histogram per bucket.
+
+The coder (bale.codec.context) must give back every symbol from the same contexts, refuse a
+damaged block in one line, and choose contexts only where they pay; a file with them decodes
+to the very values of a file without them, is smaller, and says format version 3; one without
+them stays version 2, which an older bale reads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bale
+from bale.bounds import Bound, check_bound
+from bale.codec.context import (
+    MAX_BUCKETS,
+    bucket_of,
+    choose_sources,
+    context_bits,
+    decode_in_context,
+    edges_of,
+    encode_in_context,
+)
+from bale.codec.lossy import Prediction, ResidualContext, decode_lossy, encode_lossy
+from bale.codec.uint_stream import encode_uints, zigzag
+from bale.codec.varint import encode_varint
+from bale.config import BaleConfig
+from bale.errors import BaleFormatError
+from bale.models.plan import ColumnPlan, CompressionModel
+from common import same_bits
+
+
+def _heteroscedastic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Symbols whose spread grows with a context in [-500, 500)."""
+    rng = np.random.default_rng(seed)
+    context = rng.integers(-500, 500, n)
+    symbols = np.rint(rng.laplace(0, np.exp(np.abs(context) / 120))).astype(np.int64)
+    return symbols, context
+
+
+@pytest.mark.parametrize("n", [0, 1, 100, 5000, 60_000])
+@pytest.mark.parametrize("sources", [1, 2])
+def test_symbols_come_back_from_the_same_contexts(n: int, sources: int) -> None:
+    symbols, context = _heteroscedastic(n)
+    contexts = [context, np.abs(context) % 7 - 3][:sources]
+    coded = encode_in_context(symbols, contexts, [16, 4][:sources])
+    assert np.array_equal(decode_in_context(coded, n, contexts, 3), symbols)
+
+
+def test_one_token_and_extreme_symbols_round_trip() -> None:
+    context = np.arange(10_000) % 50
+    for symbols in (np.zeros(10_000, np.int64), np.full(10_000, -(2**50)), (context - 25) * 2**40):
+        coded = encode_in_context(symbols, [context], [16])
+        assert np.array_equal(decode_in_context(coded, 10_000, [context], 3), symbols)
+
+
+def test_contexts_that_explain_the_spread_save_bytes() -> None:
+    symbols, context = _heteroscedastic(60_000)
+    plain = len(encode_uints(zigzag(symbols)))
+    coded = len(encode_in_context(symbols, [np.abs(context)], [16]))
+    assert coded < 0.95 * plain
+    noise = np.random.default_rng(1).integers(0, 1000, len(symbols))
+    assert len(encode_in_context(symbols, [noise], [16])) > plain  # histograms paid for nothing
+    # the estimate the choice is made with follows the bytes
+    edges = edges_of(np.abs(context), 16)
+    estimate = context_bits(symbols, bucket_of([np.abs(context)], [edges]), len(edges) + 1) / 8
+    assert abs(estimate - coded) < 0.02 * coded
+
+
+def test_the_encoder_uses_fewer_buckets_on_few_values() -> None:
+    symbols, context = _heteroscedastic(3000)
+    coded = encode_in_context(symbols, [context], [64])
+    assert coded[1] == 0  # 3,000 values: one bucket, no edges
+    symbols, context = _heteroscedastic(40_000)
+    coded = encode_in_context(symbols, [context], [64])
+    assert 1 < coded[1] + 1 <= 40_000 // 2048
+
+
+def _edges_block(edges: list[list[int]]) -> bytes:
+    out = encode_varint(len(edges))
+    for cuts in edges:
+        out += encode_varint(len(cuts))
+        if cuts:
+            out += encode_varint(int(zigzag(np.array(cuts[:1]))[0])) + b"".join(
+                encode_varint(b - a) for a, b in itertools.pairwise(cuts)
+            )
+    return out
+
+
+def test_damaged_context_blocks_are_refused_in_one_line() -> None:
+    symbols, context = _heteroscedastic(10_000)
+    coded = encode_in_context(symbols, [context], [4])
+    with pytest.raises(BaleFormatError, match="another number of sources"):
+        decode_in_context(coded, 10_000, [context, context], 3)
+    with pytest.raises(BaleFormatError, match=f"more than {MAX_BUCKETS} buckets"):
+        decode_in_context(_edges_block([list(range(MAX_BUCKETS))]), 10_000, [context], 3)
+    with pytest.raises(BaleFormatError, match="not increasing"):
+        decode_in_context(_edges_block([[5, 5]]) + encode_varint(0), 10_000, [context], 3)
+    # edges that put the values in other buckets than the encoder's: the histograms no longer add up
+    forged = _edges_block([[-400, 0, 400]]) + coded[len(_edges_block([list(edges_of(context, 4))])) :]
+    with pytest.raises(BaleFormatError, match="does not add up"):
+        decode_in_context(forged, 10_000, [context], 3)
+    with pytest.raises(BaleFormatError, match="bytes after"):
+        decode_in_context(coded + b"\0", 10_000, [context], 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("kind", ["value", "delta"])
+def test_a_lossy_column_in_context_decodes_to_the_same_values(dtype: type, kind: str) -> None:
+    rng = np.random.default_rng(7)
+    n = 20_000
+    x = rng.lognormal(1, 1, n).astype(dtype)
+    x[::101] = np.nan
+    x[::103] = 0.0
+    if kind == "delta":
+        x = np.sort(x)
+    bound = Bound("rel", 1e-3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        guess = np.log(x.astype(float)) + 0.01
+    prediction = Prediction(delta=True) if kind == "delta" else Prediction(value=guess)
+    context = ResidualContext([rng.integers(0, 9, n)], [8])
+    _, expected = encode_lossy(x, bound, prediction)
+    rows_in = np.empty(n, np.int64)
+    payload, decoded = encode_lossy(x, bound, prediction, context, rows_in)
+    assert same_bits(decoded, expected)
+    rows_out = np.empty(n, np.int64)
+    got = decode_lossy(payload, n, np.dtype(dtype), bound, prediction, 3, context, rows_out)
+    assert same_bits(got, expected)
+    assert np.array_equal(rows_in, rows_out)  # what a later column's context sees, on both sides
+    assert (rows_in[np.isnan(x) | (x == 0)] == 0).all()
+
+
+def test_choice_keeps_a_context_only_where_it_pays() -> None:
+    symbols, context = _heteroscedastic(60_000)
+    noise = np.random.default_rng(3).integers(0, 1000, len(symbols))
+    chosen = choose_sources(symbols, {("c", "value"): context, ("c", "magnitude"): np.abs(context),
+                                      ("noise", "value"): noise})  # fmt: skip
+    assert chosen and chosen[0][:2] == ("c", "magnitude")
+    assert choose_sources(symbols, {("noise", "value"): noise}) == []
+    assert choose_sources(symbols[:1000], {("c", "magnitude"): np.abs(context[:1000])}) == []
+
+
+def _kinematics(n: int = 30_000) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(11)
+    pt = rng.lognormal(3.5, 0.8, n).astype(np.float32)
+    phi = rng.uniform(-np.pi, np.pi, n).astype(np.float32)
+    return {
+        "n_constituents": rng.poisson(20, n).astype(np.int32),
+        "pt": pt,
+        "phi": phi,
+        "px": (pt * np.cos(phi)).astype(np.float32),
+        "py": (pt * np.sin(phi)).astype(np.float32),
+    }
+
+
+def _config(contexts: bool) -> BaleConfig:
+    return BaleConfig.model_validate({"model": {"learned": False, "contexts": contexts}})
+
+
+def test_files_with_contexts_are_smaller_and_decode_to_the_same_values(tmp_path: Path) -> None:
+    table = _kinematics()
+    without, with_ = tmp_path / "without.bale", tmp_path / "with.bale"
+    bale.compress(table, without, error="rel=1e-3", config=_config(False))
+    bale.compress(table, with_, error="rel=1e-3", config=_config(True))
+    info = bale.info(with_)
+    assert info["format_version"] == 3 and bale.info(without)["format_version"] == 2
+    assert info["file_bytes"] < 0.97 * bale.info(without)["file_bytes"]
+    model = bale.api.training._open_model(bale.container.BaleReader(with_), None)[0]
+    assert {p.name for p in model.columns if p.context} >= {"px", "py"}
+    a, b = bale.decompress(without), bale.decompress(with_)
+    for column, values in table.items():
+        assert same_bits(a.columns[column], b.columns[column]), column
+        bound = Bound("exact", 0.0) if values.dtype.kind == "i" else Bound("rel", 1e-3)
+        assert check_bound(values, b.columns[column], bound) == 0, column
+    # a column read alone decodes its context sources too, to the same values
+    with bale.open(with_) as f:
+        assert same_bits(f.arrays(["py"], library="np")["py"], b.columns["py"])
+    # the same bytes on every run
+    again = tmp_path / "again.bale"
+    bale.compress(table, again, error="rel=1e-3", config=_config(True))
+    assert again.read_bytes() == with_.read_bytes()
+
+
+def test_an_older_bale_refuses_a_file_with_contexts_by_its_version(tmp_path: Path, monkeypatch) -> None:
+    import bale.container.reader as reader
+
+    path = tmp_path / "k.bale"
+    bale.compress(_kinematics(), path, error="rel=1e-3", config=_config(True))
+    monkeypatch.setattr(reader, "FORMAT_VERSION", 2)
+    with pytest.raises(BaleFormatError, match="format version 3 is newer than this bale reads"):
+        bale.decompress(path)
+
+
+def _plan(name: str, dtype: str, kind: str, context: list[dict[str, object]] | None = None) -> dict[str, object]:
+    bound = (Bound("exact", 0.0) if kind == "exact" else Bound("rel", 1e-3)).to_json()
+    return {"name": name, "dtype": dtype, "bound": bound, "predictor": {"kind": kind}, "context": context or []}
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ([_plan("x", "float32", "grid", [{"column": "y", "use": "value", "buckets": 4}]),
+          _plan("y", "float32", "grid")], "not decoded before"),
+        ([_plan("f", "float64", "exact"),
+          _plan("x", "float32", "grid", [{"column": "f", "use": "value", "buckets": 4}])], "gives no integers"),
+        ([_plan("n", "int32", "exact", [{"column": "n", "use": "value", "buckets": 4}])], "has no context"),
+        ([_plan("x", "float32", "grid", [{"column": "x", "use": "sideways", "buckets": 4}])], "bad context source"),
+        ([_plan("x", "float32", "grid", [{"column": "x", "use": "value", "buckets": 1000}])], "bad context source"),
+        ([_plan("n", "int32", "exact"),
+          _plan("x", "float32", "grid", [{"column": "n", "use": "value", "buckets": 4}] * 3)], "more than 2"),
+    ],
+)  # fmt: skip
+def test_a_model_with_impossible_contexts_is_refused(columns: list[dict[str, object]], message: str) -> None:
+    meta = {"version": 1, "columns": columns, "network": None}
+    with pytest.raises(BaleFormatError, match=message):
+        CompressionModel.from_parts(meta, {})
+
+
+def test_a_plan_without_contexts_keeps_its_json() -> None:
+    plan = ColumnPlan("x", "float32", Bound("rel", 1e-3), {"kind": "grid"})
+    assert "context" not in plan.to_json()
+    plan.context = [{"column": "n", "use": "magnitude", "buckets": 8}]
+    assert ColumnPlan.from_json(plan.to_json()) == plan
