@@ -41,6 +41,7 @@ CASES = (
     | {"events_v2": (NANOAOD, None, {})}
     # version 3: residual contexts, only in files whose model has them (make_frozen.py)
     | {"jets_external_v3": (JETS, "jets_model_v3.safetensors", {}), "contexts_v3": (JETS, None, {"tiles": 4})}
+    | {"counts_v3": (FROZEN / "counts_v3_original.npz", None, {})}
 )
 
 
@@ -87,18 +88,26 @@ def test_frozen_info_is_stable(name: str) -> None:
     assert info["file_bytes"] == (FROZEN / f"{name}.bale").stat().st_size
 
 
-def test_frozen_contexts_have_several_buckets() -> None:
-    """The version 3 file codes some column's residuals in more than one bucket of its context."""
+@pytest.mark.parametrize("name", ["contexts_v3", "counts_v3"])
+def test_frozen_contexts_have_several_buckets(name: str) -> None:
+    """The version 3 files code some column's residuals in more than one bucket of its context
+    (``counts_v3``: an exact count in the context of another, the ``context`` kind)."""
     from bale.api.training import _open_model
     from bale.codec.varint import ByteReader
     from bale.container import BaleReader
 
-    with BaleReader(FROZEN / "contexts_v3.bale") as reader:
+    with BaleReader(FROZEN / f"{name}.bale") as reader:
         model = _open_model(reader, None)[0]
         sections = reader.chunk(0)
     edges = []
     for plan in model.columns:
-        if plan.context:
+        if plan.context and plan.predictor["kind"] == "exact":
+            column = ByteReader(sections[plan.name])
+            assert column.take(1)[0] == 4  # the context kind
+            column.varint()  # the chunk's minimum
+            assert column.varint() == len(plan.context)
+            edges.append(column.varint())
+        elif plan.context:
             column = ByteReader(sections[plan.name])
             column.block()  # classes
             symbols = ByteReader(column.block())

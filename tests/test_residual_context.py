@@ -18,6 +18,7 @@ import bale
 from bale.bounds import Bound, check_bound
 from bale.codec.context import (
     MAX_BUCKETS,
+    ResidualContext,
     bucket_of,
     choose_sources,
     context_bits,
@@ -25,7 +26,7 @@ from bale.codec.context import (
     edges_of,
     encode_in_context,
 )
-from bale.codec.lossy import Prediction, ResidualContext, decode_lossy, encode_lossy
+from bale.codec.lossy import Prediction, decode_lossy, encode_lossy
 from bale.codec.uint_stream import encode_uints, zigzag
 from bale.codec.varint import encode_varint
 from bale.config import BaleConfig
@@ -134,6 +135,24 @@ def test_a_lossy_column_in_context_decodes_to_the_same_values(dtype: type, kind:
     assert (rows_in[np.isnan(x) | (x == 0)] == 0).all()
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.uint16, np.int64, np.bool_])
+def test_an_exact_column_in_context_comes_back_bit_exact(dtype: type) -> None:
+    from bale.codec.exact import decode_exact, encode_exact
+
+    rng = np.random.default_rng(5)
+    given = rng.integers(0, 100, 30_000)
+    values = rng.binomial(given, 0.5)
+    values = (values % 2 == 0) if dtype is np.bool_ else values.astype(dtype)
+    if dtype is np.int64:
+        values = values - 2**62  # a range near the type's edge
+    context = ResidualContext([given], [16])
+    coded = encode_exact(values, context)
+    got = decode_exact(coded, len(values), np.dtype(dtype), 3, context)
+    assert same_bits(got, values)
+    if dtype is np.uint16:  # the count given its parent: the context kind, and smaller
+        assert coded[0] == 4 and len(coded) < 0.9 * len(encode_exact(values))
+
+
 def test_choice_keeps_a_context_only_where_it_pays() -> None:
     symbols, context = _heteroscedastic(60_000)
     noise = np.random.default_rng(3).integers(0, 1000, len(symbols))
@@ -148,8 +167,10 @@ def _kinematics(n: int = 30_000) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(11)
     pt = rng.lognormal(3.5, 0.8, n).astype(np.float32)
     phi = rng.uniform(-np.pi, np.pi, n).astype(np.float32)
+    constituents = rng.poisson(rng.uniform(3, 60, n)).astype(np.int32)
     return {
-        "n_constituents": rng.poisson(20, n).astype(np.int32),
+        "n_constituents": constituents,
+        "n_charged": rng.binomial(constituents, 0.6).astype(np.int16),
         "pt": pt,
         "phi": phi,
         "px": (pt * np.cos(phi)).astype(np.float32),
@@ -170,7 +191,7 @@ def test_files_with_contexts_are_smaller_and_decode_to_the_same_values(tmp_path:
     assert info["format_version"] == 3 and bale.info(without)["format_version"] == 2
     assert info["file_bytes"] < 0.97 * bale.info(without)["file_bytes"]
     model = bale.api.training._open_model(bale.container.BaleReader(with_), None)[0]
-    assert {p.name for p in model.columns if p.context} >= {"px", "py"}
+    assert {p.name for p in model.columns if p.context} >= {"px", "py", "n_charged"}
     a, b = bale.decompress(without), bale.decompress(with_)
     for column, values in table.items():
         assert same_bits(a.columns[column], b.columns[column]), column
@@ -207,7 +228,10 @@ def _plan(name: str, dtype: str, kind: str, context: list[dict[str, object]] | N
           _plan("y", "float32", "grid")], "not decoded before"),
         ([_plan("f", "float64", "exact"),
           _plan("x", "float32", "grid", [{"column": "f", "use": "value", "buckets": 4}])], "gives no integers"),
-        ([_plan("n", "int32", "exact", [{"column": "n", "use": "value", "buckets": 4}])], "has no context"),
+        ([_plan("n", "int32", "exact"),
+          _plan("f", "float64", "exact", [{"column": "n", "use": "value", "buckets": 4}])], "has no context"),
+        ([_plan("x", "float32", "grid"),
+          _plan("n", "int32", "exact", [{"column": "x", "use": "value", "buckets": 4}])], "not decoded before"),
         ([_plan("x", "float32", "grid", [{"column": "x", "use": "sideways", "buckets": 4}])], "bad context source"),
         ([_plan("x", "float32", "grid", [{"column": "x", "use": "value", "buckets": 1000}])], "bad context source"),
         ([_plan("n", "int32", "exact"),

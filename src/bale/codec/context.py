@@ -23,10 +23,11 @@ stream of :func:`bale.codec.uint_stream.encode_uints` with one histogram per buc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from bale.codec.uint_stream import decode_ints, encode_uints, tokenize, zigzag
+from bale.codec.uint_stream import decode_ints, encode_uints, tokenize, unzigzag, zigzag
 from bale.codec.varint import ByteReader, encode_varint
 from bale.errors import BaleFormatError
 
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_BUCKETS",
     "MAX_SOURCES",
     "MIN_BUCKET_VALUES",
+    "ResidualContext",
     "bucket_of",
     "choose_sources",
     "context_bits",
@@ -41,6 +43,18 @@ __all__ = [
     "edges_of",
     "encode_in_context",
 ]
+
+@dataclass
+class ResidualContext:
+    """Per row, the integers of earlier columns the residuals are coded in the context of
+    (:mod:`bale.codec.context`), and the buckets the encoder may split each into."""
+
+    values: Sequence[np.ndarray] = ()  # int64, one value per row of the column
+    buckets: Sequence[int] = field(default_factory=tuple)  # per source; only the encoder reads them
+
+    def of(self, regular: np.ndarray) -> list[np.ndarray]:
+        return [np.ascontiguousarray(v[regular], dtype=np.int64) for v in self.values]
+
 
 MAX_SOURCES = 2
 MAX_BUCKETS = 64  # histograms of one column's chunk: their product over the sources
@@ -76,8 +90,14 @@ def _budget(buckets: Sequence[int], n: int) -> list[int]:
     return out
 
 
-def encode_in_context(symbols: np.ndarray, contexts: Sequence[np.ndarray], buckets: Sequence[int]) -> bytes:
-    """The symbol block of a column with contexts: ``contexts[s][i]`` is source ``s``'s integer for symbol ``i``."""
+def encode_in_context(
+    symbols: np.ndarray, contexts: Sequence[np.ndarray], buckets: Sequence[int], *, centred: bool = False
+) -> bytes:
+    """The symbol block of a column with contexts: ``contexts[s][i]`` is source ``s``'s integer for symbol ``i``.
+
+    ``centred``: each bucket's symbols are coded as differences from the bucket's median (stored):
+    an exact count given another (``n_charged`` given ``n_constituents``) sits far from zero.
+    """
     if not 1 <= len(contexts) <= MAX_SOURCES or len(buckets) != len(contexts):
         raise ValueError(f"1 to {MAX_SOURCES} contexts, each with its bucket count")
     edges = [edges_of(v, k) for v, k in zip(contexts, _budget(buckets, len(symbols)), strict=True)]
@@ -89,14 +109,29 @@ def encode_in_context(symbols: np.ndarray, contexts: Sequence[np.ndarray], bucke
             for gap in np.diff(cuts).tolist():
                 out += encode_varint(gap)
     n_buckets = int(np.prod([len(c) + 1 for c in edges]))
-    out += encode_uints(zigzag(symbols), context=bucket_of(contexts, edges), buckets=n_buckets)
+    bucket = bucket_of(contexts, edges)
+    if centred:
+        centres = _medians(symbols, bucket, n_buckets)
+        for c in zigzag(centres).tolist():
+            out += encode_varint(c)
+        symbols = symbols - centres[bucket]
+    out += encode_uints(zigzag(symbols), context=bucket, buckets=n_buckets)
     return bytes(out)
 
 
+def _medians(symbols: np.ndarray, bucket: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Each bucket's lower median (0 for an empty bucket)."""
+    order = np.lexsort((symbols, bucket))
+    counts = np.bincount(bucket, minlength=n_buckets)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    middle = symbols[order][np.minimum(starts + (counts - 1) // 2, max(len(symbols) - 1, 0))] if len(symbols) else 0
+    return np.where(counts > 0, middle, 0).astype(np.int64)
+
+
 def decode_in_context(
-    data: bytes | memoryview, n: int, contexts: Sequence[np.ndarray], version: int
+    data: bytes | memoryview, n: int, contexts: Sequence[np.ndarray], version: int, *, centred: bool = False
 ) -> np.ndarray:
-    """Inverse of :func:`encode_in_context`: ``n`` int64 symbols, given the same ``contexts``."""
+    """Inverse of :func:`encode_in_context`: ``n`` int64 symbols, given the same ``contexts`` and ``centred``."""
     reader = ByteReader(data)
     if reader.varint() != len(contexts):
         raise BaleFormatError("residual context names another number of sources than the model")
@@ -115,9 +150,17 @@ def decode_in_context(
             raise BaleFormatError("residual context edges are not increasing int64 values")
         edges.append(np.array(values, dtype=np.int64))
     bucket = bucket_of(contexts, edges) if contexts else np.zeros(n, np.int64)
+    centres = None
+    if centred:
+        stored = [reader.varint() for _ in range(n_buckets)]
+        if max(stored, default=0) >= 1 << 64:
+            raise BaleFormatError("a bucket's centre is out of range")
+        centres = unzigzag(np.array(stored, dtype=np.uint64))
     symbols = decode_ints(reader, n, version, context=bucket, buckets=n_buckets)
     if reader.remaining:
         raise BaleFormatError("bytes after a context-coded symbol block")
+    if centres is not None:
+        symbols += centres[bucket]  # int64 wrapping, as the encoder's difference
     return symbols
 
 

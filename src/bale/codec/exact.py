@@ -7,7 +7,10 @@ transforms, chosen per chunk by the real encoded size:
 - ``offset``: value minus the chunk minimum (counts, small categories);
 - ``delta``: zigzag of the difference to the previous row (sorted ids, event numbers);
 - ``dict``: index into the sorted distinct values (few distinct but scattered values: pdgId);
-- ``zstd``: byte-shuffled raw bytes through zstd (high-entropy floats stored exactly).
+- ``zstd``: byte-shuffled raw bytes through zstd (high-entropy floats stored exactly);
+- ``context`` (format version 3): value minus the chunk minimum, coded with one histogram per
+  bucket of earlier exact columns, around each bucket's median (:mod:`bale.codec.context`):
+  ``n_charged`` given ``n_constituents``. Only when the model gives the column a context.
 
 No float arithmetic touches these values, so they decode bit-exact on any machine.
 """
@@ -17,13 +20,14 @@ from __future__ import annotations
 import numpy as np
 import zstandard
 
+from bale.codec.context import ResidualContext, decode_in_context, encode_in_context
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block, encode_varint
 from bale.errors import BaleFormatError
 
 __all__ = ["decode_exact", "encode_exact"]
 
-_OFFSET, _DELTA, _ZSTD, _DICT = 0, 1, 2, 3
+_OFFSET, _DELTA, _ZSTD, _DICT, _CONTEXT = 0, 1, 2, 3, 4
 _ZSTD_LEVEL = 9
 _MAX_DICT = 4096
 
@@ -48,13 +52,18 @@ def _from_bits(bits: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return bits.astype(f"u{size}").view(dtype)
 
 
-def encode_exact(values: np.ndarray) -> bytes:
+def encode_exact(values: np.ndarray, context: ResidualContext | None = None) -> bytes:
+    """The cheapest coding of ``values``; ``context``: also try coding them in it (``context`` kind)."""
     values = np.ascontiguousarray(values)
     bits = _as_bits(values)
     candidates: list[bytes] = []
     if len(bits):
         low = int(bits.min())
-        candidates.append(bytes([_OFFSET]) + encode_varint(low) + encode_uints(bits - np.uint64(low)))
+        span = bits - np.uint64(low)
+        candidates.append(bytes([_OFFSET]) + encode_varint(low) + encode_uints(span))
+        if context is not None and context.values and int(span.max()) < 1 << 62:
+            coded = encode_in_context(span.view(np.int64), context.values, context.buckets, centred=True)
+            candidates.append(bytes([_CONTEXT]) + encode_varint(low) + coded)
         diffs = np.diff(bits.view(np.int64), prepend=np.int64(0))
         candidates.append(bytes([_DELTA]) + encode_uints(zigzag(diffs)))
         distinct = np.unique(bits)
@@ -67,7 +76,13 @@ def encode_exact(values: np.ndarray) -> bytes:
     return min(candidates, key=len)
 
 
-def decode_exact(data: bytes | memoryview, n: int, dtype: np.dtype, version: int = STREAM_VERSION) -> np.ndarray:
+def decode_exact(
+    data: bytes | memoryview,
+    n: int,
+    dtype: np.dtype,
+    version: int = STREAM_VERSION,
+    context: ResidualContext | None = None,
+) -> np.ndarray:
     """Inverse of :func:`encode_exact`; ``version`` is the container's format version."""
     dtype = np.dtype(dtype)
     reader = ByteReader(data)
@@ -88,6 +103,12 @@ def decode_exact(data: bytes | memoryview, n: int, dtype: np.dtype, version: int
         if n and int(ranks.max()) >= size:
             raise BaleFormatError("exact column refers past its dictionary")
         bits = distinct[ranks.astype(np.int64)]
+    elif kind == _CONTEXT and context is not None and context.values:
+        low = reader.varint()
+        if low >= 1 << 64:
+            raise BaleFormatError("offset out of range")
+        symbols = decode_in_context(reader.take(reader.remaining), n, context.values, version, centred=True)
+        bits = symbols.view(np.uint64) + np.uint64(low)
     elif kind == _ZSTD:
         size = max(dtype.itemsize, 1)
         frame = bytes(reader.block())

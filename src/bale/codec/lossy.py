@@ -25,18 +25,17 @@ bound. Exact columns never pass through here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from bale.bounds import Bound
-from bale.codec.context import decode_in_context, encode_in_context
+from bale.codec.context import ResidualContext, decode_in_context, encode_in_context
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
 from bale.codec.varint import ByteReader, block
 from bale.errors import BaleFormatError
 
-__all__ = ["MARGIN", "Prediction", "ResidualContext", "decode_lossy", "domain_step", "encode_lossy", "to_domain"]
+__all__ = ["MARGIN", "Prediction", "decode_lossy", "domain_step", "encode_lossy", "to_domain"]
 
 REGULAR, FLIPPED, PLUS_ZERO, MINUS_ZERO, RAW = 0, 1, 2, 3, 4
 MARGIN = 0.01
@@ -50,18 +49,6 @@ class Prediction:
     value: np.ndarray | None = None  # float64, None for "predict zero"
     sign: np.ndarray | None = None  # int8 of ±1, None for "positive"
     delta: bool = False  # code differences of successive grid indices (no prediction)
-
-
-@dataclass
-class ResidualContext:
-    """Per row, the integers of earlier columns the residuals are coded in the context of
-    (:mod:`bale.codec.context`), and the buckets the encoder may split each into."""
-
-    values: Sequence[np.ndarray] = ()  # int64, one value per row of the column
-    buckets: Sequence[int] = field(default_factory=tuple)  # per source; only the encoder reads them
-
-    def of(self, regular: np.ndarray) -> list[np.ndarray]:
-        return [np.ascontiguousarray(v[regular], dtype=np.int64) for v in self.values]
 
 
 def as_float64(values: np.ndarray) -> np.ndarray:

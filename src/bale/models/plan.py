@@ -172,21 +172,23 @@ class CompressionModel:
 
     def check_contexts(self) -> None:
         """A column's context sources are decoded before it and give integers: an exact integer column,
-        or a lossy column of its own section (not a quantity's); the column itself is such a lossy one."""
+        or a lossy column of its own section (not a quantity's); the column itself is such a lossy one,
+        or an exact integer column in the context of exact ones."""
         coding = [c for c in self.columns if c.predictor["kind"] == KIND_EXACT]
         coding += [c for c in self.columns if c.predictor["kind"] != KIND_EXACT]
         position = {c.name: i for i, c in enumerate(coding)}
         for plan in coding:
             if not plan.context:
                 continue
-            if plan.predictor["kind"] not in CODED:
+            exact = plan.predictor["kind"] == KIND_EXACT and np.dtype(plan.dtype).kind in "biu"
+            if plan.predictor["kind"] not in CODED and not exact:
                 raise BaleFormatError(f"column {plan.name!r}: a {plan.predictor['kind']} column has no context")
             for source in plan.context:
                 other = next((c for c in coding if c.name == source["column"]), None)
                 if other is None or position[other.name] >= position[plan.name]:
                     raise BaleFormatError(f"column {plan.name!r}: context {source['column']!r} is not decoded before")
                 integer = other.predictor["kind"] == KIND_EXACT and np.dtype(other.dtype).kind in "biu"
-                if not integer and other.predictor["kind"] not in CODED:
+                if not integer and (exact or other.predictor["kind"] not in CODED):
                     raise BaleFormatError(f"column {plan.name!r}: context {other.name!r} gives no integers")
 
     def context_sources(self) -> set[str]:

@@ -106,10 +106,26 @@ def _write_v3(
     bale.compress(JETS, HERE / f"jets_external_v{version}.bale", model=model)
     four = {k: np.tile(v, 4) for k, v in jets.items()}
     bale.compress(four, HERE / f"contexts_v{version}.bale", error="rel=1e-3", config=cfg)
-    for name in (f"jets_external_v{version}", f"contexts_v{version}"):
+    counts = counts_table()
+    np.savez_compressed(HERE / f"counts_v{version}_original.npz", **counts)
+    bale.compress(counts, HERE / f"counts_v{version}.bale", error="rel=1e-3", config=cfg)
+    for name in (f"jets_external_v{version}", f"contexts_v{version}", f"counts_v{version}"):
         assert bale.info(HERE / f"{name}.bale")["format_version"] == version, name
-    _expect(version, [(f"jets_external_v{version}", f"jets_model_v{version}"), (f"contexts_v{version}", None)],
-            expected)  # fmt: skip
+    cases = [(f"jets_external_v{version}", f"jets_model_v{version}"), (f"contexts_v{version}", None),
+             (f"counts_v{version}", None)]  # fmt: skip
+    _expect(version, cases, expected)
+
+
+def counts_table() -> dict[str, np.ndarray]:
+    """A count given its parent count (the ``context`` kind of exact columns), and a float."""
+    rng = np.random.default_rng(2026)
+    n = 12_000
+    constituents = rng.poisson(rng.uniform(3, 60, n)).astype(np.int32)
+    return {
+        "n_constituents": constituents,
+        "n_charged": rng.binomial(constituents, 0.6).astype(np.int16),
+        "pt": rng.lognormal(3.5, 0.8, n).astype(np.float32),
+    }
 
 
 if __name__ == "__main__":
