@@ -20,7 +20,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from bale.codec import LATENT_SECTION
-from bale.codec.context import MIN_BUCKET_VALUES, ResidualContext, choose_sources
+from bale.codec.context import MIN_BUCKET_VALUES, ResidualContext, choose_sources, narrow
 from bale.codec.exact import decode_exact, encode_exact
 from bale.codec.lossy import FLIPPED, Prediction, decode_lossy, encode_lossy
 from bale.codec.uint_stream import STREAM_VERSION, decode_ints, decode_uints, encode_uints, zigzag
@@ -271,6 +271,8 @@ def _exact_context(values: np.ndarray, earlier: Mapping[str, np.ndarray]) -> lis
     plain = len(encode_exact(values))
     best: tuple[int, list[ContextSource]] = (int(plain * 0.98), [])
     for name, source in earlier.items():
+        if not narrow(source):
+            continue
         for buckets in (16, 64):
             size = len(encode_exact(values, ResidualContext([source], [buckets])))
             if size < best[0]:

@@ -35,6 +35,7 @@ __all__ = [
     "MAX_BUCKETS",
     "MAX_SOURCES",
     "MIN_BUCKET_VALUES",
+    "NARROW",
     "ResidualContext",
     "bucket_of",
     "choose_sources",
@@ -42,6 +43,7 @@ __all__ = [
     "decode_in_context",
     "edges_of",
     "encode_in_context",
+    "narrow",
 ]
 
 @dataclass
@@ -59,6 +61,13 @@ class ResidualContext:
 MAX_SOURCES = 2
 MAX_BUCKETS = 64  # histograms of one column's chunk: their product over the sources
 MIN_BUCKET_VALUES = 2048  # the encoder's fewest values per bucket, on average
+NARROW = 1 << 16  # edges spanning fewer integers decode by table lookup; wider ones ~20x slower
+
+
+def narrow(values: np.ndarray) -> bool:
+    """Whether a source's edges span few enough integers to be decoded by table lookup (not counted)."""
+    edges = edges_of(values, MAX_BUCKETS)
+    return not len(edges) or int(edges[-1]) - int(edges[0]) < NARROW
 
 
 def edges_of(values: np.ndarray, buckets: int) -> np.ndarray:
@@ -69,14 +78,21 @@ def edges_of(values: np.ndarray, buckets: int) -> np.ndarray:
     return np.unique(np.asarray(cuts, dtype=np.int64))
 
 
-def bucket_of(contexts: Sequence[np.ndarray], edges: Sequence[np.ndarray]) -> np.ndarray:
-    """Each value's bucket: the sources' ranges (``searchsorted`` right of the edges) in row-major order."""
-    n = len(contexts[0]) if contexts else 0
-    bucket = np.zeros(n, np.int64)
-    for values, cuts in zip(contexts, edges, strict=True):
-        bucket *= len(cuts) + 1
-        bucket += np.searchsorted(cuts, values, side="right")
-    return bucket
+def bucket_of(
+    contexts: Sequence[np.ndarray], edges: Sequence[np.ndarray], select: np.ndarray | None = None
+) -> np.ndarray:
+    """Each value's bucket: the sources' ranges (``searchsorted`` right of the edges) in row-major order.
+
+    ``select``: a mask of the rows that have a value (the others are skipped), or None for all.
+    """
+    from bale.codec.context_kernels import buckets  # numba, when a column with contexts is first coded
+
+    if not 1 <= len(contexts) <= MAX_SOURCES or len(edges) != len(contexts):
+        raise ValueError(f"1 to {MAX_SOURCES} contexts, each with its edges")
+    empty = np.zeros(0, np.int64)
+    second, second_edges = (contexts[1], edges[1]) if len(contexts) > 1 else (empty, empty)
+    mask = np.zeros(0, np.bool_) if select is None else np.ascontiguousarray(select, np.bool_)
+    return buckets(mask, *(np.ascontiguousarray(a, np.int64) for a in (contexts[0], edges[0], second, second_edges)))
 
 
 def _budget(buckets: Sequence[int], n: int) -> list[int]:
@@ -129,9 +145,18 @@ def _medians(symbols: np.ndarray, bucket: np.ndarray, n_buckets: int) -> np.ndar
 
 
 def decode_in_context(
-    data: bytes | memoryview, n: int, contexts: Sequence[np.ndarray], version: int, *, centred: bool = False
+    data: bytes | memoryview,
+    n: int,
+    contexts: Sequence[np.ndarray],
+    version: int,
+    *,
+    select: np.ndarray | None = None,
+    centred: bool = False,
 ) -> np.ndarray:
-    """Inverse of :func:`encode_in_context`: ``n`` int64 symbols, given the same ``contexts`` and ``centred``."""
+    """Inverse of :func:`encode_in_context`: ``n`` int64 symbols, given the same ``contexts`` and ``centred``.
+
+    ``select``: the rows of ``contexts`` that have a symbol (a mask with ``n`` set), None for all.
+    """
     reader = ByteReader(data)
     if reader.varint() != len(contexts):
         raise BaleFormatError("residual context names another number of sources than the model")
@@ -149,7 +174,9 @@ def decode_in_context(
         if cuts and (min(cuts[1:], default=1) < 1 or not -(2**63) <= values[0] <= values[-1] < 2**63):
             raise BaleFormatError("residual context edges are not increasing int64 values")
         edges.append(np.array(values, dtype=np.int64))
-    bucket = bucket_of(contexts, edges) if contexts else np.zeros(n, np.int64)
+    bucket = bucket_of(contexts, edges, select)
+    if len(bucket) != n:
+        raise ValueError("contexts of another number of values")
     centres = None
     if centred:
         stored = [reader.varint() for _ in range(n_buckets)]
@@ -207,6 +234,9 @@ def choose_sources(
         return []
     tokens, _, widths = tokenize(zigzag(symbols.astype(np.int64, copy=False)))
     plain = _token_bits(tokens, np.zeros(n, np.int64), 1)
+    candidates = {key: values for key, values in candidates.items() if narrow(values)}
+    if not candidates:
+        return []
 
     def bits(chosen: list[Candidate], asked: list[int]) -> float:
         arrays = [candidates[c] for c in chosen]

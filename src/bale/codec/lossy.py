@@ -249,12 +249,16 @@ def decode_lossy(
         raise BaleFormatError("unknown value class in lossy column")
     m = int(counts[REGULAR] + counts[FLIPPED])
     if context is not None and context.values:
-        symbols = decode_in_context(reader.block(), m, context.of(cls <= FLIPPED), version)
+        symbols = decode_in_context(reader.block(), m, context.values, version, select=cls <= FLIPPED)
     else:
         symbols = decode_ints(reader.block(), m, version)
     if row_symbols is not None:
-        row_symbols[:] = 0
-        row_symbols[cls <= FLIPPED] = np.cumsum(symbols) if prediction.delta else symbols
+        rows = np.cumsum(symbols) if prediction.delta else symbols
+        if m == n:
+            row_symbols[:] = rows
+        else:
+            row_symbols[:] = 0
+            row_symbols[cls <= FLIPPED] = rows
     raw = reader.block()
     if len(raw) != int(counts[RAW]) * dtype.itemsize:
         raise BaleFormatError("raw-value block has the wrong length")

@@ -30,6 +30,7 @@ __all__ = [
     "encode_tokens",
     "pack_extras",
     "quantized_frequencies",
+    "quantized_rows",
     "tokenize_into",
 ]
 
@@ -62,6 +63,46 @@ def quantized_frequencies(counts: np.ndarray) -> np.ndarray:
         i += 1
     if excess < 0:
         freq[order[0]] -= excess
+    return freq
+
+
+@numba.njit(nogil=True, cache=True)
+def _quantized_rows(counts: np.ndarray, freq: np.ndarray) -> None:
+    for b in range(counts.shape[0]):
+        row = counts[b]
+        total = np.int64(0)
+        for c in row:
+            total += c
+        if total == 0:
+            freq[b, :] = 0
+            continue
+        for t in range(len(row)):
+            f = (row[t] << PROB_BITS) // total
+            freq[b, t] = 1 if row[t] > 0 and f == 0 else f
+        excess = np.int64(0)
+        for t in range(len(row)):
+            excess += freq[b, t]
+        excess -= _SCALE
+        order = np.argsort(-freq[b], kind="mergesort")  # stable: ties by index, as np.lexsort
+        i = 0
+        while excess > 0:
+            j = order[i % len(order)]
+            if freq[b, j] > 1:
+                freq[b, j] -= 1
+                excess -= 1
+            i += 1
+        if excess < 0:
+            freq[b, order[0]] -= excess
+
+
+def quantized_rows(counts: np.ndarray) -> np.ndarray:
+    """:func:`quantized_frequencies` of each row of ``counts`` (a row of zeros stays zeros), compiled:
+    one histogram per bucket of a context made them the decoder's largest cost in Python."""
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    if counts.size and int(counts.sum(axis=1).max()) >= 1 << 50:
+        return np.array([quantized_frequencies(row) if row.any() else row for row in counts])
+    freq = np.empty_like(counts)
+    _quantized_rows(counts, freq)
     return freq
 
 
@@ -146,21 +187,21 @@ def _read_bits(bits: np.ndarray, pos: int, width: int) -> np.uint64:
 
 
 @numba.njit(nogil=True, cache=True)
-def _slots(freq: np.ndarray, slot_entry: np.ndarray, slot_token: np.ndarray) -> bool:
-    """The decoder's lookup tables in one pass (a small chunk spent most of its time building them
-    from NumPy temporaries): per table and slot, its token and ``frequency << 32 | (slot - cumulative
-    frequency)``. A table of no tokens (a context no value has) is left unset."""
+def _slots(freq: np.ndarray, slots: np.ndarray) -> bool:
+    """The decoder's lookup table in one pass (a small chunk spent most of its time building it from
+    NumPy temporaries): per table and slot, ``(frequency - 1) << 20 | (slot - cumulative frequency) << 8
+    | token`` in one 32-bit word (frequencies 1 to 4096, tokens below 256). A table of no tokens (a
+    context no value has: the stream's histograms were checked against the values' contexts) is left unset."""
     for b in range(freq.shape[0]):
         pos = 0
         for token in range(freq.shape[1]):
             f = freq[b, token]
-            if f < 0 or pos + f > slot_token.shape[1]:
+            if f < 0 or pos + f > slots.shape[1]:
                 return False
             for k in range(f):
-                slot_token[b, pos] = token
-                slot_entry[b, pos] = (np.uint64(f) << np.uint64(32)) | np.uint64(k)
+                slots[b, pos] = np.uint32(((f - 1) << 20) | (k << 8) | token)
                 pos += 1
-        if pos != slot_token.shape[1] and pos != 0:
+        if pos != slots.shape[1] and pos != 0:
             return False
     return True
 
@@ -172,8 +213,7 @@ def _decode(
     n_bits: int,
     n: int,
     context: np.ndarray,
-    slot_entry: np.ndarray,
-    slot_token: np.ndarray,
+    slots: np.ndarray,
     token_width: np.ndarray,
     token_base: np.ndarray,
     single: int,
@@ -182,7 +222,6 @@ def _decode(
 ) -> int:
     mask = np.uint64((1 << PROB_BITS) - 1)
     lower = np.uint64(1) << np.uint64(31)
-    low32 = np.uint64(0xFFFFFFFF)
     x = lower
     w = 0
     if single < 0:
@@ -194,13 +233,13 @@ def _decode(
     tables = len(context) > 0
     for i in range(n):
         if single >= 0:
-            s = single
+            s = np.int64(single)
         else:
             b = context[i] if tables else 0
-            slot = x & mask
-            entry = slot_entry[b, slot]  # frequency << 32 | (slot - cumulative frequency)
-            s = slot_token[b, slot]
-            x = (entry >> np.uint64(32)) * (x >> np.uint64(PROB_BITS)) + (entry & low32)
+            entry = np.uint64(slots[b, x & mask])  # (frequency - 1) << 20 | (slot - cumulative) << 8 | token
+            s = np.int64(entry & np.uint64(0xFF))
+            f = (entry >> np.uint64(20)) + np.uint64(1)
+            x = f * (x >> np.uint64(PROB_BITS)) + ((entry >> np.uint64(8)) & np.uint64(0xFFF))
             if x < lower:
                 if w >= len(words):
                     return OUT_OF_WORDS
@@ -254,10 +293,8 @@ def decode_values(
         if signed:  # undo the zigzag mapping, in Python integers
             return np.full(n, (value >> 1) ^ -(value & 1), dtype=np.int64), OK
         return np.full(n, value, dtype=np.uint64), OK
-    # zeros: a table no value should use (a forged context) decodes to an error, not to stale memory
-    slot_token = np.zeros((len(table), _SCALE), dtype=np.uint8)
-    slot_entry = np.zeros((len(table), _SCALE), dtype=np.uint64)
-    if not _slots(table, slot_entry, slot_token):
+    slots = np.empty((len(table), _SCALE), dtype=np.uint32)
+    if not _slots(table, slots):
         return np.empty(0, dtype=np.int64 if signed else np.uint64), BAD_FINAL_STATE
     ctx = np.zeros(0, np.int64) if context is None else np.ascontiguousarray(context, dtype=np.int64)
     word_array = np.frombuffer(words, dtype="<u4").astype(np.uint32)
@@ -270,8 +307,7 @@ def decode_values(
         8 * len(bits),
         n,
         ctx,
-        slot_entry,
-        slot_token,
+        slots,
         token_width.astype(np.int64),
         token_base.astype(np.uint64),
         single,

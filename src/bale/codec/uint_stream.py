@@ -104,8 +104,7 @@ def encode_uints(values: np.ndarray, *, context: np.ndarray | None = None, bucke
     if np.count_nonzero(counts.any(axis=0)) > 1:
         from bale.codec import rans  # numba, imported at the first stream coded: `bale info` needs neither
 
-        freq = np.array([rans.quantized_frequencies(row) if row.any() else row for row in counts])
-        out += block(rans.encode_tokens(tokens, freq, context))
+        out += block(rans.encode_tokens(tokens, _frequencies(counts if context is not None else counts[0]), context))
     else:
         out += block(b"")
     from bale.codec.rans import pack_extras
@@ -180,23 +179,19 @@ def _decode(
 
 def _bucket_histograms(reader: ByteReader, context: np.ndarray, buckets: int) -> np.ndarray:
     """One token histogram per bucket, each adding up to the values of its bucket."""
+    from bale.codec.context_kernels import read_histograms  # numba: a column with contexts is being decoded
+
     expected = np.bincount(context, minlength=buckets)
     if len(expected) != buckets:
         raise BaleFormatError("a value's context lies outside its buckets")
-    rows = []
-    for b in range(buckets):
-        alphabet = reader.varint()
-        if alphabet > _MAX_TOKENS:
-            raise BaleFormatError(f"token alphabet of {alphabet} entries is out of range")
-        row = [reader.varint() for _ in range(alphabet)]
-        if sum(row) != int(expected[b]):
-            raise BaleFormatError("a bucket's token histogram does not add up to its values")
-        rows.append(row)
-    width = max(1, max(len(r) for r in rows))
-    counts = np.zeros((buckets, width), dtype=np.int64)
-    for b, row in enumerate(rows):
-        counts[b, : len(row)] = row
-    return counts
+    counts = np.zeros((buckets, _MAX_TOKENS), dtype=np.int64)
+    end = read_histograms(np.frombuffer(reader.data, np.uint8), reader.pos, buckets, _MAX_TOKENS, counts)
+    if end < 0:
+        raise BaleFormatError("truncated or out-of-range token histograms")
+    reader.pos = end
+    if (counts > len(context)).any() or not np.array_equal(counts.sum(axis=1), expected):
+        raise BaleFormatError("a bucket's token histogram does not add up to its values")
+    return counts[:, : int(np.flatnonzero(counts.any(axis=0))[-1]) + 1] if counts.any() else counts[:, :1]
 
 
 def _frequencies(counts: np.ndarray) -> np.ndarray:
@@ -205,7 +200,7 @@ def _frequencies(counts: np.ndarray) -> np.ndarray:
 
     if counts.ndim == 1:
         return rans.quantized_frequencies(counts)
-    return np.array([rans.quantized_frequencies(row) if row.any() else row for row in counts])
+    return rans.quantized_rows(counts)
 
 
 def _decode_error(code: int) -> str:
