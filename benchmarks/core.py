@@ -6,9 +6,9 @@ count every byte of the .bale file, the embedded model included. The peers come 
 of ``bale bench`` (lossless, BitRound + zstd/blosc2/pcodec, pcodec, SZ3, ZFP, fpzip) runs on every table in
 the same run, and "best classical" is the best of them that met the bound.
 
-Section 1c, "what each part earns", codes every flat table three times: (a) classical coding alone
-(no relations, no network), (b) relations + classical, (c) the default model with its network; the
-network's share is (c) / (b) − 1.
+Section 1c, "what each part earns", codes every flat table four times: (a) classical coding alone
+(no relations, no network, no residual contexts), (b) relations + classical, (c) + residual contexts,
+(d) the default model with its network; the network's share is (d) / (c) − 1.
 
     python benchmarks/core.py [--data-dir DIR] [--tables NAME ...] [--extra NAME=PATH ...]
                               [--errors rel=1e-3 ...] [--table-rows N] [--no-ladder]
@@ -160,19 +160,21 @@ def best_named(res: dict[str, dict]) -> tuple[str | None, int | None]:
 
 
 def ladder_configs() -> dict[str, BaleConfig]:
-    """(a) classical coding alone, (b) relations + classical, (c) the default: all three from the same columns.
+    """(a) classical coding alone, (b) relations + classical, (c) + residual contexts, (d) the default:
+    all four from the same columns.
 
-    (c) is coded again from the columns in memory rather than taken from the round trip, which
+    (d) is coded again from the columns in memory rather than taken from the round trip, which
     reads the file itself and so also keeps a ROOT file's branch titles and types in the header.
     """
-    classical_only, relations = BaleConfig(), BaleConfig()
-    classical_only.model.relations = classical_only.model.learned = False
-    relations.model.learned = False
-    return {"classical": classical_only, "relations": relations, "full": BaleConfig()}
+    classical_only, relations, contexts = BaleConfig(), BaleConfig(), BaleConfig()
+    classical_only.model.relations = classical_only.model.learned = classical_only.model.contexts = False
+    relations.model.learned = relations.model.contexts = False
+    contexts.model.learned = False
+    return {"classical": classical_only, "relations": relations, "contexts": contexts, "full": BaleConfig()}
 
 
 def ladder(ref: dict[str, np.ndarray], tmp: Path) -> dict:
-    """Ratios of the same table under (a) classical, (b) relations + classical, (c) the full model."""
+    """Ratios of the same table under (a) classical, (b) relations, (c) + contexts, (d) the full model."""
     raw = sum(v.nbytes for v in ref.values())
     out: dict = {}
     for step, cfg in ladder_configs().items():
@@ -185,7 +187,8 @@ def ladder(ref: dict[str, np.ndarray], tmp: Path) -> dict:
                      "bits_per_value": {k: c["bits_per_value"] for k, c in report["per_column"].items()}}
         path.unlink()
     out["relations_share"] = out["relations"]["ratio"] / out["classical"]["ratio"] - 1
-    out["network_share"] = out["full"]["ratio"] / out["relations"]["ratio"] - 1
+    out["contexts_share"] = out["contexts"]["ratio"] / out["relations"]["ratio"] - 1
+    out["network_share"] = out["full"]["ratio"] / out["contexts"]["ratio"] - 1
     return out
 
 
@@ -288,29 +291,29 @@ def print_peers(rows: list[dict]) -> None:
 
 
 def print_ladder(rows: list[dict]) -> None:
-    """(a) classical alone, (b) relations + classical, (c) the full model: what relations and the network earn."""
+    """(a) classical alone, (b) + relations, (c) + residual contexts, (d) the full model: what each part earns."""
     rows = [r for r in rows if r.get("ladder")]
     if not rows:
         return
     print("\n== 1c. What each part earns: ratio of (a) classical coding alone, (b) relations + classical, "
-          "(c) the full model ==")
-    print(f"{'table':<24}{'bound':>10}{'(a) classical':>15}{'(b) +relations':>16}{'(c) +network':>14}"
-          f"{'relations':>11}{'network':>9}{'viol':>6}")
+          "(c) + residual contexts, (d) the full model ==")
+    print(f"{'table':<24}{'bound':>10}{'(a) classical':>15}{'(b) +relations':>16}{'(c) +contexts':>15}"
+          f"{'(d) +network':>14}{'relations':>11}{'contexts':>10}{'network':>9}{'viol':>6}")
+    steps = ("classical", "relations", "contexts", "full")
     for r in rows:
         s = r["ladder"]
-        viol = s["classical"]["violations"] + s["relations"]["violations"] + s["full"]["violations"]
+        viol = sum(s[k]["violations"] for k in steps)
         print(f"{r['table']:<24}{r['error']:>10}{s['classical']['ratio']:>15.3f}{s['relations']['ratio']:>16.3f}"
-              f"{s['full']['ratio']:>14.3f}{100 * s['relations_share']:>10.1f}%{100 * s['network_share']:>8.1f}%"
-              f"{viol:>6}")
-    print("relations = (b)/(a) − 1; network = (c)/(b) − 1, the learned share over relations + classical coding. "
-          "Every byte counted (model embedded).")
+              f"{s['contexts']['ratio']:>15.3f}{s['full']['ratio']:>14.3f}{100 * s['relations_share']:>10.1f}%"
+              f"{100 * s['contexts_share']:>9.1f}%{100 * s['network_share']:>8.1f}%{viol:>6}")
+    print("relations = (b)/(a) − 1; contexts = (c)/(b) − 1; network = (d)/(c) − 1, the learned share over "
+          "relations, contexts and classical coding. Every byte counted (model embedded).")
     for r in rows:
         s = r["ladder"]
-        full = s["full"]["bits_per_value"]
-        moved = [f"{k} {s['relations']['bits_per_value'][k]:.2f}->{full[k]:.2f}" for k in full
-                 if k in s["relations"]["bits_per_value"] and full[k] < s["relations"]["bits_per_value"][k] - 0.05]
+        full, before = s["full"]["bits_per_value"], s["contexts"]["bits_per_value"]
+        moved = [f"{k} {before[k]:.2f}->{full[k]:.2f}" for k in full if k in before and full[k] < before[k] - 0.05]
         if moved:
-            print(f"  {r['table']} {r['error']}: network's gains, bits/value (b)->(c): {', '.join(moved)}")
+            print(f"  {r['table']} {r['error']}: network's gains, bits/value (c)->(d): {', '.join(moved)}")
 
 
 def print_bytes(r: dict) -> None:
