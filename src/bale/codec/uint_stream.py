@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bale.codec.bitpack import unpack_bits
-from bale.codec.varint import ByteReader, block, encode_varint
+from bale.codec.varint import ByteReader, block, encode_varint, encode_varints
 from bale.errors import BaleFormatError, BaleInputError
 
 __all__ = ["STREAM_VERSION", "decode_ints", "decode_uints", "encode_uints", "tokenize", "unzigzag", "zigzag"]
@@ -96,11 +96,12 @@ def encode_uints(values: np.ndarray, *, context: np.ndarray | None = None, bucke
         counts = np.bincount(context * _MAX_TOKENS + tokens, minlength=buckets * _MAX_TOKENS)
         counts = counts.reshape(buckets, _MAX_TOKENS)
         counts = counts[:, : int(np.flatnonzero(counts.any(axis=0))[-1]) + 1]
-    for row in counts:
-        alphabet = int(np.flatnonzero(row)[-1]) + 1 if context is None or row.any() else 0
-        out += encode_varint(alphabet)
-        for c in row[:alphabet].tolist():
-            out += encode_varint(c)
+    used = counts > 0
+    alphabets = np.where(used.any(axis=1), counts.shape[1] - np.argmax(used[:, ::-1], axis=1), 0)
+    # each histogram: its alphabet, then its counts up to its last token, as varints
+    fields = np.concatenate([alphabets[:, None], counts], axis=1)
+    keep = np.arange(fields.shape[1])[None, :] <= alphabets[:, None]
+    out += encode_varints(fields[keep])
     if np.count_nonzero(counts.any(axis=0)) > 1:
         from bale.codec import rans  # numba, imported at the first stream coded: `bale info` needs neither
 

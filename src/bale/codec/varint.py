@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from bale.errors import BaleFormatError
 
 
@@ -17,6 +19,26 @@ def encode_varint(value: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+def encode_varints(values: np.ndarray) -> bytes:
+    """:func:`encode_varint` of each of ``values`` (non-negative, below 2**63), back to back, in NumPy passes."""
+    v = np.asarray(values, dtype=np.int64)
+    if not len(v):
+        return b""
+    if (v < 0).any():
+        raise ValueError("varints are unsigned")
+    lengths = np.ones(len(v), np.int64)
+    for k in range(1, 10):
+        lengths += v >= (1 << (7 * k))
+    ends = np.cumsum(lengths)
+    out = np.empty(int(ends[-1]), np.uint8)
+    starts = ends - lengths
+    for k in range(int(lengths.max())):
+        has = lengths > k
+        more = (lengths > k + 1).astype(np.uint8) << 7
+        out[starts[has] + k] = ((v[has] >> (7 * k)) & 0x7F).astype(np.uint8) | more[has]
+    return out.tobytes()
 
 
 class ByteReader:
