@@ -249,7 +249,8 @@ def decode_lossy(
         raise BaleFormatError("unknown value class in lossy column")
     m = int(counts[REGULAR] + counts[FLIPPED])
     if context is not None and context.values:
-        symbols = decode_in_context(reader.block(), m, context.values, version, select=cls <= FLIPPED)
+        select = None if m == n else cls <= FLIPPED  # every value regular, most often: no mask to apply
+        symbols = decode_in_context(reader.block(), m, context.values, version, select=select)
     else:
         symbols = decode_ints(reader.block(), m, version)
     if row_symbols is not None:
