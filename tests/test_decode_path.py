@@ -18,6 +18,7 @@ import importlib
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import numpy as np
 import pytest
@@ -30,7 +31,8 @@ from common import FROZEN, same_bits
 
 
 def _values(dtype: np.dtype, n: int, rng: np.random.Generator) -> np.ndarray:
-    x = (rng.lognormal(2.0, 2.0, n) * rng.choice([-1.0, 1.0], n)).astype(dtype)
+    with np.errstate(over="ignore"):  # float16 tops out at 65504: a few values become ±inf, on purpose
+        x = (rng.lognormal(2.0, 2.0, n) * rng.choice([-1.0, 1.0], n)).astype(dtype)
     specials = [0.0, -0.0, np.inf, -np.inf, np.nan, np.finfo(dtype).tiny / 4, np.finfo(dtype).max]
     x[rng.choice(n, 40, replace=False)] = rng.choice(np.array(specials, dtype=dtype), 40)
     payload = {4: 0x7FC00123, 8: 0x7FF8000000000ABC, 2: 0x7E01}[dtype.itemsize]
@@ -42,7 +44,8 @@ def _values(dtype: np.dtype, n: int, rng: np.random.Generator) -> np.ndarray:
 @pytest.mark.parametrize("mode", ["rel", "abs"])
 @pytest.mark.parametrize("kind", ["none", "value", "signed", "delta"])
 def test_decode_lossy_gives_the_encoders_values(dtype: type, mode: str, kind: str) -> None:
-    rng = np.random.default_rng(hash((np.dtype(dtype).name, mode, kind)) % 2**32)
+    # the same values on every run (hash() of strings changes with each process)
+    rng = np.random.default_rng(zlib.crc32(f"{np.dtype(dtype).name}-{mode}-{kind}".encode()))
     n = 3001
     x = _values(np.dtype(dtype), n, rng)
     if kind == "delta":
