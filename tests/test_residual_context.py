@@ -192,6 +192,8 @@ def test_files_with_contexts_are_smaller_and_decode_to_the_same_values(tmp_path:
     assert info["file_bytes"] < 0.97 * bale.info(without)["file_bytes"]
     model = bale.api.training._open_model(bale.container.BaleReader(with_), None)[0]
     assert {p.name for p in model.columns if p.context} >= {"px", "py", "n_charged"}
+    assert info["per_column"]["n_charged"]["context"] == ["n_constituents"]  # bale info says which
+    assert "context" not in bale.info(without)["per_column"]["px"]
     a, b = bale.decompress(without), bale.decompress(with_)
     for column, values in table.items():
         assert same_bits(a.columns[column], b.columns[column]), column

@@ -62,6 +62,7 @@ class ColumnInfo(TypedDict):
     bytes: int
     bits_per_value: float
     depends_on: NotRequired[list[str]]  # what decoding it alone decodes too, when the model is at hand
+    context: NotRequired[list[str]]  # the columns whose integers pick its residuals' histograms (|x|: magnitude)
 
 
 @final

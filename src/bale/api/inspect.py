@@ -148,8 +148,10 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
         depends = None
         result["model"]["problem"] = str(exc)
     if depends is not None:  # what decoding one column alone decodes besides it (docs/analysis.md)
-        for name, needs in depends.items():
+        for name, (needs, context) in depends.items():
             result["per_column"][name]["depends_on"] = needs
+            if context:  # docs/codec.md, residual contexts
+                result["per_column"][name]["context"] = context
     if len(reader.tables) > 1:
         result["tables"] = {
             t["name"]: _table_summary(t, reader.table_rows[i], per_column) for i, t in enumerate(reader.tables)
@@ -167,15 +169,18 @@ def _info_reader(reader: BaleReader, path: PathLike, model: PathLike | None) -> 
     return result
 
 
-def _dependencies(reader: BaleReader, model: PathLike | None) -> dict[str, list[str]] | None:
-    """Per column, the columns decoding it alone decodes too (its dependency closure), when the model is at hand."""
+def _dependencies(reader: BaleReader, model: PathLike | None) -> dict[str, tuple[list[str], list[str]]] | None:
+    """Per column, when the model is at hand: the columns decoding it alone decodes too (its dependency
+    closure), and the sources of its residual context (``|name|`` for a magnitude)."""
     if not reader.header["model"].get("embedded") and model is None:
         return None
     coders = _open_model(reader, model)
-    out: dict[str, list[str]] = {}
+    out: dict[str, tuple[list[str], list[str]]] = {}
     for coder in coders:
         for plan in coder.columns:
-            out[plan.name] = [n for n in closure(coder, [plan.name]) if n != plan.name]
+            needs = [n for n in closure(coder, [plan.name]) if n != plan.name]
+            context = [f"|{s['column']}|" if s["use"] == "magnitude" else s["column"] for s in plan.context]
+            out[plan.name] = (needs, context)
     return out
 
 

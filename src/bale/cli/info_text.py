@@ -126,6 +126,8 @@ def _columns(columns: Mapping[str, ColumnInfo]) -> list[str]:
     for name, col in columns.items():
         needs = col.get("depends_on") or []
         more = f"  needs {', '.join(needs[:4])}{f' +{len(needs) - 4}' if len(needs) > 4 else ''}" if needs else ""
+        if col.get("context"):
+            more += f"  (in context of {' x '.join(col['context'])})"
         lines.append(
             f"    {name:<{width}} {bounds[name]:<{bound_width}} {col['predictor']:<9} {col['bytes']:>10,} B "
             f"{col['bits_per_value']:7.3f} bits/value{more}"
