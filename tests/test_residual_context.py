@@ -292,3 +292,22 @@ def test_a_collection_of_a_dataset_gets_contexts_and_reads_back(tmp_path: Path) 
         bound = Bound("rel", 1e-3) if values.dtype.kind == "f" else Bound("exact", 0.0)
         assert check_bound(values, b.tables["Jet"].columns[name], bound) == 0, name
     assert np.array_equal(b.tables[MAIN].columns["nJet"], counts)
+
+
+def test_every_chunk_has_its_own_edges(tmp_path: Path) -> None:
+    """Chunks of 8,192 rows (the last of 5,424: fewer buckets) decode alone and together to the values of
+    one chunk of every row, and a column read alone from them too."""
+    table = _kinematics()
+    cfg = _config(True)
+    one, many = tmp_path / "one.bale", tmp_path / "many.bale"
+    bale.compress(table, one, error="rel=1e-3", config=cfg)
+    cfg.compress.chunk_rows = 8192
+    bale.compress(table, many, error="rel=1e-3", config=cfg)
+    assert bale.info(many)["chunks"] == 4
+    a, b = bale.decompress(one), bale.decompress(many)
+    for column in table:
+        assert check_bound(table[column], b.columns[column], Bound("rel", 1e-3)) == 0, column
+    with bale.open(many) as f:
+        part = f.arrays(["py"], entry_start=9000, entry_stop=20000, library="np")["py"]
+    assert same_bits(part, b.columns["py"][9000:20000])
+    assert same_bits(a.columns["n_charged"], b.columns["n_charged"])
