@@ -244,6 +244,9 @@ def choose_contexts(model: CompressionModel, columns: Mapping[str, np.ndarray]) 
         values = np.ascontiguousarray(columns[plan.name])
         plan.context = _exact_context(values, integers)
         integers[plan.name] = values.astype(np.int64)
+    sources: dict[tuple[str, str], np.ndarray] = {}  # every narrow source, as value and as magnitude
+    for name, values in integers.items():
+        sources.update(_narrow_sources(name, values))
     for plan in [p for p in model.columns if p.predictor["kind"] != "exact"]:
         if plan.name not in keep:
             continue
@@ -252,16 +255,25 @@ def choose_contexts(model: CompressionModel, columns: Mapping[str, np.ndarray]) 
         if plan.predictor["kind"] == "delta":
             symbols = np.diff(symbols, prepend=np.int64(0))
         candidates: dict[tuple[str, str], np.ndarray] = {}
-        for name, values in integers.items():
-            candidates[name, "value"] = values[regular]
-            if values.min(initial=0) < 0:
-                candidates[name, "magnitude"] = np.abs(candidates[name, "value"])
+        for (name, use), values in sources.items():
+            candidates[name, use] = values[regular]
         plan.context = [
             ContextSource(column=column, use=use, buckets=buckets)
-            for column, use, buckets in choose_sources(symbols, candidates)
+            for column, use, buckets in choose_sources(symbols, candidates, checked=True)
         ]
         integers[plan.name] = rows
+        sources.update(_narrow_sources(plan.name, rows))
         log.info("column %s: residuals in the context of %s", plan.name, plan.context)
+
+
+def _narrow_sources(name: str, values: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+    """A column's integers as context sources (its magnitude too, where it has negative values), if narrow."""
+    out = {(name, "value"): values} if narrow(values) else {}
+    if values.min(initial=0) < 0:
+        magnitude = np.abs(values)
+        if narrow(magnitude):
+            out[name, "magnitude"] = magnitude
+    return out
 
 
 def _exact_context(values: np.ndarray, earlier: Mapping[str, np.ndarray]) -> list[ContextSource]:

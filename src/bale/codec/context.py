@@ -231,6 +231,8 @@ def choose_sources(
     buckets: int = 16,
     pair_buckets: int = 4,
     min_gain: float = 0.02,
+    *,
+    checked: bool = False,
 ) -> list[tuple[str, str, int]]:
     """The context sources that code ``symbols`` in the fewest bits, or none.
 
@@ -243,7 +245,8 @@ def choose_sources(
         return []
     tokens, _, widths = tokenize(zigzag(symbols.astype(np.int64, copy=False)))
     plain = _token_bits(tokens, np.zeros(n, np.int64), 1)
-    candidates = {key: values for key, values in candidates.items() if narrow(values)}
+    if not checked:  # the caller may have kept only narrow sources itself, once for every column
+        candidates = {key: values for key, values in candidates.items() if narrow(values)}
     if not candidates:
         return []
 
