@@ -311,3 +311,17 @@ def test_every_chunk_has_its_own_edges(tmp_path: Path) -> None:
         part = f.arrays(["py"], entry_start=9000, entry_stop=20000, library="np")["py"]
     assert same_bits(part, b.columns["py"][9000:20000])
     assert same_bits(a.columns["n_charged"], b.columns["n_charged"])
+
+
+def test_a_network_that_reads_a_column_the_model_does_not_code_is_refused() -> None:
+    """Found by benchmarks/fuzz_container.py (a forged name in the network's context): `bale info`
+    raised KeyError listing what a column needs; the model is refused when it is read instead."""
+    from common import FROZEN
+
+    model = bale.load_model(FROZEN / "jets_model_v3.safetensors")
+    assert isinstance(model, CompressionModel) and model.network is not None
+    meta = model.metadata(with_info=False)
+    assert CompressionModel.from_parts(meta, model.tensors()).names == model.names
+    meta["network"]["context"][0] = "not_a_column"
+    with pytest.raises(BaleFormatError, match="does not code: \\['not_a_column'\\]"):
+        CompressionModel.from_parts(meta, model.tensors())

@@ -239,6 +239,9 @@ class CompressionModel:
         model = cls(columns=columns, network=network, info=dict(meta.get("info") or {}), quantities=quantities)
         model.check_quantities()
         model.check_contexts()
+        if network is not None and not set(network.context) <= set(model.names):
+            unknown = sorted(set(network.context) - set(model.names))[:3]
+            raise BaleFormatError(f"the network reads columns the model does not code: {unknown}")
         return model
 
     @classmethod
