@@ -325,3 +325,14 @@ def test_a_network_that_reads_a_column_the_model_does_not_code_is_refused() -> N
     meta["network"]["context"][0] = "not_a_column"
     with pytest.raises(BaleFormatError, match="does not code: \\['not_a_column'\\]"):
         CompressionModel.from_parts(meta, model.tensors())
+
+
+def test_edges_across_the_whole_int64_range() -> None:
+    """A model's source may be narrow where it was trained and span the int64 range in another file:
+    the gaps between edges are whole numbers up to 2**64 - 1, not int64 differences that wrap."""
+    n = 10_000
+    context = np.where(np.arange(n) % 2 == 0, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+    context[::3] = 0
+    symbols = np.arange(n) % 7
+    coded = encode_in_context(symbols, [context], [4])
+    assert np.array_equal(decode_in_context(coded, n, [context], 3), symbols)

@@ -22,6 +22,7 @@ stream of :func:`bale.codec.uint_stream.encode_uints` with one histogram per buc
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -130,8 +131,9 @@ def encode_in_context(
         out += encode_varint(len(cuts))
         if len(cuts):
             out += encode_varint(int(zigzag(cuts[:1])[0]))
-            for gap in np.diff(cuts).tolist():
-                out += encode_varint(gap)
+            values = cuts.tolist()  # Python integers: a gap across the int64 range would wrap in NumPy
+            for a, b in itertools.pairwise(values):
+                out += encode_varint(b - a)
     n_buckets = int(np.prod([len(c) + 1 for c in edges]))
     bucket = bucket_of(contexts, edges)
     if centred:
