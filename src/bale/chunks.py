@@ -240,13 +240,12 @@ def choose_contexts(model: CompressionModel, columns: Mapping[str, np.ndarray]) 
     keep: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     _encode_chunk(columns, model, None, keep)
     integers: dict[str, np.ndarray] = {}
+    sources: dict[tuple[str, str], np.ndarray] = {}  # every narrow source, as value and as magnitude
     for plan in [p for p in model.columns if p.predictor["kind"] == "exact" and np.dtype(p.dtype).kind in "biu"]:
         values = np.ascontiguousarray(columns[plan.name])
-        plan.context = _exact_context(values, integers)
+        plan.context = _exact_context(values, {name: v for (name, use), v in sources.items() if use == "value"})
         integers[plan.name] = values.astype(np.int64)
-    sources: dict[tuple[str, str], np.ndarray] = {}  # every narrow source, as value and as magnitude
-    for name, values in integers.items():
-        sources.update(_narrow_sources(name, values))
+        sources.update(_narrow_sources(plan.name, integers[plan.name]))
     for plan in [p for p in model.columns if p.predictor["kind"] != "exact"]:
         if plan.name not in keep:
             continue
@@ -277,14 +276,13 @@ def _narrow_sources(name: str, values: np.ndarray) -> dict[tuple[str, str], np.n
 
 
 def _exact_context(values: np.ndarray, earlier: Mapping[str, np.ndarray]) -> list[ContextSource]:
-    """The earlier exact column whose buckets code ``values`` in the fewest real bytes, if that saves 2 %."""
+    """The earlier exact column (``earlier``: the narrow ones) whose buckets code ``values`` in the fewest
+    real bytes, if that saves 2 %."""
     if len(values) < 2 * MIN_BUCKET_VALUES or not earlier:
         return []
     plain = len(encode_exact(values))
     best: tuple[int, list[ContextSource]] = (int(plain * 0.98), [])
     for name, source in earlier.items():
-        if not narrow(source):
-            continue
         for buckets in (16, 64):
             size = len(encode_exact(values, ResidualContext([source], [buckets])))
             if size < best[0]:

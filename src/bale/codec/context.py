@@ -98,8 +98,8 @@ def bucket_of(
 
     if not 1 <= len(contexts) <= MAX_SOURCES or len(edges) != len(contexts):
         raise ValueError(f"1 to {MAX_SOURCES} contexts, each with its edges")
-    empty = np.zeros(0, np.int64)
-    second, second_edges = (contexts[1], edges[1]) if len(contexts) > 1 else (empty, empty)
+    # one source: the first stands in for a second of no edges, which adds 0 to every bucket
+    second, second_edges = (contexts[1], edges[1]) if len(contexts) > 1 else (contexts[0], np.zeros(0, np.int64))
     mask = np.zeros(0, np.bool_) if select is None else np.ascontiguousarray(select, np.bool_)
     return buckets(mask, *(np.ascontiguousarray(a, np.int64) for a in (contexts[0], edges[0], second, second_edges)))
 

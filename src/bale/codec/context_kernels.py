@@ -64,10 +64,8 @@ def _buckets(
 def buckets(
     select: np.ndarray, first: np.ndarray, first_edges: np.ndarray, second: np.ndarray, second_edges: np.ndarray
 ) -> np.ndarray:
-    """The bucket of each selected row (``select``: a mask of the rows, or empty for all) from one or
-    two sources (``second`` empty for one), in row-major order of their ranges."""
-    if not len(second):  # a second source of no edges adds 0 (the first stands in for its values)
-        second, second_edges = first, np.zeros(0, np.int64)
+    """The bucket of each selected row (``select``: a mask of the rows, or empty for all) from two sources
+    (a second of no edges for one), in row-major order of their ranges."""
     out = np.empty(len(first), np.int64)
     _buckets(first, *_table(first_edges), second, *_table(second_edges), out)
     return out[select] if len(select) else out
